@@ -1,0 +1,131 @@
+import { registry } from '../../datasets/index.ts';
+import { topicFor } from '../../functions/core/envelope.ts';
+import { ProgressDisplay } from '../../local/progress.ts';
+import { BUFFERING_DEFAULTS } from '../../local/raw-buffer.ts';
+import { TRANSFORM_DEFAULTS } from '../../functions/core/reading.ts';
+import { startLocalPlatform } from '../../local/runtime.ts';
+import { SIMULATOR_DEFAULTS } from '../../local/simulator.ts';
+import type { RunSummary } from '../../local/stats.ts';
+import { intOption, parse } from '../args.ts';
+
+export const DEV_USAGE = `Usage: datastroom dev [options]
+
+Runs the local platform: an embedded MQTT broker, the raw, curated and
+quarantine zones under the data dir, the transform, and a demo fleet.
+
+  --port P            MQTT port (default 1883)
+  --host H            address to listen on (default 127.0.0.1; 0.0.0.0 for the network)
+  --no-simulate       no demo fleet: publish with any MQTT client
+  --sensors N         demo sensors, spread over every dataset (default ${SIMULATOR_DEFAULTS.sensors})
+  --interval-ms M     ms between two readings of a sensor (default ${SIMULATOR_DEFAULTS.intervalMs})
+  --seed S            seed of the demo fleet (default: a new fleet each run)
+  --duration S        stop after S seconds (default: run until Ctrl+C)
+  --flush-ms M        seal a raw buffer after M ms (default ${BUFFERING_DEFAULTS.maxAgeMs})
+  --flush-bytes B     seal a raw buffer at B bytes (default ${BUFFERING_DEFAULTS.maxBytes})
+  --future-tolerance-s S  how far ts may lie after arrival (default ${TRANSFORM_DEFAULTS.futureToleranceSeconds})
+  --max-lateness-days D   how far ts may lie before arrival (default ${TRANSFORM_DEFAULTS.maxLatenessDays})
+  --summary-json      print the run's counts as one JSON object, as the last line
+  --data-dir DIR      where the zones live (default .datastroom)
+
+Stopping (Ctrl+C or --duration) flushes every buffer and transforms
+everything first.`;
+
+function describeSummary(s: RunSummary): string {
+  const lines = [
+    `published ${s.published}, received ${s.received}: curated ${s.curated}, quarantined ${s.quarantined}, duplicates ${s.duplicates}` +
+      (s.unrouted ? ` (unrouted ${s.unrouted})` : '') +
+      (s.failedObjects ? `; ${s.failedObjects} raw objects failed and wait for the next start` : ''),
+  ];
+  return lines.join('\n');
+}
+
+export async function devCommand(argv: readonly string[]): Promise<number> {
+  const { values } = parse(
+    argv,
+    {
+      port: { type: 'string' },
+      host: { type: 'string' },
+      'no-simulate': { type: 'boolean', default: false },
+      sensors: { type: 'string' },
+      'interval-ms': { type: 'string' },
+      seed: { type: 'string' },
+      duration: { type: 'string' },
+      'flush-ms': { type: 'string' },
+      'flush-bytes': { type: 'string' },
+      'future-tolerance-s': { type: 'string' },
+      'max-lateness-days': { type: 'string' },
+      'summary-json': { type: 'boolean', default: false },
+    },
+    false,
+  );
+  if (values.help) {
+    process.stdout.write(`${DEV_USAGE}\n`);
+    return 0;
+  }
+  const port = intOption('port', values.port, 1883);
+  const duration = values.duration === undefined ? undefined : intOption('duration', values.duration, 0, 1);
+  const platform = await startLocalPlatform({
+    dataDir: values['data-dir'],
+    port,
+    host: values.host,
+    simulate: !values['no-simulate'],
+    simulator: {
+      sensors: intOption('sensors', values.sensors, SIMULATOR_DEFAULTS.sensors, 1),
+      intervalMs: intOption('interval-ms', values['interval-ms'], SIMULATOR_DEFAULTS.intervalMs, 1),
+      seed: values.seed === undefined ? undefined : intOption('seed', values.seed, 0),
+    },
+    buffering: {
+      maxAgeMs: intOption('flush-ms', values['flush-ms'], BUFFERING_DEFAULTS.maxAgeMs, 1),
+      maxBytes: intOption('flush-bytes', values['flush-bytes'], BUFFERING_DEFAULTS.maxBytes, 1),
+    },
+    policy: {
+      futureToleranceSeconds: intOption('future-tolerance-s', values['future-tolerance-s'], TRANSFORM_DEFAULTS.futureToleranceSeconds),
+      maxLatenessDays: intOption('max-lateness-days', values['max-lateness-days'], TRANSFORM_DEFAULTS.maxLatenessDays, 1),
+    },
+  });
+  const example = registry[0] ? topicFor(registry[0].id, 'sensor-1') : 'datastroom/<dataset>/<sensorId>';
+  process.stderr.write(
+    [
+      `MQTT broker listening on mqtt://${values.host ?? '127.0.0.1'}:${platform.port}`,
+      `  publish JSON readings to datastroom/<dataset>/<sensorId>, e.g. ${example}`,
+      `  data in ${platform.layout.root} (raw, curated, quarantine)`,
+      platform.simulator ? `  demo fleet of ${intOption('sensors', values.sensors, SIMULATOR_DEFAULTS.sensors, 1)} sensors is publishing` : '  no demo fleet (--no-simulate)',
+      `  query with: npx datastroom query "select count(*) from ${registry[0]?.id ?? 'air_quality'}"`,
+      duration ? `  stopping after ${duration} s` : '  Ctrl+C stops (after flushing and transforming everything)',
+      '',
+    ].join('\n'),
+  );
+  const progress = new ProgressDisplay({
+    stats: platform.stats,
+    arrivals: platform.ingest.arrivals,
+    get backlog() {
+      return platform.pipeline.backlog;
+    },
+    get published() {
+      return platform.simulator?.total ?? 0;
+    },
+  });
+  progress.start();
+
+  await new Promise<void>((resolve) => {
+    const timer = duration ? setTimeout(resolve, duration * 1000) : undefined;
+    let signals = 0;
+    const onSignal = () => {
+      signals += 1;
+      if (signals > 1) {
+        process.stderr.write('\nsecond interrupt: exiting now; unsealed buffers are recovered at the next start\n');
+        process.exit(130);
+      }
+      process.stderr.write('\nstopping: flushing buffers and transforming what is left (Ctrl+C again to exit at once)\n');
+      clearTimeout(timer);
+      resolve();
+    };
+    process.on('SIGINT', onSignal);
+    process.on('SIGTERM', onSignal);
+  });
+  const summary = await platform.stop();
+  progress.stop();
+  process.stderr.write(`${describeSummary(summary)}\n`);
+  if (values['summary-json']) process.stdout.write(`${JSON.stringify(summary)}\n`);
+  return 0;
+}

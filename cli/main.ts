@@ -1,0 +1,52 @@
+import { DatasetDefinitionError } from '../datasets/index.ts';
+import { UsageError } from './args.ts';
+import { DATASETS_USAGE, datasetsCommand } from './commands/datasets.ts';
+import { DEV_USAGE, devCommand } from './commands/dev.ts';
+import { QUERY_USAGE, queryCommand } from './commands/query.ts';
+
+const USAGE = `Usage: datastroom <command> [options]
+
+Commands:
+  dev        run the local platform (MQTT broker, zones, transform, demo fleet)
+  query      run SQL on the curated zone
+  datasets   show the dataset register
+
+Every command takes --data-dir DIR (default .datastroom) and --help.
+
+${DEV_USAGE.split('\n')[0]}
+${QUERY_USAGE.split('\n')[0]}
+${DATASETS_USAGE.split('\n')[0]}`;
+
+/** Runs one command line; returns the exit status. */
+export async function main(argv: readonly string[]): Promise<number> {
+  const [command, ...rest] = argv;
+  try {
+    switch (command) {
+      case 'dev':
+        return await devCommand(rest);
+      case 'query':
+        return await queryCommand(rest);
+      case 'datasets':
+        return datasetsCommand(rest);
+      case undefined:
+      case 'help':
+      case '--help':
+      case '-h':
+        process.stdout.write(`${USAGE}\n`);
+        return command === undefined ? 2 : 0;
+      default:
+        throw new UsageError(`unknown command "${command}"\n\n${USAGE}`);
+    }
+  } catch (error) {
+    if (error instanceof UsageError) {
+      process.stderr.write(`datastroom: ${error.message}\n`);
+      return 2;
+    }
+    if (error instanceof DatasetDefinitionError || error instanceof Error) {
+      process.stderr.write(`datastroom ${command}: ${error.message}\n`);
+      return 1;
+    }
+    process.stderr.write(`datastroom ${command}: ${String(error)}\n`);
+    return 1;
+  }
+}

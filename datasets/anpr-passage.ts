@@ -1,0 +1,37 @@
+import { z } from 'zod';
+import { defineDataset, eventTime } from './define.ts';
+
+const LETTERS = 'ABCDEFGHJKLMNPRSTVWXYZ';
+
+/** A Belgian-format plate (1-ABC-123); the simulator's only source of plates. */
+function belgianPlate(random: () => number): string {
+  const letter = () => LETTERS[Math.floor(random() * LETTERS.length)] ?? 'A';
+  const digit = () => String(Math.floor(random() * 10));
+  return `${1 + Math.floor(random() * 9)}-${letter()}${letter()}${letter()}-${digit()}${digit()}${digit()}`;
+}
+
+export const anprPassage = defineDataset({
+  id: 'anpr_passage',
+  title: 'ANPR camera passages',
+  description: 'Vehicle passages recorded by number-plate cameras at the low-emission zone and traffic circulation plan gates.',
+  keywords: ['ANPR', 'LEZ', 'lage-emissiezone', 'circulatieplan', 'camera'],
+  reading: z.object({
+    ts: eventTime(),
+    direction: z.enum(['in', 'out']).meta({ description: 'Entering or leaving the zone' }),
+    lane: z.int().min(1).max(8).meta({ description: 'Lane the camera read the vehicle in', typical: [1, 2], aggregate: [] }),
+    plate: z.string().min(1).max(16).meta({ description: 'Number plate; pseudonymised (HMAC-SHA256) before curated' }),
+    confidence: z.number().min(0).max(1).meta({ unit: 'ratio', description: 'Recognition confidence', typical: [0.8, 1] }),
+  }),
+  governance: {
+    owner: 'Dienst Mobiliteit',
+    steward: 'dpo@stad.example.be',
+    classification: 'closed',
+    personalData: ['plate'],
+    legalBasis: 'GDPR art. 6(1)(e) public task; Camerawet and the LEZ decree (Decreet Lage-emissiezones)',
+    licence: 'Not for reuse: internal use under the camera notification',
+    standard: 'OSLO Mobiliteit Trips en Verkeer',
+    updateFrequency: 'PT1S',
+  },
+  retention: { rawDays: 7, curatedDays: 30, quarantineDays: 7 },
+  simulate: { plate: belgianPlate },
+});

@@ -1,0 +1,24 @@
+import { z } from 'zod';
+import { defineDataset, eventTime } from './define.ts';
+
+export const waterLevel = defineDataset({
+  id: 'water_level',
+  title: 'Water levels',
+  description: 'Water level of brooks, canals and retention basins relative to the gauge zero, for flood warnings.',
+  keywords: ['waterpeil', 'overstroming', 'beken', 'water level'],
+  reading: z.object({
+    ts: eventTime(),
+    level_cm: z.number().min(-1000).max(5000).meta({ unit: 'cm', description: 'Level above the gauge zero', typical: [40, 180] }),
+  }),
+  governance: {
+    owner: 'Dienst Openbaar Domein',
+    steward: 'waterbeheer@stad.example.be',
+    classification: 'open',
+    personalData: [],
+    legalBasis: 'Public task (Decreet Integraal Waterbeleid); no personal data',
+    licence: 'Modellicentie Gratis Hergebruik Vlaanderen v1.0',
+    standard: 'OSLO Sensoren en Bemonstering (SOSA/SSN Observation)',
+    updateFrequency: 'PT5M',
+  },
+  retention: { rawDays: 90, curatedDays: 3650, quarantineDays: 90 },
+});

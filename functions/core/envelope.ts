@@ -1,0 +1,105 @@
+import { createHash } from 'node:crypto';
+import { isUtf8 } from 'node:buffer';
+
+/** First level of every Datastroom topic. */
+export const TOPIC_ROOT = 'datastroom';
+
+/** The filter the platform's rule subscribes to: every dataset, every sensor. */
+export const INGEST_TOPIC_FILTER = `${TOPIC_ROOT}/+/+`;
+
+/** IoT Core's message size limit, enforced locally too. */
+export const MAX_PAYLOAD_BYTES = 128 * 1024;
+
+/**
+ * A sensor id is a topic level, an IoT thing name and part of nothing else:
+ * the thing-name alphabet keeps it safe in paths, partitions and SQL.
+ */
+export const SENSOR_ID_PATTERN = /^[A-Za-z0-9:_-]{1,128}$/;
+
+/** The topic a sensor publishes its readings on. */
+export function topicFor(datasetId: string, sensorId: string): string {
+  return `${TOPIC_ROOT}/${datasetId}/${sensorId}`;
+}
+
+/** The topic filter of one dataset (what its IoT rule selects). */
+export function datasetTopicFilter(datasetId: string): string {
+  return `${TOPIC_ROOT}/${datasetId}/+`;
+}
+
+/** Dataset and sensor named by a Datastroom topic, or undefined for any other topic. */
+export function parseTopic(topic: string): { datasetId: string; sensorId: string } | undefined {
+  const levels = topic.split('/');
+  if (levels.length !== 3 || levels[0] !== TOPIC_ROOT) return undefined;
+  return { datasetId: levels[1] as string, sensorId: levels[2] as string };
+}
+
+/**
+ * The message id: a digest of topic and payload, so a QoS 1 redelivery of the
+ * same message carries the same id and is removed as a duplicate. The IoT rule
+ * computes the same value: substring(sha256(concat(topic(), encode(*, 'base64'))), 0, 32).
+ */
+export function messageIdFor(topic: string, payload: Uint8Array): string {
+  return createHash('sha256')
+    .update(topic + Buffer.from(payload.buffer, payload.byteOffset, payload.byteLength).toString('base64'))
+    .digest('hex')
+    .slice(0, 32);
+}
+
+/** Id of the i-th reading of a message whose payload is a JSON array. */
+export function elementMessageId(messageId: string, index: number): string {
+  return `${messageId}-${index}`;
+}
+
+/**
+ * One line of a raw object: the arrival envelope and the payload. A payload
+ * that is valid UTF-8 JSON is kept as JSON (`payload`), anything else as
+ * base64 (`payloadBase64`), so the raw zone holds exactly what arrived.
+ */
+export interface RawRecord {
+  readonly messageId: string;
+  readonly sensorId: string;
+  /** ISO 8601 UTC with milliseconds. */
+  readonly receivedAt: string;
+  readonly payload?: unknown;
+  readonly payloadBase64?: string;
+  /** Set when the payload was over {@link MAX_PAYLOAD_BYTES}: its size; only its head is kept. */
+  readonly payloadBytes?: number;
+}
+
+/** Bytes of an oversized payload kept in raw, for diagnosis. */
+const OVERSIZE_HEAD_BYTES = 1024;
+
+/**
+ * Serialises one arrival as a raw JSONL line (without the newline). The JSON
+ * payload is embedded as it arrived; line breaks between its tokens become
+ * spaces (inside JSON strings they are always escaped, so nothing else changes).
+ */
+export function rawLine(sensorId: string, messageId: string, receivedAt: Date, payload: Buffer): string {
+  const head = `{"messageId":${JSON.stringify(messageId)},"sensorId":${JSON.stringify(sensorId)},"receivedAt":"${receivedAt.toISOString()}"`;
+  if (payload.length > MAX_PAYLOAD_BYTES) {
+    return `${head},"payloadBytes":${payload.length},"payloadBase64":"${payload.subarray(0, OVERSIZE_HEAD_BYTES).toString('base64')}"}`;
+  }
+  if (isUtf8(payload)) {
+    const text = payload.toString('utf8');
+    if (isJson(text)) return `${head},"payload":${text.includes('\n') || text.includes('\r') ? text.replace(/[\r\n]/g, ' ') : text}}`;
+  }
+  return `${head},"payloadBase64":"${payload.toString('base64')}"}`;
+}
+
+function isJson(text: string): boolean {
+  try {
+    JSON.parse(text);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * A raw line for a message whose topic names no dataset: kept whole (as
+ * base64, never parsed) with its topic, so nothing that arrived is lost.
+ */
+export function unroutedLine(topic: string, messageId: string, receivedAt: Date, payload: Buffer): string {
+  const kept = payload.length > MAX_PAYLOAD_BYTES ? payload.subarray(0, OVERSIZE_HEAD_BYTES) : payload;
+  return JSON.stringify({ messageId, topic, receivedAt: receivedAt.toISOString(), payloadBytes: payload.length, payloadBase64: kept.toString('base64') });
+}

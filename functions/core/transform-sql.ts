@@ -1,0 +1,157 @@
+/**
+ * The transform's fast path, compiled from the registry into DuckDB SQL.
+ *
+ * The SQL accepts a reading only where the reference judge (reading.ts) would
+ * surely accept it too: it is deliberately narrower (ASCII text, exact JSON
+ * types, no optional fields left out). Everything it does not accept goes to
+ * the reference judge, which either curates it after all or quarantines it
+ * with a reason. So the SQL decides speed, never outcome; a property test
+ * holds the two to the same answers.
+ */
+import { EVENT_TIME_FIELD, PARTITION_COLUMN, type Dataset, type FieldSpec } from '../../datasets/index.ts';
+import { SENSOR_ID_PATTERN } from './envelope.ts';
+import { quoteIdent, quoteString } from './columns.ts';
+import type { TransformPolicy } from './reading.ts';
+
+/** Parameters every fast-path statement may use. */
+export const SQL_PARAMS = {
+  ipad: 'hmac_ipad',
+  opad: 'hmac_opad',
+} as const;
+
+/** The DuckDB type text of the payload: a struct of the reading's fields, each kept as JSON. */
+export function payloadStructType(dataset: Dataset): string {
+  return `STRUCT(${dataset.fields.map((f) => `${quoteIdent(f.name)} JSON`).join(', ')})`;
+}
+
+/** read_json's column map for a raw object, with the payload as a struct or as JSON text. */
+export function rawColumns(dataset: Dataset, payload: 'struct' | 'json'): string {
+  const payloadType = payload === 'struct' ? payloadStructType(dataset) : 'JSON';
+  return `{messageId: 'VARCHAR', sensorId: 'VARCHAR', receivedAt: 'VARCHAR', payload: ${quoteString(payloadType)}, payloadBase64: 'VARCHAR', payloadBytes: 'BIGINT', rejected: 'VARCHAR'}`;
+}
+
+const MAX_SAFE = Number.MAX_SAFE_INTEGER;
+
+function bounds(f: FieldSpec, value: string): string[] {
+  const checks: string[] = [];
+  if (f.minimum !== undefined) checks.push(`${value} >= ${f.minimum}`);
+  if (f.maximum !== undefined) checks.push(`${value} <= ${f.maximum}`);
+  if (f.exclusiveMinimum !== undefined) checks.push(`${value} > ${f.exclusiveMinimum}`);
+  if (f.exclusiveMaximum !== undefined) checks.push(`${value} < ${f.exclusiveMaximum}`);
+  return checks;
+}
+
+/**
+ * A field's value parsed from its JSON text, NULL where it is not of the
+ * field's JSON type. JSON members arrive minified, so a number's text is only
+ * digits, sign, point and exponent, and DuckDB parses it to the same double
+ * JavaScript does; a string's text starts with a quote.
+ */
+function parsedValue(f: FieldSpec): string {
+  const json = `payload.${quoteIdent(f.name)}`;
+  switch (f.kind) {
+    case 'timestamp':
+      throw new Error('the event time is parsed separately');
+    case 'double':
+    case 'bigint':
+      return `TRY_CAST(CAST(${json} AS VARCHAR) AS DOUBLE)`;
+    case 'boolean':
+      return `CASE CAST(${json} AS VARCHAR) WHEN 'true' THEN true WHEN 'false' THEN false END`;
+    case 'varchar':
+      return `CASE WHEN starts_with(CAST(${json} AS VARCHAR), '"') THEN ${json} ->> '$' END`;
+  }
+}
+
+/** Where the fast path accepts a field's parsed value: never wider than zod. */
+function fieldPredicate(f: FieldSpec): string {
+  const v = quoteIdent(f.name);
+  const checks: string[] = [`${v} IS NOT NULL`];
+  switch (f.kind) {
+    case 'timestamp':
+    case 'boolean':
+      break;
+    case 'double':
+      checks.push(`isfinite(${v})`, ...bounds(f, v));
+      break;
+    case 'bigint':
+      // zod's int is a safe integer, whatever its JSON spelling (5 and 5.0 alike).
+      checks.push(`isfinite(${v})`, `${v} = round(${v})`, `abs(${v}) <= ${MAX_SAFE}`, ...bounds(f, v));
+      break;
+    case 'varchar':
+      // zod counts UTF-16 units and DuckDB code points; they agree on ASCII, so only ASCII is judged here.
+      if (f.personal) checks.push(`regexp_full_match(${v}, '[\\x20-\\x7E]*')`);
+      if (f.minLength !== undefined || f.maxLength !== undefined || f.pattern !== undefined) checks.push(`strlen(${v}) = length(${v})`);
+      if (f.minLength !== undefined) checks.push(`length(${v}) >= ${f.minLength}`);
+      if (f.maxLength !== undefined) checks.push(`length(${v}) <= ${f.maxLength}`);
+      if (f.enum !== undefined) checks.push(`${v} IN (${f.enum.map(quoteString).join(', ')})`);
+      if (f.pattern !== undefined) checks.push(`regexp_matches(${v}, ${quoteString(f.pattern)})`);
+      break;
+  }
+  return checks.join(' AND ');
+}
+
+/** The curated value of an accepted field. */
+function curatedValue(f: FieldSpec): string {
+  const v = quoteIdent(f.name);
+  switch (f.kind) {
+    case 'timestamp':
+      return 'make_timestamp(ts_us)';
+    case 'bigint':
+      // Guarded by ok: the cast of a non-integral or infinite value would fail.
+      return `CASE WHEN ok THEN CAST(${v} AS BIGINT) END`;
+    case 'varchar':
+      return f.personal ? `CASE WHEN ok THEN ${pseudonymSql(v)} END` : v;
+    default:
+      return v;
+  }
+}
+
+/** Pattern the event time must match before DuckDB parses it: zod's own ISO pattern. */
+export function eventTimePattern(dataset: Dataset): string {
+  const pattern = dataset.fields.find((f) => f.name === EVENT_TIME_FIELD)?.pattern;
+  if (!pattern) throw new Error(`dataset "${dataset.id}": ts has no ISO pattern`);
+  return pattern;
+}
+
+/**
+ * The staging query: one row per raw line with the curated columns computed
+ * and `ok` telling whether the fast path accepts it. Values of rows that are
+ * not ok are meaningless; only `ok` rows are ever written.
+ */
+export function stagingSelect(dataset: Dataset, policy: TransformPolicy, source: string): string {
+  const maxAheadUs = policy.futureToleranceSeconds * 1_000_000;
+  const maxLateUs = policy.maxLatenessDays * 86_400_000_000;
+  const ts = `payload.${quoteIdent(EVENT_TIME_FIELD)}`;
+  const readingFields = dataset.fields.filter((f) => f.name !== EVENT_TIME_FIELD);
+  const ok = [
+    'message_id IS NOT NULL',
+    `regexp_full_match(sensor_id, ${quoteString(SENSOR_ID_PATTERN.source.slice(1, -1))})`,
+    'recv_us IS NOT NULL',
+    'ts_us IS NOT NULL',
+    `ts_us <= recv_us + ${maxAheadUs}`,
+    `ts_us >= recv_us - ${maxLateUs}`,
+    ...readingFields.map(fieldPredicate),
+  ];
+  return `
+    SELECT ok, undecoded, message_id, sensor_id, make_timestamp(recv_us) AS received_at,
+      ${dataset.fields.map((f) => `${curatedValue(f)} AS ${quoteIdent(f.name)}`).join(', ')},
+      CAST(CAST(make_timestamp(ts_us) AS DATE) AS VARCHAR) AS ${PARTITION_COLUMN}
+    FROM (
+      SELECT *, coalesce(${ok.join(' AND ')}, false) AS ok
+      FROM (
+        SELECT messageId AS message_id, sensorId AS sensor_id,
+          epoch_us(TRY_CAST(receivedAt AS TIMESTAMPTZ)) AS recv_us,
+          CASE WHEN starts_with(CAST(${ts} AS VARCHAR), '"') AND regexp_full_match(${ts} ->> '$', ${quoteString(eventTimePattern(dataset).slice(1, -1))})
+            THEN epoch_us(TRY_CAST(${ts} ->> '$' AS TIMESTAMPTZ)) END AS ts_us,
+          ${readingFields.map((f) => `${parsedValue(f)} AS ${quoteIdent(f.name)}`).join(', ')},
+          (payloadBase64 IS NOT NULL OR payloadBytes IS NOT NULL) AND rejected IS NULL AS undecoded
+        FROM ${source}
+      )
+    )`;
+}
+
+/** HMAC-SHA256 of the canonical form of a text, from the padded keys passed as parameters. */
+function pseudonymSql(expr: string): string {
+  const canonical = `encode(upper(regexp_replace(${expr}, '[ .\\-]', '', 'g')))`;
+  return `sha256($${SQL_PARAMS.opad} || unhex(sha256($${SQL_PARAMS.ipad} || ${canonical})))`;
+}

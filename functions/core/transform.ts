@@ -1,0 +1,408 @@
+/**
+ * The transform: one raw object in, curated Parquet per event date and one
+ * quarantine object out. The local runtime and the Lambda handler both call
+ * {@link transformRawObject}; they differ only in where the bytes come from
+ * and where the outputs go.
+ */
+import { createReadStream, createWriteStream } from 'node:fs';
+import { writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { createInterface } from 'node:readline';
+import { once } from 'node:events';
+import { isUtf8 } from 'node:buffer';
+import {
+  DuckDBBlobValue,
+  DuckDBTimestampValue,
+  type DuckDBAppender,
+  type DuckDBConnection,
+  type DuckDBInstance,
+} from '@duckdb/node-api';
+import { PARTITION_COLUMN, type Dataset } from '../../datasets/index.ts';
+import { curatedColumns, DUCKDB_TYPES, quoteIdent, quoteString, type Column } from './columns.ts';
+import type { RawRecord } from './envelope.ts';
+import { curatedKey, parseRawKey, quarantineKey, type RawKeyParts } from './keys.ts';
+import { hmacPads } from './pseudonymise.ts';
+import {
+  decodePayload,
+  hasPersonalData,
+  judgeReading,
+  quarantinePayload,
+  TRANSFORM_DEFAULTS,
+  type CuratedRow,
+  typeName,
+  type TransformPolicy,
+} from './reading.ts';
+import { rawColumns, SQL_PARAMS, stagingSelect } from './transform-sql.ts';
+
+/** One raw object to transform. */
+export interface TransformRequest {
+  readonly dataset: Dataset;
+  /** Its key in the raw zone; names the outputs, so a replay overwrites them. */
+  readonly rawKey: string;
+  /** A local file holding its bytes. */
+  readonly rawFile: string;
+  /** An empty directory the outputs are written to; the caller moves them into the zones. */
+  readonly workDir: string;
+}
+
+/** What the transform runs with. */
+export interface TransformEnv {
+  readonly duckdb: DuckDBInstance;
+  readonly pseudonymKey: Uint8Array;
+  /** @default TRANSFORM_DEFAULTS */
+  readonly policy?: TransformPolicy;
+  /**
+   * A table (see {@link claimsTableSql}) remembering which raw object first
+   * carried each message id, so a duplicate in a later object is removed too.
+   * @default - duplicates are removed within each raw object only
+   */
+  readonly claimsTable?: string;
+}
+
+/** One object the transform produced, ready to be stored under `key`. */
+export interface TransformOutput {
+  readonly zone: 'curated' | 'quarantine';
+  readonly key: string;
+  readonly file: string;
+  readonly rows: number;
+}
+
+/** Counts of one transform; received = curated + quarantined + duplicates. */
+export interface TransformCounts {
+  /** Readings in the object (an array payload counts each element). */
+  readonly received: number;
+  readonly duplicates: number;
+  readonly curated: number;
+  readonly quarantined: number;
+}
+
+export interface TransformResult extends TransformCounts {
+  readonly rawKey: string;
+  readonly outputs: readonly TransformOutput[];
+  /** Whether the object needed the line-by-line pre-pass (arrays, undecodable or duplicate-key payloads). */
+  readonly canonicalised: boolean;
+}
+
+/** A quarantined reading, as stored in the quarantine zone (one JSON object per line). */
+export interface QuarantineRecord {
+  readonly reason: string;
+  readonly messageId: string;
+  readonly sensorId: string | null;
+  readonly receivedAt: string | null;
+  readonly rawKey: string;
+  readonly payload?: unknown;
+  readonly payloadBase64?: string;
+  /** Set where the payload is left out; the raw object keeps the original. */
+  readonly payloadOmitted?: string;
+}
+
+/** The DDL of the claims table the transform de-duplicates across objects with. */
+export function claimsTableSql(table: string): string {
+  return `CREATE TABLE IF NOT EXISTS ${table} (dataset VARCHAR NOT NULL, message_id VARCHAR NOT NULL, owner VARCHAR NOT NULL, claimed_at TIMESTAMP NOT NULL DEFAULT now()::TIMESTAMP)`;
+}
+
+/** Removes claims older than a number of days, bounding the table. */
+export function pruneClaimsSql(table: string, days: number): string {
+  return `DELETE FROM ${table} WHERE claimed_at < now()::TIMESTAMP - INTERVAL ${Math.max(1, Math.floor(days))} DAY`;
+}
+
+interface RejectedLine {
+  messageId: string | null;
+  sensorId: string | null;
+  receivedAt: string | null;
+  payload: string | null;
+  payloadBase64: string | null;
+  payloadBytes: number | null;
+  rejected: string | null;
+}
+
+/** Transforms one raw object. Safe to repeat: the same input gives the same keys and contents. */
+export async function transformRawObject(request: TransformRequest, env: TransformEnv): Promise<TransformResult> {
+  const { dataset, rawKey: key, workDir } = request;
+  const raw = parseRawKey(key);
+  if (raw.datasetId !== dataset.id) throw new Error(`raw object ${key} does not belong to dataset "${dataset.id}"`);
+  const policy = env.policy ?? TRANSFORM_DEFAULTS;
+  const { ipad, opad } = hmacPads(env.pseudonymKey);
+  // DuckDB refuses parameters a statement does not use, and only personal fields use the keys.
+  const params = hasPersonalData(dataset)
+    ? { [SQL_PARAMS.ipad]: new DuckDBBlobValue(ipad), [SQL_PARAMS.opad]: new DuckDBBlobValue(opad) }
+    : undefined;
+  const conn = await env.duckdb.connect();
+  try {
+    const stage = (file: string) =>
+      conn.run(
+        `CREATE OR REPLACE TEMP TABLE t_in AS ${stagingSelect(dataset, policy, readJson(dataset, file, 'struct'))}`,
+        params,
+      );
+    let source = request.rawFile;
+    let canonicalised = false;
+    const canonicalise = async () => {
+      source = join(workDir, 'canonical.jsonl');
+      await canonicaliseRawObject(request.rawFile, source);
+      canonicalised = true;
+      await stage(source);
+    };
+    try {
+      await stage(source);
+      const check = await conn.runAndReadAll(
+        'SELECT count(*) FILTER (WHERE message_id IS NULL OR sensor_id IS NULL OR received_at IS NULL OR undecoded)::INTEGER AS n FROM t_in',
+      );
+      if (Number(check.getRowObjectsJS()[0]?.n ?? 0) > 0) await canonicalise();
+    } catch (error) {
+      if (canonicalised || !isInputError(error)) throw error;
+      await canonicalise();
+    }
+
+    const received = await count(conn, 't_in');
+    const claims = env.claimsTable;
+    const claimParams = { ds: dataset.id, owner: key };
+    if (claims) {
+      await conn.run(
+        `DELETE FROM t_in WHERE message_id IN (SELECT message_id FROM ${claims} WHERE dataset = $ds AND owner <> $owner)`,
+        claimParams,
+      );
+    }
+    // Only ids seen more than once are ranked: the common case costs one hash aggregate.
+    await conn.run(
+      `DELETE FROM t_in WHERE rowid IN (
+         SELECT rowid FROM t_in WHERE message_id IN (SELECT message_id FROM t_in GROUP BY message_id HAVING count(*) > 1)
+         QUALIFY row_number() OVER (PARTITION BY message_id ORDER BY received_at) > 1)`,
+    );
+    const kept = await count(conn, 't_in');
+    const accepted = await count(conn, 't_in', 'ok');
+
+    const columns = curatedColumns(dataset);
+    const rescued: CuratedRow[] = [];
+    const quarantined: QuarantineRecord[] = [];
+    if (kept > accepted) {
+      await judgeRejected(conn, request, env, policy, source, rescued, quarantined);
+    }
+    await createRescuedTable(conn, columns, rescued);
+
+    const outputs: TransformOutput[] = [];
+    const columnList = columns.map((c) => quoteIdent(c.name)).join(', ');
+    await conn.run(
+      `CREATE OR REPLACE TEMP VIEW t_out AS
+       SELECT ${columnList}, ${PARTITION_COLUMN} FROM t_in WHERE ok
+       UNION ALL SELECT ${columnList}, ${PARTITION_COLUMN} FROM t_rescued`,
+    );
+    const partitions = (
+      await conn.runAndReadAll(`SELECT ${PARTITION_COLUMN} AS dt, count(*)::INTEGER AS rows FROM t_out GROUP BY 1 ORDER BY 1`)
+    ).getRowObjectsJS() as { dt: string; rows: number }[];
+    for (const { dt, rows } of partitions) {
+      const file = join(workDir, `curated-${dt}.parquet`);
+      await conn.run(
+        `COPY (SELECT ${columnList} FROM t_out WHERE ${PARTITION_COLUMN} = ${quoteString(dt)} )
+         TO ${quoteString(file)} (FORMAT parquet, COMPRESSION zstd)`,
+      );
+      outputs.push({ zone: 'curated', key: curatedKey(raw, dt), file, rows });
+    }
+    if (quarantined.length > 0) {
+      const file = join(workDir, 'quarantine.jsonl');
+      await writeFile(file, quarantined.map((r) => JSON.stringify(r)).join('\n') + '\n');
+      outputs.push({ zone: 'quarantine', key: quarantineKey(raw), file, rows: quarantined.length });
+    }
+    if (claims) {
+      await conn.run(
+        `INSERT INTO ${claims} (dataset, message_id, owner)
+         SELECT $ds, message_id, $owner FROM t_in
+         WHERE NOT EXISTS (SELECT 1 FROM ${claims} c WHERE c.dataset = $ds AND c.message_id = t_in.message_id)`,
+        claimParams,
+      );
+    }
+    return {
+      rawKey: key,
+      received,
+      duplicates: received - kept,
+      curated: accepted + rescued.length,
+      quarantined: quarantined.length,
+      outputs,
+      canonicalised,
+    };
+  } finally {
+    conn.closeSync();
+  }
+}
+
+async function count(conn: DuckDBConnection, table: string, where = 'true'): Promise<number> {
+  const reader = await conn.runAndReadAll(`SELECT count(*)::INTEGER AS n FROM ${table} WHERE ${where}`);
+  return Number(reader.getRowObjectsJS()[0]?.n ?? 0);
+}
+
+function readJson(dataset: Dataset, file: string, payload: 'struct' | 'json'): string {
+  return `read_json(${quoteString(file)}, format = 'newline_delimited', columns = ${rawColumns(dataset, payload)})`;
+}
+
+function isInputError(error: unknown): boolean {
+  return error instanceof Error && /Invalid Input Error|Conversion Error|JSON/i.test(error.message);
+}
+
+/**
+ * The slow path: every reading the SQL did not accept goes through the
+ * reference judge, which curates it after all or quarantines it with a reason.
+ */
+async function judgeRejected(
+  conn: DuckDBConnection,
+  request: TransformRequest,
+  env: TransformEnv,
+  policy: TransformPolicy,
+  source: string,
+  rescued: CuratedRow[],
+  quarantined: QuarantineRecord[],
+): Promise<void> {
+  const { dataset, rawKey } = request;
+  const reader = await conn.runAndReadAll(
+    `SELECT messageId, sensorId, receivedAt, CAST(payload AS VARCHAR) AS payload, payloadBase64,
+       CAST(payloadBytes AS INTEGER) AS payloadBytes, rejected
+     FROM ${readJson(dataset, source, 'json')}
+     WHERE messageId IN (SELECT message_id FROM t_in WHERE NOT ok)
+     ORDER BY messageId, receivedAt`,
+  );
+  const personal = hasPersonalData(dataset);
+  let previous: string | null = null;
+  for (const line of reader.getRowObjectsJS() as unknown as RejectedLine[]) {
+    // Duplicates of a message id are identical but for their arrival; the first arrival stands.
+    if (line.messageId === previous) continue;
+    previous = line.messageId;
+    const base = {
+      messageId: line.messageId ?? '',
+      sensorId: line.sensorId,
+      receivedAt: line.receivedAt,
+      rawKey,
+    };
+    const reject = (reason: string, value?: { payload: unknown } | { payloadBase64: string }) => {
+      if (value === undefined) {
+        quarantined.push({ reason, ...base });
+      } else if ('payload' in value) {
+        quarantined.push({ reason, ...base, payload: quarantinePayload(dataset, value.payload, env.pseudonymKey) });
+      } else if (personal) {
+        quarantined.push({ reason, ...base, payloadOmitted: 'undecodable payload of a personal-data dataset; the raw object keeps it' });
+      } else {
+        quarantined.push({ reason, ...base, payloadBase64: value.payloadBase64 });
+      }
+    };
+    if (line.rejected !== null) {
+      reject(line.rejected, line.payloadBase64 !== null ? readableBytes(line.payloadBase64) : undefined);
+      continue;
+    }
+    const record: RawRecord = {
+      messageId: base.messageId,
+      sensorId: line.sensorId ?? '',
+      receivedAt: line.receivedAt ?? '',
+      ...(line.payload !== null ? { payload: JSON.parse(line.payload) as unknown } : {}),
+      ...(line.payloadBase64 !== null ? { payloadBase64: line.payloadBase64 } : {}),
+      ...(line.payloadBytes !== null ? { payloadBytes: line.payloadBytes } : {}),
+    };
+    const decoded = decodePayload(record);
+    if (!decoded.ok || decoded.readings.length !== 1) {
+      // The pre-pass has expanded arrays and decoded bytes, so only a refusal can remain here.
+      reject(
+        decoded.ok ? 'payload holds more than one reading' : decoded.reason,
+        record.payloadBase64 !== undefined ? readableBytes(record.payloadBase64) : { payload: record.payload },
+      );
+      continue;
+    }
+    const judgement = judgeReading(dataset, record, decoded.readings[0]?.value, { policy, pseudonymKey: env.pseudonymKey });
+    if (judgement.ok) rescued.push(judgement.row);
+    else reject(judgement.reason, { payload: decoded.readings[0]?.value });
+  }
+}
+
+/** Bytes shown as JSON where they are UTF-8 JSON, else kept as base64. */
+function readableBytes(base64: string): { payload: unknown } | { payloadBase64: string } {
+  const bytes = Buffer.from(base64, 'base64');
+  if (isUtf8(bytes)) {
+    try {
+      return { payload: JSON.parse(bytes.toString('utf8')) as unknown };
+    } catch {
+      // not JSON: fall through to base64
+    }
+  }
+  return { payloadBase64: base64 };
+}
+
+async function createRescuedTable(conn: DuckDBConnection, columns: readonly Column[], rows: readonly CuratedRow[]): Promise<void> {
+  const all = [...columns, { name: PARTITION_COLUMN, kind: 'varchar' as const, comment: '' }];
+  await conn.run(
+    `CREATE OR REPLACE TEMP TABLE t_rescued (${all.map((c) => `${quoteIdent(c.name)} ${DUCKDB_TYPES[c.kind]}`).join(', ')})`,
+  );
+  if (rows.length === 0) return;
+  const appender = await conn.createAppender('t_rescued');
+  for (const row of rows) {
+    for (const column of all) appendCell(appender, column, row[column.name] ?? null);
+    appender.endRow();
+  }
+  appender.closeSync();
+}
+
+function appendCell(appender: DuckDBAppender, column: Column, value: string | number | boolean | null): void {
+  if (value === null) return appender.appendNull();
+  switch (column.kind) {
+    case 'timestamp':
+      return appender.appendTimestamp(new DuckDBTimestampValue(BigInt(value as number)));
+    case 'double':
+      return appender.appendDouble(value as number);
+    case 'bigint':
+      return appender.appendBigInt(BigInt(value as number));
+    case 'boolean':
+      return appender.appendBoolean(value as boolean);
+    case 'varchar':
+      return appender.appendVarchar(String(value));
+  }
+}
+
+/**
+ * The pre-pass for raw objects the SQL cannot read as they are: it writes one
+ * line per reading, with array payloads expanded (each element its own id),
+ * base64 payloads decoded, objects re-serialised (duplicate keys resolved as
+ * JSON.parse does), and lines that hold no reading marked `rejected` with the reason.
+ */
+export async function canonicaliseRawObject(rawFile: string, outFile: string): Promise<void> {
+  const out = createWriteStream(outFile);
+  const write = async (line: object) => {
+    if (!out.write(JSON.stringify(line) + '\n')) await once(out, 'drain');
+  };
+  const lines = createInterface({ input: createReadStream(rawFile), crlfDelay: Infinity });
+  let n = 0;
+  for await (const text of lines) {
+    n += 1;
+    if (text.trim() === '') continue;
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(text);
+    } catch {
+      await write({ messageId: `line-${n}`, rejected: `raw line ${n} is not valid JSON`, payloadBase64: Buffer.from(text).toString('base64') });
+      continue;
+    }
+    const record = (typeof parsed === 'object' && parsed !== null ? parsed : {}) as Partial<Record<keyof RawRecord, unknown>>;
+    const { messageId, sensorId, receivedAt } = record;
+    if (typeof messageId !== 'string' || typeof sensorId !== 'string' || typeof receivedAt !== 'string') {
+      await write({
+        messageId: typeof messageId === 'string' ? messageId : `line-${n}`,
+        rejected: `raw line ${n} lacks its envelope (messageId, sensorId, receivedAt)`,
+        payloadBase64: Buffer.from(text).toString('base64'),
+      });
+      continue;
+    }
+    const envelope = { messageId, sensorId, receivedAt };
+    const decoded = decodePayload(record as RawRecord);
+    if (!decoded.ok) {
+      await write({ ...envelope, rejected: decoded.reason, ...(typeof record.payloadBase64 === 'string' ? { payloadBase64: record.payloadBase64 } : {}) });
+      continue;
+    }
+    for (const reading of decoded.readings) {
+      const id = { ...envelope, messageId: reading.messageId };
+      if (typeof reading.value === 'object' && reading.value !== null && !Array.isArray(reading.value)) {
+        await write({ ...id, payload: reading.value });
+      } else {
+        // The SQL reads payloads as objects only, so anything else travels as bytes.
+        const bytes = Buffer.from(JSON.stringify(reading.value) ?? 'null');
+        await write({ ...id, rejected: `reading must be a JSON object, got ${typeName(reading.value)}`, payloadBase64: bytes.toString('base64') });
+      }
+    }
+  }
+  out.end();
+  await once(out, 'finish');
+}
+
+export type { RawKeyParts };

@@ -1,0 +1,125 @@
+import { DuckDBInstance } from '@duckdb/node-api';
+import { LocalObjectStore } from '../functions/adapters/local-store.ts';
+import type { TransformPolicy } from '../functions/core/reading.ts';
+import { startBroker, type EmbeddedBroker } from './broker.ts';
+import { dataDirLayout, ensureDataDir, loadPseudonymKey, type DataDirLayout } from './data-dir.ts';
+import { Ingest } from './ingest.ts';
+import { TransformPipeline, type PipelineFailure } from './pipeline.ts';
+import { BUFFERING_DEFAULTS, leftoverBuffers, sealBufferFile, type BufferingHints } from './raw-buffer.ts';
+import { Simulator, type SimulatorOptions } from './simulator.ts';
+import { RunStats, type RunSummary } from './stats.ts';
+
+/** Options of `datastroom dev`. */
+export interface LocalPlatformOptions {
+  readonly dataDir: string;
+  /** @default 1883 */
+  readonly port?: number;
+  /** @default '127.0.0.1' */
+  readonly host?: string;
+  /** Run the demo fleet. @default true */
+  readonly simulate?: boolean;
+  readonly simulator?: Omit<SimulatorOptions, 'brokerUrl'>;
+  /** @default BUFFERING_DEFAULTS */
+  readonly buffering?: Partial<BufferingHints>;
+  /** @default TRANSFORM_DEFAULTS */
+  readonly policy?: TransformPolicy;
+  /** Where warnings and failures are reported. @default - standard error */
+  readonly log?: (line: string) => void;
+}
+
+/** A running local platform. */
+export interface LocalPlatform {
+  readonly port: number;
+  readonly layout: DataDirLayout;
+  readonly stats: RunStats;
+  readonly ingest: Ingest;
+  readonly pipeline: TransformPipeline;
+  readonly simulator: Simulator | undefined;
+  /** Stops publishing, stops the broker, seals every buffer, transforms everything, and reports. */
+  stop(): Promise<RunSummary>;
+}
+
+/** The data dir is held by another running `datastroom dev`. */
+export class DataDirBusyError extends Error {
+  constructor(dir: string, cause: Error) {
+    super(`data directory ${dir} is in use by another datastroom process (${cause.message.split('\n')[0]})`);
+    this.name = 'DataDirBusyError';
+  }
+}
+
+/**
+ * Starts the local platform: recovers what a previous run left (unsealed
+ * buffers, untransformed raw objects), then starts the transform pipeline,
+ * the ingest, the broker and, unless switched off, the demo fleet.
+ */
+export async function startLocalPlatform(options: LocalPlatformOptions): Promise<LocalPlatform> {
+  const log = options.log ?? ((line: string) => process.stderr.write(`${line}\n`));
+  const layout = dataDirLayout(options.dataDir);
+  await ensureDataDir(layout);
+  const pseudonymKey = await loadPseudonymKey(layout);
+  let duckdb: DuckDBInstance;
+  try {
+    duckdb = await DuckDBInstance.create(layout.database);
+  } catch (error) {
+    if (error instanceof Error && /lock/i.test(error.message)) throw new DataDirBusyError(layout.root, error);
+    throw error;
+  }
+  const store = new LocalObjectStore(layout.root);
+  const stats = new RunStats();
+  const pipeline = new TransformPipeline({
+    store,
+    duckdb,
+    pseudonymKey,
+    scratch: layout.scratch,
+    policy: options.policy,
+    onResult: (event) => stats.record(event),
+    onFailure: (failure: PipelineFailure) => {
+      stats.failedObjects += 1;
+      log(`transform of ${failure.rawKey} failed, kept for the next start: ${failure.error.message}`);
+    },
+  });
+  await pipeline.open();
+
+  // A previous run may have stopped hard: its buffers hold acknowledged messages.
+  for (const path of await leftoverBuffers(layout.buffers)) {
+    const key = await sealBufferFile(path, layout.root);
+    log(`recovered ${key} from an unfinished buffer`);
+  }
+  for (const key of await pipeline.untransformed()) pipeline.enqueue(key);
+
+  const ingest = new Ingest(layout.buffers, layout.root, { ...BUFFERING_DEFAULTS, ...options.buffering }, (_dataset, key) =>
+    pipeline.enqueue(key),
+  );
+  let broker: EmbeddedBroker;
+  try {
+    broker = await startBroker({ port: options.port, host: options.host, ingest });
+  } catch (error) {
+    await pipeline.close();
+    duckdb.closeSync();
+    throw error;
+  }
+  let simulator: Simulator | undefined;
+  if (options.simulate ?? true) {
+    simulator = new Simulator({ ...options.simulator, brokerUrl: `mqtt://127.0.0.1:${broker.port}` });
+    await simulator.start();
+  }
+
+  let stopping: Promise<RunSummary> | undefined;
+  const stop = async (): Promise<RunSummary> => {
+    await simulator?.stop();
+    await broker.close();
+    await ingest.sealAll();
+    await pipeline.close();
+    duckdb.closeSync();
+    return stats.summary(simulator?.total ?? 0);
+  };
+  return {
+    port: broker.port,
+    layout,
+    stats,
+    ingest,
+    pipeline,
+    simulator,
+    stop: () => (stopping ??= stop()),
+  };
+}

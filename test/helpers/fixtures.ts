@@ -1,0 +1,52 @@
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach } from 'vitest';
+import { messageIdFor, rawLine, topicFor } from '../../functions/core/envelope.ts';
+
+/** A fixed test key: pseudonyms in tests are reproducible. */
+export const TEST_KEY = Buffer.alloc(32, 7);
+
+const cleanups: string[] = [];
+afterEach(async () => {
+  for (const dir of cleanups.splice(0)) await rm(dir, { recursive: true, force: true });
+});
+
+/** A temporary directory removed after the test. */
+export async function tempDir(prefix = 'datastroom-test-'): Promise<string> {
+  const dir = await mkdtemp(join(tmpdir(), prefix));
+  cleanups.push(dir);
+  return dir;
+}
+
+/** One arrival as the ingest would record it. */
+export interface ArrivalSpec {
+  readonly dataset: string;
+  readonly sensor?: string;
+  /** A reading object, or raw payload text/bytes. */
+  readonly payload: unknown;
+  readonly receivedAt?: Date;
+}
+
+/** The raw line of an arrival, exactly as the local ingest writes it. */
+export function arrivalLine(spec: ArrivalSpec): string {
+  const sensor = spec.sensor ?? 'sensor-1';
+  const topic = topicFor(spec.dataset, sensor);
+  const bytes =
+    Buffer.isBuffer(spec.payload) ? spec.payload
+    : typeof spec.payload === 'string' ? Buffer.from(spec.payload)
+    : Buffer.from(JSON.stringify(spec.payload));
+  return rawLine(sensor, messageIdFor(topic, bytes), spec.receivedAt ?? new Date('2026-11-29T10:00:05Z'), bytes);
+}
+
+/** Writes a raw object file of arrivals; returns its path. */
+export async function writeRawObject(dir: string, lines: readonly string[], name = 'raw.jsonl'): Promise<string> {
+  const file = join(dir, name);
+  await writeFile(file, lines.map((l) => `${l}\n`).join(''));
+  return file;
+}
+
+/** A valid air-quality reading at a given event time. */
+export function airReading(ts = '2026-11-29T11:00:00+01:00', values: Partial<Record<'pm25' | 'pm10' | 'no2', unknown>> = {}) {
+  return { ts, pm25: 12.5, pm10: 20, no2: 31, ...values };
+}

@@ -1,0 +1,154 @@
+import { describe, expect, it } from 'vitest';
+import { getDataset } from '../../datasets/index.ts';
+import { pseudonym } from '../../functions/core/pseudonymise.ts';
+import {
+  decodePayload,
+  judgeReading,
+  quarantinePayload,
+  TRANSFORM_DEFAULTS,
+  type Judgement,
+} from '../../functions/core/reading.ts';
+import { airReading, TEST_KEY } from '../helpers/fixtures.ts';
+
+const air = getDataset('air_quality');
+const anpr = getDataset('anpr_passage');
+const traffic = getDataset('traffic_count');
+const context = { policy: TRANSFORM_DEFAULTS, pseudonymKey: TEST_KEY };
+const arrival = { messageId: 'm1', sensorId: 'aq-1', receivedAt: '2026-11-29T10:00:05.000Z' };
+
+const reason = (j: Judgement) => (j.ok ? 'accepted' : j.reason);
+
+describe('judging a reading', () => {
+  it('curates a valid reading: envelope, UTC event time in microseconds, event date', () => {
+    const judgement = judgeReading(air, arrival, airReading('2026-11-29T11:00:00+01:00'), context);
+    expect(judgement).toEqual({
+      ok: true,
+      row: {
+        sensor_id: 'aq-1',
+        received_at: Date.parse('2026-11-29T10:00:05Z') * 1000,
+        message_id: 'm1',
+        ts: Date.parse('2026-11-29T10:00:00Z') * 1000,
+        pm25: 12.5,
+        pm10: 20,
+        no2: 31,
+        dt: '2026-11-29',
+      },
+    });
+  });
+
+  it('drops unknown extra fields (documented: they are not part of the dataset)', () => {
+    const judgement = judgeReading(air, arrival, { ...airReading(), colour: 'blue' }, context);
+    expect(judgement.ok && Object.keys(judgement.row)).not.toContain('colour');
+  });
+
+  it.each([
+    ['a Belgian decimal comma', { pm25: '12,5' }, 'pm25 must be a number, got string "12,5"'],
+    ['NaN as text', { pm25: 'NaN' }, 'pm25 must be a number, got string "NaN"'],
+    ['null', { pm10: null }, 'pm10 must be a number, got null'],
+    ['a missing field', { no2: undefined }, 'no2 is required'],
+    ['a negative concentration', { no2: -1 }, 'no2 must be at least 0, got -1'],
+    ['an implausible concentration', { pm10: 2500 }, 'pm10 must be at most 2000, got 2500'],
+  ])('refuses %s, naming the field', (_name, change, expected) => {
+    expect(reason(judgeReading(air, arrival, airReading(undefined, change), context))).toBe(expected);
+  });
+
+  it('names every bad field of one reading', () => {
+    expect(reason(judgeReading(air, arrival, airReading(undefined, { pm25: 'x', no2: -3 }), context))).toBe(
+      'pm25 must be a number, got string "x"; no2 must be at least 0, got -3',
+    );
+  });
+
+  it.each([
+    ['without offset', '2026-11-29T11:00:00', 'ts must be an ISO 8601 time with offset (e.g. 2026-11-29T10:00:00+01:00), got "2026-11-29T11:00:00"'],
+    ['as epoch seconds', 1764410400, 'ts must be a string, got number 1764410400'],
+    ['missing', undefined, 'ts is required'],
+  ])('refuses a ts %s', (_name, ts, expected) => {
+    expect(reason(judgeReading(air, arrival, { ...airReading(), ts }, context))).toBe(expected);
+  });
+
+  it('refuses a ts further ahead of its arrival than the tolerance (clock ahead)', () => {
+    expect(reason(judgeReading(air, arrival, airReading('2026-11-29T10:05:06Z'), context))).toMatch(
+      /^ts 2026-11-29T10:05:06.000Z lies 301 s after its arrival .* \(at most 300 s allowed/,
+    );
+    expect(judgeReading(air, arrival, airReading('2026-11-29T10:05:04Z'), context).ok).toBe(true);
+  });
+
+  it('refuses a ts at the epoch (clock reset) and accepts one days late, in its own date', () => {
+    expect(reason(judgeReading(air, arrival, airReading('1970-01-01T00:00:00Z'), context))).toMatch(
+      /days before its arrival .* \(at most 31 days allowed: sensor clock reset\?\)/,
+    );
+    const late = judgeReading(air, arrival, airReading('2026-11-25T08:00:00+01:00'), context);
+    expect(late.ok && late.row.dt).toBe('2026-11-25');
+  });
+
+  it('follows a configured clock policy', () => {
+    const strict = { ...context, policy: { futureToleranceSeconds: 0, maxLatenessDays: 1 } };
+    expect(judgeReading(air, arrival, airReading('2026-11-27T10:00:00Z'), strict).ok).toBe(false);
+    expect(judgeReading(air, arrival, airReading('2026-11-29T10:00:06Z'), strict).ok).toBe(false);
+  });
+
+  it('refuses a reading that is not an object', () => {
+    expect(reason(judgeReading(air, arrival, 42, context))).toBe('reading must be a JSON object, got number');
+    expect(reason(judgeReading(air, arrival, [1], context))).toBe('reading must be a JSON object, got an array');
+  });
+
+  it.each(['a b', '..', 'a=b', 'x/y', 'tab\there', ''])('refuses sensor id %j that is not a thing name', (sensorId) => {
+    expect(reason(judgeReading(air, { ...arrival, sensorId }, airReading(), context))).toMatch(/^sensor id .* is not a valid thing name/);
+  });
+
+  it('accepts integers written as 5.0 and refuses 5.5 for an integer field', () => {
+    const reading = { ts: '2026-11-29T10:00:00Z', interval_s: 900, cars: 5.0, bikes: 1, pedestrians: 2, heavy_vehicles: 0 };
+    expect(judgeReading(traffic, arrival, reading, context).ok).toBe(true);
+    expect(reason(judgeReading(traffic, arrival, { ...reading, cars: 5.5 }, context))).toBe('cars must be an integer, got number 5.5');
+  });
+});
+
+describe('personal data', () => {
+  const passage = { ts: '2026-11-29T10:00:00Z', direction: 'in', lane: 1, plate: '1-ABC-123', confidence: 0.93 };
+
+  it('is pseudonymised in the curated row', () => {
+    const judgement = judgeReading(anpr, arrival, passage, context);
+    expect(judgement.ok && judgement.row.plate).toBe(pseudonym(TEST_KEY, '1-ABC-123'));
+  });
+
+  it('is never echoed in a reason, even in the wrong field', () => {
+    const r1 = reason(judgeReading(anpr, arrival, { ...passage, plate: 1e19 }, context));
+    const r2 = reason(judgeReading(anpr, arrival, { ...passage, direction: '1-ABC-123' }, context));
+    const r3 = reason(judgeReading(anpr, arrival, { ...passage, plate: '1-ABC-123-TOO-LONG-FOR-A-PLATE' }, context));
+    expect(r2).toBe('direction must be one of "in", "out", got (value withheld: may be personal data)');
+    for (const r of [r1, r2, r3]) expect(r).not.toMatch(/ABC/);
+  });
+
+  it('is replaced by its pseudonym in quarantine, with every other text that could hold it', () => {
+    const kept = quarantinePayload(anpr, { ...passage, lane: 'x', note: 'owner J. Peeters', direction: 'in' }, TEST_KEY) as Record<string, unknown>;
+    expect(kept.plate).toBe(pseudonym(TEST_KEY, '1-ABC-123'));
+    expect(kept.note).toBe(pseudonym(TEST_KEY, 'owner J. Peeters'));
+    expect(kept.lane).toBe(pseudonym(TEST_KEY, 'x'));
+    expect(kept).toMatchObject({ ts: passage.ts, direction: 'in', confidence: 0.93 });
+  });
+
+  it('leaves quarantine payloads of datasets without personal data as they arrived', () => {
+    const reading = airReading(undefined, { pm25: '12,5' });
+    expect(quarantinePayload(air, reading, TEST_KEY)).toBe(reading);
+  });
+});
+
+describe('decoding a payload', () => {
+  const record = { messageId: 'm', sensorId: 's', receivedAt: '2026-11-29T10:00:00Z' };
+
+  it('gives each element of an array its own id', () => {
+    const decoded = decodePayload({ ...record, payload: [{ a: 1 }, { a: 2 }] });
+    expect(decoded).toEqual({ ok: true, readings: [{ messageId: 'm-0', value: { a: 1 } }, { messageId: 'm-1', value: { a: 2 } }] });
+  });
+
+  it.each([
+    ['invalid UTF-8', { payloadBase64: Buffer.from([0xc3, 0x28]).toString('base64') }, 'payload is not valid UTF-8'],
+    ['malformed JSON', { payloadBase64: Buffer.from('{"a":').toString('base64') }, /^payload is not valid JSON: /],
+    ['an empty array', { payload: [] }, 'payload is an empty array: no readings'],
+    ['an oversized payload', { payloadBytes: 200_000, payloadBase64: '' }, 'payload is 200000 bytes; the limit is 131072 bytes (IoT Core\'s)'],
+  ])('refuses %s with a reason', (_name, fields, expected) => {
+    const decoded = decodePayload({ ...record, ...fields });
+    expect(decoded.ok).toBe(false);
+    if (!decoded.ok) expect(decoded.reason).toMatch(expected);
+  });
+});
