@@ -191,9 +191,10 @@ export async function transformRawObject(request: TransformRequest, env: Transfo
     ).getRowObjectsJS() as { dt: string; rows: number }[];
     for (const { dt, rows } of partitions) {
       const file = join(workDir, `curated-${dt}.parquet`);
+      // Snappy: the codec every Parquet reader has (Athena, Power BI, pyarrow, hyparquet).
       await conn.run(
         `COPY (SELECT ${columnList} FROM t_out WHERE ${PARTITION_COLUMN} = ${quoteString(dt)} )
-         TO ${quoteString(file)} (FORMAT parquet, COMPRESSION zstd)`,
+         TO ${quoteString(file)} (FORMAT parquet, COMPRESSION snappy)`,
       );
       outputs.push({ zone: 'curated', key: curatedKey(raw, dt), file, rows });
     }

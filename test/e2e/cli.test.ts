@@ -1,0 +1,147 @@
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { readFile, readdir } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
+import { promisify } from 'node:util';
+import mqtt from 'mqtt';
+import { describe, expect, it } from 'vitest';
+import { brusselsIso } from '../../local/readings.ts';
+import { tempDir } from '../helpers/fixtures.ts';
+import { freePort, hasCommand } from '../helpers/net.ts';
+
+const BIN = resolve(import.meta.dirname, '../../bin/datastroom.mjs');
+const run = promisify(execFile);
+
+/** Runs the CLI to completion; never throws on a non-zero exit. */
+async function cli(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  try {
+    const { stdout, stderr } = await run(process.execPath, [BIN, ...args], { maxBuffer: 1 << 24 });
+    return { code: 0, stdout, stderr };
+  } catch (error) {
+    const e = error as { code?: number; stdout?: string; stderr?: string };
+    return { code: e.code ?? -1, stdout: e.stdout ?? '', stderr: e.stderr ?? '' };
+  }
+}
+
+interface DevProcess {
+  readonly child: ChildProcess;
+  readonly exited: Promise<number | null>;
+  stdout(): string;
+  stderr(): string;
+}
+
+/** Starts `datastroom dev` as a child process and waits until its broker listens. */
+async function startDev(args: string[]): Promise<DevProcess> {
+  const child = spawn(process.execPath, [BIN, 'dev', ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  let err = '';
+  child.stdout?.on('data', (d: Buffer) => (out += d.toString()));
+  child.stderr?.on('data', (d: Buffer) => (err += d.toString()));
+  const exited = new Promise<number | null>((r) => child.on('exit', (code) => r(code)));
+  const deadline = Date.now() + 30_000;
+  while (!err.includes('MQTT broker listening')) {
+    if (child.exitCode !== null || Date.now() > deadline) throw new Error(`dev did not start:\n${err}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  return { child, exited, stdout: () => out, stderr: () => err };
+}
+
+async function quarantineReasons(dataDir: string): Promise<string[]> {
+  const dir = join(dataDir, 'quarantine');
+  const reasons: string[] = [];
+  for (const file of await readdir(dir, { recursive: true }).catch(() => [] as string[])) {
+    if (!file.endsWith('.jsonl')) continue;
+    for (const line of (await readFile(join(dir, file), 'utf8')).trim().split('\n')) reasons.push(JSON.parse(line).reason);
+  }
+  return reasons;
+}
+
+describe('the datastroom command', () => {
+  it('prints the register as JSON with governance, retention and typed fields', async () => {
+    const { code, stdout } = await cli(['datasets', '--json']);
+    expect(code).toBe(0);
+    const register = JSON.parse(stdout);
+    expect(register).toHaveLength(7);
+    const anpr = register.find((d: { id: string }) => d.id === 'anpr_passage');
+    expect(anpr).toMatchObject({ classification: 'closed', personalData: ['plate'], retention: { rawDays: 7, curatedDays: 30, quarantineDays: 7 } });
+    expect(anpr.fields.find((f: { name: string }) => f.name === 'plate')).toMatchObject({ type: 'string', personal: true });
+  });
+
+  it('answers SQL on an empty data dir: every dataset is a view, empty but typed', async () => {
+    const dataDir = await tempDir();
+    const { code, stdout } = await cli(['query', 'select count(*) as n, max(ts) as last from air_quality', '--format', 'json', '--data-dir', dataDir]);
+    expect(code).toBe(0);
+    expect(JSON.parse(stdout)).toEqual([{ n: 0, last: null }]);
+  });
+
+  it('refuses a bad command line with status 2 and says why', async () => {
+    expect(await cli(['frobnicate'])).toMatchObject({ code: 2, stderr: expect.stringMatching(/unknown command "frobnicate"/) });
+    expect(await cli(['query', 'select 1', '--format', 'xml'])).toMatchObject({ code: 2, stderr: expect.stringMatching(/--format must be one of table, json, csv/) });
+    expect(await cli(['dev', '--port', 'abc'])).toMatchObject({ code: 2, stderr: expect.stringMatching(/--port must be a whole number/) });
+  });
+
+  it('reports an SQL error with the engine’s message and status 1', async () => {
+    const dataDir = await tempDir();
+    const result = await cli(['query', 'select nope from air_quality', '--data-dir', dataDir]);
+    expect(result.code).toBe(1);
+    expect(result.stderr).toMatch(/nope/);
+  });
+
+  it('runs the demo fleet for a duration and prints a summary that accounts for every reading', async () => {
+    const dataDir = await tempDir();
+    const port = await freePort();
+    const { code, stdout } = await cli(['dev', '--duration', '3', '--sensors', '14', '--interval-ms', '200', '--port', String(port), '--flush-ms', '500', '--summary-json', '--data-dir', dataDir]);
+    expect(code).toBe(0);
+    const summary = JSON.parse(stdout.trim().split('\n').at(-1)!);
+    expect(summary.received).toBe(summary.curated + summary.quarantined + summary.duplicates);
+    expect(summary.received).toBe(summary.published);
+    for (const counts of Object.values(summary.datasets) as { curated: number }[]) expect(counts.curated).toBeGreaterThan(0);
+  });
+
+  it.skipIf(!hasCommand('mosquitto_pub'))('curates what mosquitto_pub publishes and quarantines the rest, then answers through query', async () => {
+    const dataDir = await tempDir();
+    const port = await freePort();
+    const dev = await startDev(['--no-simulate', '--port', String(port), '--flush-ms', '300', '--summary-json', '--data-dir', dataDir]);
+    const now = brusselsIso(new Date());
+    const publish = (topic: string, message: string, qos = '1') =>
+      run('mosquitto_pub', ['-h', '127.0.0.1', '-p', String(port), '-q', qos, '-t', topic, '-m', message]);
+    await publish('datastroom/air_quality/sensor-1', `{"ts":"${now}","pm25":12.5,"pm10":20,"no2":31}`);
+    await publish('datastroom/air_quality/sensor-2', `{"ts":"${now}","pm25":8,"pm10":14.5,"no2":22}`, '0');
+    await publish('datastroom/air_quality/sensor-3', `[{"ts":"${now}","pm25":1,"pm10":2,"no2":3}]`);
+    await publish('datastroom/air_quality/sensor-1', `{"ts":"${now}","pm25":"12,5","pm10":20,"no2":31}`);
+    await publish('datastroom/air_quality/sensor-1', `{"pm25":12.5,"pm10":20,"no2":31}`);
+    await publish('datastroom/air_quality/sensor-1', 'not json at all');
+    dev.child.kill('SIGINT');
+    expect(await dev.exited).toBe(0);
+    const summary = JSON.parse(dev.stdout().trim().split('\n').at(-1)!);
+    expect(summary.datasets.air_quality).toEqual({ received: 6, curated: 3, quarantined: 3, duplicates: 0 });
+
+    const { stdout } = await cli(['query', 'select count(*) as n from air_quality', '--format', 'csv', '--data-dir', dataDir]);
+    expect(stdout.trim()).toBe('n\n3');
+    const reasons = await quarantineReasons(dataDir);
+    expect(reasons).toHaveLength(3);
+    expect(reasons).toEqual(expect.arrayContaining(['pm25 must be a number, got string "12,5"', 'ts is required', expect.stringMatching(/^payload is not valid JSON/)]));
+  });
+
+  it('loses no acknowledged message when killed with SIGKILL: the next start recovers and curates it', async () => {
+    const dataDir = await tempDir();
+    const port = await freePort();
+    const dev = await startDev(['--no-simulate', '--port', String(port), '--flush-ms', '600000', '--data-dir', dataDir]);
+    const client = await mqtt.connectAsync(`mqtt://127.0.0.1:${port}`, { clientId: 'wl-crash' });
+    const acked: Promise<unknown>[] = [];
+    for (let i = 0; i < 50; i++) {
+      acked.push(client.publishAsync('datastroom/water_level/wl-crash', JSON.stringify({ ts: brusselsIso(new Date()), level_cm: 100 + i }), { qos: 1 }));
+    }
+    await Promise.all(acked);
+    dev.child.kill('SIGKILL');
+    await dev.exited;
+    client.end(true);
+
+    const restart = await cli(['dev', '--no-simulate', '--port', String(port), '--duration', '1', '--summary-json', '--data-dir', dataDir]);
+    expect(restart.code).toBe(0);
+    expect(restart.stderr).toMatch(/recovered raw\/water_level\//);
+    const summary = JSON.parse(restart.stdout.trim().split('\n').at(-1)!);
+    expect(summary.datasets.water_level).toEqual({ received: 50, curated: 50, quarantined: 0, duplicates: 0 });
+    const { stdout } = await cli(['query', 'select count(*) as n, min(level_cm) as lo, max(level_cm) as hi from water_level', '--format', 'json', '--data-dir', dataDir]);
+    expect(JSON.parse(stdout)).toEqual([{ n: 50, lo: 100, hi: 149 }]);
+  });
+});
