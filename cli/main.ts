@@ -27,7 +27,7 @@ export async function main(argv: readonly string[]): Promise<number> {
       case 'query':
         return await queryCommand(rest);
       case 'datasets':
-        return datasetsCommand(rest);
+        return await datasetsCommand(rest);
       case undefined:
       case 'help':
       case '--help':

@@ -1,12 +1,26 @@
+import { readFile, writeFile } from 'node:fs/promises';
 import { registry, type Dataset } from '../../datasets/index.ts';
 import { datasetTopicFilter } from '../../functions/core/envelope.ts';
 import { GLUE_TYPES } from '../../glue/columns.ts';
 import { parse } from '../args.ts';
 
-export const DATASETS_USAGE = `Usage: datastroom datasets [--json] [--data-dir DIR]
+export const DATASETS_USAGE = `Usage: datastroom datasets [--json | --markdown | --update-doc FILE]
 
 The dataset register: id, title, classification, owner, steward,
-personal-data fields, retention per zone, and fields with types and units.`;
+personal-data fields, retention per zone, and fields with types and units.
+--update-doc FILE rewrites the table between the datasets:start and
+datasets:end markers of a Markdown file (npm run docs does so for the README).`;
+
+const START = '<!-- datasets:start -->';
+const END = '<!-- datasets:end -->';
+
+/** A Markdown document with the register table between its markers replaced by the current one. */
+export function withRegisterTable(doc: string): string {
+  const start = doc.indexOf(START);
+  const end = doc.indexOf(END);
+  if (start < 0 || end < start) throw new Error(`no ${START} ... ${END} markers in the document`);
+  return `${doc.slice(0, start + START.length)}\n${registerMarkdown()}\n${doc.slice(end)}`;
+}
 
 /** The register entry of one dataset, as `datasets --json` prints it. */
 export function registerEntry(d: Dataset) {
@@ -55,12 +69,41 @@ function describe(d: Dataset): string {
   ].join('\n');
 }
 
-export function datasetsCommand(argv: readonly string[]): number {
-  const { values } = parse(argv, { json: { type: 'boolean', default: false } }, false);
+/** The register as a Markdown table: the README's copy is this output, checked by a test. */
+export function registerMarkdown(datasets: readonly Dataset[] = registry): string {
+  const rows = datasets.map((d) => {
+    const g = d.governance;
+    const fields = d.fields
+      .filter((f) => f.name !== 'ts')
+      .map((f) => `${f.name}${f.unit ? ` (${f.unit})` : ''}${f.personal ? ' *personal*' : ''}`)
+      .join(', ');
+    const r = d.retention;
+    return `| \`${d.id}\` | ${d.title} | ${g.classification} | ${g.owner} | ${fields} | ${r.rawDays} / ${r.curatedDays} / ${r.quarantineDays} |`;
+  });
+  return [
+    '| id (table, topic level) | title | classification | owner | fields besides `ts` | retention days raw / curated / quarantine |',
+    '| --- | --- | --- | --- | --- | --- |',
+    ...rows,
+  ].join('\n');
+}
+
+export async function datasetsCommand(argv: readonly string[]): Promise<number> {
+  const { values } = parse(
+    argv,
+    { json: { type: 'boolean', default: false }, markdown: { type: 'boolean', default: false }, 'update-doc': { type: 'string' } },
+    false,
+  );
   if (values.help) {
     process.stdout.write(`${DATASETS_USAGE}\n`);
     return 0;
   }
-  process.stdout.write(values.json ? `${JSON.stringify(registry.map(registerEntry), null, 2)}\n` : `${registry.map(describe).join('\n\n')}\n`);
+  const doc = values['update-doc'];
+  if (doc !== undefined) {
+    await writeFile(doc, withRegisterTable(await readFile(doc, 'utf8')));
+    return 0;
+  }
+  if (values.json) process.stdout.write(`${JSON.stringify(registry.map(registerEntry), null, 2)}\n`);
+  else if (values.markdown) process.stdout.write(`${registerMarkdown()}\n`);
+  else process.stdout.write(`${registry.map(describe).join('\n\n')}\n`);
   return 0;
 }
