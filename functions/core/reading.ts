@@ -8,20 +8,23 @@ import { isoToMicros, microsToDate, microsToIso } from './timestamps.ts';
 /** How the transform judges event times against arrival times. */
 export interface TransformPolicy {
   /**
-   * Seconds an event time may lie after its arrival (a sensor clock running ahead).
-   * @default 300
+   * Seconds an event time may lie after its arrival. A day keeps a reading
+   * whose sensor clock is a little ahead, or that a test wrote with a fixed
+   * time, and still refuses a clock that jumped into the future.
+   * @default 86400
    */
   readonly futureToleranceSeconds: number;
   /**
-   * Days an event time may lie before its arrival. Later readings are curated
-   * in their event-date partition; older ones are a clock reset (the epoch) or stale.
-   * @default 31
+   * Days an event time may lie before its arrival. Late readings within it
+   * (a sensor's backlog after an outage) are curated in their event-date
+   * partition; older ones are a clock reset (the epoch, 2000-01-01) or stale.
+   * @default 366
    */
   readonly maxLatenessDays: number;
 }
 
 /** The policy the transform applies unless configured otherwise. */
-export const TRANSFORM_DEFAULTS: TransformPolicy = Object.freeze({ futureToleranceSeconds: 300, maxLatenessDays: 31 });
+export const TRANSFORM_DEFAULTS: TransformPolicy = Object.freeze({ futureToleranceSeconds: 86_400, maxLatenessDays: 366 });
 
 /** A value in a curated row: timestamps are microseconds since the epoch (UTC). */
 export type CellValue = string | number | boolean | null;
