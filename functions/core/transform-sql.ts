@@ -144,7 +144,10 @@ export function stagingSelect(dataset: Dataset, policy: TransformPolicy, source:
           CASE WHEN starts_with(CAST(${ts} AS VARCHAR), '"') AND regexp_full_match(${ts} ->> '$', ${quoteString(eventTimePattern(dataset).slice(1, -1))})
             THEN epoch_us(TRY_CAST(${ts} ->> '$' AS TIMESTAMPTZ)) END AS ts_us,
           ${readingFields.map((f) => `${parsedValue(f)} AS ${quoteIdent(f.name)}`).join(', ')},
-          (payloadBase64 IS NOT NULL OR payloadBytes IS NOT NULL) AND rejected IS NULL AS undecoded
+          -- Bytes that decode to JSON may hold readings (even an array): only those need the pre-pass.
+          -- Anything else in base64 (not UTF-8, not JSON) is refused by the reference judge as it is.
+          payloadBase64 IS NOT NULL AND payloadBytes IS NULL AND rejected IS NULL
+            AND coalesce(json_valid(TRY(decode(from_base64(payloadBase64)))), false) AS undecoded
         FROM ${source}
       )
     )`;

@@ -91,6 +91,20 @@ describe('transforming a raw object', () => {
     expect(run.quarantine.map((q) => q.reason).sort()).toEqual(['pm25 must be a number, got null', 'reading must be a JSON object, got number']);
   });
 
+  it('leaves undecodable payloads to the reference judge without the pre-pass', async () => {
+    const run = await harness.run(air, [aq(airReading()), aq('{"ts": "2026-11-29T11:00:00+01:00", "pm25": 1'), aq(Buffer.from([0xff, 0x00]))]);
+    expect(run.result).toMatchObject({ curated: 1, quarantined: 2, canonicalised: false });
+    expect(run.quarantine.map((q) => q.reason)).toContain('payload is not valid UTF-8');
+  });
+
+  it('decodes a base64 payload that holds JSON readings (as another producer may write it)', async () => {
+    const bytes = Buffer.from(JSON.stringify([airReading(), airReading('2026-11-29T11:00:01+01:00')]));
+    const line = JSON.stringify({ messageId: 'b64', sensorId: 's-9', receivedAt: '2026-11-29T10:00:05.000Z', payloadBase64: bytes.toString('base64') });
+    const run = await harness.run(air, [line]);
+    expect(run.result).toMatchObject({ received: 2, curated: 2, canonicalised: true });
+    expect(allRows(run).map((r) => r.message_id).sort()).toEqual(['b64-0', 'b64-1']);
+  });
+
   it('resolves duplicate keys the way JSON.parse does (the last one wins)', async () => {
     const run = await harness.run(air, [aq('{"ts":"2026-11-29T11:00:00+01:00","pm25":1,"pm10":2,"no2":3,"pm25":4}')]);
     expect(allRows(run).map((r) => r.pm25)).toEqual([4]);
