@@ -1,4 +1,6 @@
-import { DuckDBInstance } from '@duckdb/node-api';
+import { join } from 'node:path';
+import type { DuckDBInstance } from '@duckdb/node-api';
+import { createTransformEngine } from '../functions/core/engine.ts';
 import { LocalObjectStore } from '../functions/adapters/local-store.ts';
 import type { TransformPolicy } from '../functions/core/reading.ts';
 import { startBroker, type EmbeddedBroker } from './broker.ts';
@@ -59,7 +61,7 @@ export async function startLocalPlatform(options: LocalPlatformOptions): Promise
   const pseudonymKey = await loadPseudonymKey(layout);
   let duckdb: DuckDBInstance;
   try {
-    duckdb = await DuckDBInstance.create(layout.database);
+    duckdb = await createTransformEngine({ path: layout.database, tempDirectory: join(layout.scratch, 'spill') });
   } catch (error) {
     if (error instanceof Error && /lock/i.test(error.message)) throw new DataDirBusyError(layout.root, error);
     throw error;

@@ -135,11 +135,19 @@ export function stagingSelect(dataset: Dataset, policy: TransformPolicy, source:
   return `
     SELECT ok, undecoded, message_id, sensor_id, make_timestamp(recv_us) AS received_at,
       ${dataset.fields.map((f) => `${curatedValue(f)} AS ${quoteIdent(f.name)}`).join(', ')},
-      CAST(CAST(make_timestamp(ts_us) AS DATE) AS VARCHAR) AS ${PARTITION_COLUMN}
+      CAST(CAST(make_timestamp(ts_us) AS DATE) AS VARCHAR) AS ${PARTITION_COLUMN},
+      -- What the reference judge needs of a row the fast path refused (its payload text is read again).
+      CASE WHEN NOT ok THEN received_at_text END AS received_at_text,
+      CASE WHEN NOT ok THEN payload_base64 END AS payload_base64,
+      CASE WHEN NOT ok THEN payload_bytes END AS payload_bytes,
+      CASE WHEN NOT ok THEN rejected END AS rejected,
+      NOT ok AND has_payload AS reread
     FROM (
       SELECT *, coalesce(${ok.join(' AND ')}, false) AS ok
       FROM (
-        SELECT messageId AS message_id, sensorId AS sensor_id,
+        SELECT messageId AS message_id, sensorId AS sensor_id, receivedAt AS received_at_text,
+          payloadBase64 AS payload_base64, CAST(payloadBytes AS INTEGER) AS payload_bytes, rejected,
+          payload IS NOT NULL AS has_payload,
           epoch_us(TRY_CAST(receivedAt AS TIMESTAMPTZ)) AS recv_us,
           CASE WHEN starts_with(CAST(${ts} AS VARCHAR), '"') AND regexp_full_match(${ts} ->> '$', ${quoteString(eventTimePattern(dataset).slice(1, -1))})
             THEN epoch_us(TRY_CAST(${ts} ->> '$' AS TIMESTAMPTZ)) END AS ts_us,

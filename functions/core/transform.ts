@@ -106,6 +106,7 @@ export function pruneClaimsSql(table: string, days: number): string {
   return `DELETE FROM ${table} WHERE claimed_at < now()::TIMESTAMP - INTERVAL ${Math.max(1, Math.floor(days))} DAY`;
 }
 
+/** A row the fast path refused, with what the reference judge needs of it. */
 interface RejectedLine {
   messageId: string | null;
   sensorId: string | null;
@@ -116,7 +117,11 @@ interface RejectedLine {
   rejected: string | null;
 }
 
-/** Transforms one raw object. Safe to repeat: the same input gives the same keys and contents. */
+/**
+ * Transforms one raw object. Safe to repeat: the same input gives the same
+ * keys holding the same rows (their order within a file may differ, as the
+ * writer runs in parallel), so a replay overwrites and never adds a copy.
+ */
 export async function transformRawObject(request: TransformRequest, env: TransformEnv): Promise<TransformResult> {
   const { dataset, rawKey: key, workDir } = request;
   const raw = parseRawKey(key);
@@ -181,21 +186,23 @@ export async function transformRawObject(request: TransformRequest, env: Transfo
 
     const outputs: TransformOutput[] = [];
     const columnList = columns.map((c) => quoteIdent(c.name)).join(', ');
-    await conn.run(
-      `CREATE OR REPLACE TEMP VIEW t_out AS
-       SELECT ${columnList}, ${PARTITION_COLUMN} FROM t_in WHERE ok
-       UNION ALL SELECT ${columnList}, ${PARTITION_COLUMN} FROM t_rescued`,
+    const curatedDir = join(workDir, 'curated');
+    // One pass writes every event date: a file per partition (enough open files that none is split).
+    const copied = await conn.runAndReadAll(
+      `COPY (SELECT ${columnList}, ${PARTITION_COLUMN} FROM t_in WHERE ok
+             UNION ALL SELECT ${columnList}, ${PARTITION_COLUMN} FROM t_rescued)
+       TO ${quoteString(curatedDir)} (FORMAT parquet, COMPRESSION snappy, PARTITION_BY (${PARTITION_COLUMN}), RETURN_STATS)`,
     );
-    const partitions = (
-      await conn.runAndReadAll(`SELECT ${PARTITION_COLUMN} AS dt, count(*)::INTEGER AS rows FROM t_out GROUP BY 1 ORDER BY 1`)
-    ).getRowObjectsJS() as { dt: string; rows: number }[];
-    for (const { dt, rows } of partitions) {
-      const file = join(workDir, `curated-${dt}.parquet`);
-      // Snappy: the codec every Parquet reader has (Athena, Power BI, pyarrow, hyparquet).
-      await conn.run(
-        `COPY (SELECT ${columnList} FROM t_out WHERE ${PARTITION_COLUMN} = ${quoteString(dt)} )
-         TO ${quoteString(file)} (FORMAT parquet, COMPRESSION snappy)`,
-      );
+    // Snappy: the codec every Parquet reader has (Athena, Power BI, pyarrow, hyparquet).
+    const files = copied.getRowObjectsJS() as { filename: string; count: bigint | number }[];
+    const byDate = new Map<string, { file: string; rows: number }>();
+    for (const { filename, count: rows } of files) {
+      const dt = /[\\/]dt=(\d{4}-\d{2}-\d{2})[\\/][^\\/]+$/.exec(filename)?.[1];
+      if (!dt) throw new Error(`unexpected output file ${filename}`);
+      if (byDate.has(dt)) throw new Error(`partition dt=${dt} was written as more than one file`);
+      byDate.set(dt, { file: filename, rows: Number(rows) });
+    }
+    for (const [dt, { file, rows }] of [...byDate].sort(([a], [b]) => a.localeCompare(b))) {
       outputs.push({ zone: 'curated', key: curatedKey(raw, dt), file, rows });
     }
     if (quarantined.length > 0) {
@@ -252,19 +259,28 @@ async function judgeRejected(
   quarantined: QuarantineRecord[],
 ): Promise<void> {
   const { dataset, rawKey } = request;
-  const reader = await conn.runAndReadAll(
-    `SELECT messageId, sensorId, receivedAt, CAST(payload AS VARCHAR) AS payload, payloadBase64,
-       CAST(payloadBytes AS INTEGER) AS payloadBytes, rejected
-     FROM ${readJson(dataset, source, 'json')}
-     WHERE messageId IN (SELECT message_id FROM t_in WHERE NOT ok)
-     ORDER BY messageId, receivedAt`,
-  );
+  const refused = (
+    await conn.runAndReadAll(
+      `SELECT message_id AS messageId, sensor_id AS sensorId, received_at_text AS receivedAt,
+         payload_base64 AS payloadBase64, payload_bytes AS payloadBytes, rejected, reread
+       FROM t_in WHERE NOT ok ORDER BY message_id`,
+    )
+  ).getRowObjectsJS() as unknown as (Omit<RejectedLine, 'payload'> & { reread: boolean })[];
+  // Only the refused rows' payloads are needed as text; one more scan of the object reads them.
+  const payloads = new Map<string, string>();
+  if (refused.some((r) => r.reread)) {
+    const reader = await conn.runAndReadAll(
+      `SELECT r.messageId AS id, CAST(r.payload AS VARCHAR) AS payload
+       FROM read_json(${quoteString(source)}, format = 'newline_delimited', columns = {messageId: 'VARCHAR', payload: 'JSON'}) r
+       SEMI JOIN (SELECT message_id FROM t_in WHERE reread) t ON r.messageId = t.message_id`,
+    );
+    for (const { id, payload } of reader.getRowObjectsJS() as { id: string; payload: string }[]) {
+      // Lines with one id carry one payload (the id is its digest); the first stands.
+      if (!payloads.has(id)) payloads.set(id, payload);
+    }
+  }
   const personal = hasPersonalData(dataset);
-  let previous: string | null = null;
-  for (const line of reader.getRowObjectsJS() as unknown as RejectedLine[]) {
-    // Duplicates of a message id are identical but for their arrival; the first arrival stands.
-    if (line.messageId === previous) continue;
-    previous = line.messageId;
+  for (const line of refused) {
     const base = {
       messageId: line.messageId ?? '',
       sensorId: line.sensorId,
@@ -286,11 +302,12 @@ async function judgeRejected(
       reject(line.rejected, line.payloadBase64 !== null ? readableBytes(line.payloadBase64) : undefined);
       continue;
     }
+    const text = payloads.get(base.messageId);
     const record: RawRecord = {
       messageId: base.messageId,
       sensorId: line.sensorId ?? '',
       receivedAt: line.receivedAt ?? '',
-      ...(line.payload !== null ? { payload: JSON.parse(line.payload) as unknown } : {}),
+      ...(text !== undefined ? { payload: JSON.parse(text) as unknown } : {}),
       ...(line.payloadBase64 !== null ? { payloadBase64: line.payloadBase64 } : {}),
       ...(line.payloadBytes !== null ? { payloadBytes: line.payloadBytes } : {}),
     };

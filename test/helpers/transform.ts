@@ -56,7 +56,7 @@ export class TransformHarness {
     for (const output of result.outputs) {
       bytes.set(output.key, await readFile(output.file));
       if (output.zone === 'curated') {
-        const reader = await conn.runAndReadAll(`SELECT * FROM read_parquet(${quoteString(output.file)})`);
+        const reader = await conn.runAndReadAll(`SELECT * FROM read_parquet(${quoteString(output.file)}, hive_partitioning = false)`);
         curated.set(output.key, reader.getRowObjectsJson() as Record<string, unknown>[]);
       } else {
         const text = await readFile(output.file, 'utf8');

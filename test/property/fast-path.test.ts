@@ -101,7 +101,7 @@ async function curatedById(files: readonly string[]): Promise<Map<string, Record
   const rows = new Map<string, Record<string, unknown>>();
   for (const file of files) {
     const reader = await conn.runAndReadAll(
-      `SELECT * REPLACE (epoch_us(ts) AS ts, epoch_us(received_at) AS received_at) FROM read_parquet(${quoteString(file)})`,
+      `SELECT * REPLACE (epoch_us(ts) AS ts, epoch_us(received_at) AS received_at) FROM read_parquet(${quoteString(file)}, hive_partitioning = false)`,
     );
     for (const row of reader.getRowObjectsJS()) {
       const plain = Object.fromEntries(Object.entries(row).map(([k, v]) => [k, typeof v === 'bigint' ? Number(v) : v]));

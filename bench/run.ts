@@ -1,0 +1,165 @@
+/**
+ * npm run bench: the targets of DESIGN.md, each measured against a reference
+ * measured in the same run on the same machine, printed as a table and as
+ * one JSON line.
+ *
+ *   1. transform rows/s vs DuckDB's own COPY (read_json -> Parquet), same file
+ *   2. ingest msgs/s (QoS 1, publish to durable raw) vs the broker's plain pub/sub
+ *   3. peak resident memory of the 1,000,000-row transform
+ *   4. files and bytes a one-day query reads vs the whole dataset
+ *
+ * BENCH_ROWS and BENCH_MESSAGES scale it down for a quick look.
+ */
+import { execFile } from 'node:child_process';
+import { createWriteStream } from 'node:fs';
+import { mkdir, mkdtemp, readdir, rm, stat } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { once } from 'node:events';
+import { promisify } from 'node:util';
+import { getDataset } from '../datasets/index.ts';
+import { messageIdFor, rawLine, topicFor } from '../functions/core/envelope.ts';
+import { LocalObjectStore } from '../functions/adapters/local-store.ts';
+import { processRawObject } from '../functions/core/process.ts';
+import { createTransformEngine } from '../functions/core/engine.ts';
+import { LocalQueryEngine } from '../local/query.ts';
+import { brusselsIso, plausibleReading, seededRandom } from '../local/readings.ts';
+import { measureIngest } from './ingest.ts';
+
+const ROWS = Number(process.env.BENCH_ROWS ?? 1_000_000);
+const MESSAGES = Number(process.env.BENCH_MESSAGES ?? 50_000);
+const MEMORY_TARGET_MB = 512;
+const exec = promisify(execFile);
+
+interface JobResult {
+  readonly rows: number;
+  readonly seconds: number;
+  readonly maxRssMb: number;
+}
+
+/** A raw object as the ingest writes it: 500 sensors over three event days, some bad values and redeliveries. */
+export async function generateRawObject(file: string, rows: number): Promise<void> {
+  const air = getDataset('air_quality');
+  const random = seededRandom(7);
+  const out = createWriteStream(file);
+  const start = Date.parse('2026-11-27T00:00:00Z');
+  const step = (3 * 86_400_000) / rows;
+  let previous = '';
+  let chunk: string[] = [];
+  for (let i = 0; i < rows; i++) {
+    const at = new Date(start + i * step);
+    const sensor = `aq-${String(i % 500).padStart(3, '0')}`;
+    const topic = topicFor(air.id, sensor);
+    let line: string;
+    if (i > 0 && i % 1000 === 0) {
+      line = previous; // a redelivery
+    } else {
+      const reading = plausibleReading(air, at, random);
+      if (i % 500 === 7) reading.no2 = -1; // quarantined
+      reading.ts = brusselsIso(at);
+      const payload = Buffer.from(JSON.stringify(reading));
+      line = rawLine(sensor, messageIdFor(topic, payload), new Date(at.getTime() + 1500), payload);
+    }
+    previous = line;
+    chunk.push(line);
+    if (chunk.length === 10_000) {
+      if (!out.write(chunk.join('\n') + '\n')) await once(out, 'drain');
+      chunk = [];
+    }
+  }
+  out.end(chunk.length ? chunk.join('\n') + '\n' : '');
+  await once(out, 'finish');
+}
+
+async function job(mode: 'reference' | 'transform', rawFile: string, rawKey: string): Promise<JobResult> {
+  const { stdout } = await exec(
+    process.execPath,
+    ['--import', 'tsx', resolve(import.meta.dirname, 'transform-job.ts'), mode, rawFile, rawKey],
+    { maxBuffer: 1 << 20 },
+  );
+  return JSON.parse(stdout.trim().split('\n').at(-1) ?? '{}') as JobResult;
+}
+
+async function partitionPruning(root: string, rawKey: string): Promise<{ filesRead: number; filesTotal: number; bytesRead: number; bytesTotal: number; day: string }> {
+  const air = getDataset('air_quality');
+  const duckdb = await createTransformEngine();
+  await processRawObject(new LocalObjectStore(root), air, rawKey, { duckdb, pseudonymKey: Buffer.alloc(32, 1) }, root);
+  duckdb.closeSync();
+  const curated = join(root, 'curated', air.id);
+  const partitions = (await readdir(curated)).sort();
+  const day = partitions[1]?.slice(3) ?? partitions[0]?.slice(3) ?? '';
+  let bytesTotal = 0;
+  let bytesRead = 0;
+  let filesTotal = 0;
+  for (const partition of partitions) {
+    for (const name of await readdir(join(curated, partition))) {
+      const size = (await stat(join(curated, partition, name))).size;
+      filesTotal += 1;
+      bytesTotal += size;
+      if (partition === `dt=${day}`) bytesRead += size;
+    }
+  }
+  const engine = await LocalQueryEngine.open(root, [air]);
+  const plan = await engine.query(`EXPLAIN ANALYZE SELECT sensor_id, avg(pm25) FROM air_quality WHERE dt = '${day}' GROUP BY 1`);
+  engine.close();
+  const text = String(plan.rows[0]?.[1] ?? '');
+  const filesRead = Number(/Total Files Read: (\d+)/.exec(text)?.[1] ?? Number.NaN);
+  return { filesRead, filesTotal, bytesRead: filesRead === 1 ? bytesRead : Number.NaN, bytesTotal, day };
+}
+
+const ratio = (a: number, b: number) => Math.round((a / b) * 100) / 100;
+
+async function main(): Promise<void> {
+  const root = await mkdtemp(join(tmpdir(), 'datastroom-bench-'));
+  try {
+    const rawKey = 'raw/air_quality/dt=2026-11-29/air_quality-20261129T000000000Z-bench000.jsonl';
+    const rawFile = join(root, rawKey);
+    await mkdir(join(root, 'raw/air_quality/dt=2026-11-29'), { recursive: true });
+    process.stderr.write(`generating a raw object of ${ROWS} readings...\n`);
+    await generateRawObject(rawFile, ROWS);
+    const rawMb = (await stat(rawFile)).size / 1e6;
+
+    process.stderr.write('transform: DuckDB COPY reference, then the transform (each in its own process)...\n');
+    const reference = await job('reference', rawFile, rawKey);
+    const transform = await job('transform', rawFile, rawKey);
+    const referenceRate = reference.rows / reference.seconds;
+    const transformRate = transform.rows / transform.seconds;
+
+    process.stderr.write(`ingest: ${MESSAGES} QoS 1 messages, plain pub/sub, then publish to durable raw...\n`);
+    const ingest = await measureIngest(MESSAGES, join(root, 'ingest'));
+
+    process.stderr.write('partition pruning: a one-day query over the curated dataset...\n');
+    const pruning = await partitionPruning(root, rawKey);
+
+    const rows: [string, string, string, string][] = [
+      ['transform rows/s', transformRate.toFixed(0), `DuckDB COPY ${referenceRate.toFixed(0)}`, `${ratio(transformRate, referenceRate)} (target >= 0.5)`],
+      ['ingest msgs/s (QoS 1, durable)', ingest.durableRate.toFixed(0), `plain pub/sub ${ingest.plainRate.toFixed(0)}`, `${ratio(ingest.durableRate, ingest.plainRate)} (target >= 0.5)`],
+      ['transform peak RSS MB', transform.maxRssMb.toFixed(0), `DuckDB COPY ${reference.maxRssMb.toFixed(0)}`, `target < ${MEMORY_TARGET_MB}`],
+      [`one-day query (dt=${pruning.day}) files`, String(pruning.filesRead), `of ${pruning.filesTotal}`, 'target: 1 partition'],
+      ['one-day query bytes', String(pruning.bytesRead), `of ${pruning.bytesTotal}`, `${ratio(pruning.bytesRead, pruning.bytesTotal)} of the dataset`],
+    ];
+    const widths = [0, 1, 2, 3].map((i) => Math.max(...rows.map((r) => r[i]!.length), ['measure', 'value', 'reference', 'ratio'][i]!.length));
+    const line = (r: readonly string[]) => r.map((c, i) => c.padEnd(widths[i]!)).join('  ');
+    process.stdout.write(
+      [
+        `raw object: ${ROWS} readings, ${rawMb.toFixed(0)} MB; ${transform.rows} rows transformed in ${transform.seconds.toFixed(2)} s, DuckDB COPY in ${reference.seconds.toFixed(2)} s`,
+        line(['measure', 'value', 'reference', 'ratio']),
+        ...rows.map(line),
+        '',
+      ].join('\n'),
+    );
+    process.stdout.write(
+      `${JSON.stringify({
+        rows: ROWS,
+        transform: { rowsPerSecond: Math.round(transformRate), referenceRowsPerSecond: Math.round(referenceRate), ratio: ratio(transformRate, referenceRate) },
+        ingest: { messages: MESSAGES, durablePerSecond: Math.round(ingest.durableRate), plainPerSecond: Math.round(ingest.plainRate), ratio: ratio(ingest.durableRate, ingest.plainRate) },
+        memory: { transformPeakRssMb: Math.round(transform.maxRssMb), referencePeakRssMb: Math.round(reference.maxRssMb), targetMb: MEMORY_TARGET_MB },
+        pruning,
+      })}\n`,
+    );
+  } finally {
+    await rm(root, { recursive: true, force: true });
+  }
+}
+
+if (!import.meta.url.includes("?gen")) await main();
