@@ -214,8 +214,21 @@ function deriveFields(input: DatasetInput): FieldSpec[] {
   });
 }
 
-function checkGovernance(input: DatasetInput, fields: readonly FieldSpec[]): void {
+const ISO_DURATION = /^P(?:(\d+)D)?(?:T(?:(\d+)H)?(?:(\d+)M)?(?:(\d+)S)?)?$/;
+
+/** Seconds in an ISO 8601 duration of days, hours, minutes and seconds (P1D, PT10M); undefined otherwise. */
+export function durationSeconds(iso: string): number | undefined {
+  const m = ISO_DURATION.exec(iso);
+  if (!m || iso === 'P' || iso.endsWith('T')) return undefined;
+  const [, d, h, min, s] = m.map((v) => Number(v ?? 0));
+  const total = (d ?? 0) * 86_400 + (h ?? 0) * 3600 + (min ?? 0) * 60 + (s ?? 0);
+  return total > 0 ? total : undefined;
+}
+
+/** Checks a governance record and retention; throws {@link DatasetDefinitionError} naming the dataset. */
+export function checkGovernance(input: DatasetInput, fields: readonly FieldSpec[]): void {
   const { id, governance: g, retention } = input;
+  if (!g) throw new DatasetDefinitionError(id, 'governance record is missing');
   const blank = (v: unknown) => typeof v !== 'string' || v.trim() === '';
   if (blank(g.owner)) throw new DatasetDefinitionError(id, 'governance.owner is missing: name the accountable department');
   if (blank(g.steward)) throw new DatasetDefinitionError(id, 'governance.steward is missing: name who answers questions about it');
@@ -224,6 +237,9 @@ function checkGovernance(input: DatasetInput, fields: readonly FieldSpec[]): voi
   }
   for (const key of ['legalBasis', 'licence', 'standard', 'updateFrequency'] as const) {
     if (blank(g[key])) throw new DatasetDefinitionError(id, `governance.${key} is missing`);
+  }
+  if (durationSeconds(g.updateFrequency) === undefined) {
+    throw new DatasetDefinitionError(id, `governance.updateFrequency must be an ISO 8601 duration such as PT10M or P1D, got "${g.updateFrequency}"`);
   }
   for (const field of g.personalData) {
     const spec = fields.find((f) => f.name === field);

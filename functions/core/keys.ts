@@ -14,12 +14,13 @@ export type Zone = (typeof ZONES)[number];
 
 const DATE = /^\d{4}-\d{2}-\d{2}$/;
 const BASE = /^[A-Za-z0-9_.-]+$/;
-const RAW_KEY = /^raw\/([a-z_][a-z0-9_]*)\/dt=(\d{4}-\d{2}-\d{2})\/([A-Za-z0-9_.-]+)\.jsonl$/;
+// The local ingest writes .jsonl; the delivery stream writes gzip, .jsonl.gz.
+const RAW_KEY = /^raw\/([a-z_][a-z0-9_]*)\/dt=(\d{4}-\d{2}-\d{2})\/([A-Za-z0-9_.-]+?)\.jsonl(?:\.gz)?$/;
 
 /** A raw object key that does not follow `raw/<dataset>/dt=<date>/<name>.jsonl`. */
 export class RawKeyError extends Error {
   constructor(readonly key: string) {
-    super(`not a raw object key: "${key}" (expected raw/<dataset>/dt=YYYY-MM-DD/<name>.jsonl)`);
+    super(`not a raw object key: "${key}" (expected raw/<dataset>/dt=YYYY-MM-DD/<name>.jsonl or .jsonl.gz)`);
     this.name = 'RawKeyError';
   }
 }

@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { once } from 'node:events';
 import { isUtf8 } from 'node:buffer';
+import { createGunzip } from 'node:zlib';
 import {
   DuckDBBlobValue,
   DuckDBTimestampValue,
@@ -380,7 +381,8 @@ export async function canonicaliseRawObject(rawFile: string, outFile: string): P
   const write = async (line: object) => {
     if (!out.write(JSON.stringify(line) + '\n')) await once(out, 'drain');
   };
-  const lines = createInterface({ input: createReadStream(rawFile), crlfDelay: Infinity });
+  const bytes = createReadStream(rawFile);
+  const lines = createInterface({ input: rawFile.endsWith('.gz') ? bytes.pipe(createGunzip()) : bytes, crlfDelay: Infinity });
   let n = 0;
   for await (const text of lines) {
     n += 1;

@@ -90,3 +90,11 @@ describe('zone keys', () => {
     expect(() => curatedKey(parts, '2026-11-29/../x')).toThrow(/invalid date/);
   });
 });
+
+describe('raw keys of the delivery stream', () => {
+  it('accept gzip objects and name the outputs without the extension', () => {
+    const parts = parseRawKey('raw/noise/dt=2026-11-29/datastroom-prod-noise-1-2026-11-29-10-00-00-abc123.jsonl.gz');
+    expect(parts).toEqual({ datasetId: 'noise', dt: '2026-11-29', name: 'datastroom-prod-noise-1-2026-11-29-10-00-00-abc123' });
+    expect(curatedKey(parts, '2026-11-29')).toBe('curated/noise/dt=2026-11-29/datastroom-prod-noise-1-2026-11-29-10-00-00-abc123.parquet');
+  });
+});

@@ -112,3 +112,21 @@ describe('defineDataset refuses, naming the dataset', () => {
     expect(() => checkRegistry([one, one])).toThrow(/dataset "bike_parking": declared twice/);
   });
 });
+
+describe('update frequencies', () => {
+  it('are ISO 8601 durations in seconds', async () => {
+    const { durationSeconds } = await import('../../datasets/index.ts');
+    expect(durationSeconds('PT10M')).toBe(600);
+    expect(durationSeconds('P1DT1H')).toBe(90_000);
+    expect(durationSeconds('PT1S')).toBe(1);
+    expect(durationSeconds('10 minutes')).toBeUndefined();
+    expect(durationSeconds('PT')).toBeUndefined();
+    expect(durationSeconds('P0D')).toBeUndefined();
+  });
+
+  it('are checked when a dataset is defined', () => {
+    expect(() => defineDataset({ ...base(), governance: { ...base().governance, updateFrequency: 'every minute' } })).toThrow(
+      /"bike_parking": governance.updateFrequency must be an ISO 8601 duration/,
+    );
+  });
+});

@@ -1,0 +1,46 @@
+/**
+ * The transform Lambda: SQS batches of raw-object events in, the core
+ * transform on each, curated and quarantine objects out. Thin on purpose:
+ * configuration, clients and the DuckDB engine are set up once per
+ * container; the work is in the core the local runtime runs too.
+ */
+import { mkdirSync } from 'node:fs';
+import { S3Client } from '@aws-sdk/client-s3';
+import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import { S3ObjectStore } from '../adapters/s3-store.ts';
+import { pseudonymKeyFromSecret } from '../adapters/secrets.ts';
+import { createTransformEngine } from '../core/engine.ts';
+import type { TransformEnv } from '../core/transform.ts';
+import { metricLine, processBatch, type BatchResponse } from './batch.ts';
+import { readTransformConfig } from './config.ts';
+
+const SCRATCH = '/tmp/datastroom';
+const config = readTransformConfig(process.env);
+const store = new S3ObjectStore(new S3Client({}), { raw: config.rawBucket, curated: config.curatedBucket });
+const secrets = new SecretsManagerClient({});
+
+let env: Promise<TransformEnv> | undefined;
+function transformEnv(): Promise<TransformEnv> {
+  env ??= (async () => {
+    mkdirSync(SCRATCH, { recursive: true });
+    const [pseudonymKey, duckdb] = await Promise.all([
+      pseudonymKeyFromSecret(secrets, config.pseudonymSecretArn),
+      createTransformEngine({ memoryLimitMb: config.duckdbMemoryMb, tempDirectory: `${SCRATCH}/spill` }),
+    ]);
+    return { duckdb, pseudonymKey, policy: config.policy };
+  })().catch((error: unknown) => {
+    env = undefined; // a failed cold start is retried by the next batch
+    throw error;
+  });
+  return env;
+}
+
+export async function handler(event: unknown): Promise<BatchResponse> {
+  return processBatch(event, {
+    store,
+    env: transformEnv,
+    scratch: SCRATCH,
+    log: (level, message, fields) => (level === 'error' ? console.error : console.log)(JSON.stringify({ level, message, ...fields })),
+    onResult: (datasetId, result) => console.log(metricLine(config.metricsNamespace, datasetId, result)),
+  });
+}

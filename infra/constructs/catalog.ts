@@ -1,0 +1,78 @@
+import { Aws, RemovalPolicy } from 'aws-cdk-lib';
+import * as glue from 'aws-cdk-lib/aws-glue';
+import type * as s3 from 'aws-cdk-lib/aws-s3';
+import { Construct } from 'constructs';
+import type { Dataset } from '../../datasets/index.ts';
+import { curatedTable, rawTable, viewsOf, viewTable, type GlueTableInput } from '../../glue/tables.ts';
+
+/** Props of {@link Catalog}. */
+export interface CatalogProps {
+  readonly envName: string;
+  readonly datasets: readonly Dataset[];
+  readonly rawBucket: s3.IBucket;
+  readonly curatedBucket: s3.IBucket;
+  /** @default false - the database and tables are retained when the stack is deleted */
+  readonly destroyData?: boolean;
+}
+
+/** The Glue database name of an environment (Glue and Athena want lower case and underscores). */
+export function databaseName(envName: string): string {
+  return `datastroom_${envName.replace(/-/g, '_')}`;
+}
+
+function toCfn(input: GlueTableInput): glue.CfnTable.TableInputProperty {
+  return {
+    name: input.name,
+    description: input.description,
+    tableType: input.tableType,
+    parameters: input.parameters,
+    partitionKeys: input.partitionKeys.map((c) => ({ ...c })),
+    storageDescriptor: {
+      ...input.storageDescriptor,
+      columns: input.storageDescriptor.columns.map((c) => ({ ...c })),
+    },
+    viewOriginalText: input.viewOriginalText,
+    viewExpandedText: input.viewExpandedText,
+  };
+}
+
+/**
+ * The Glue catalog: one database, and per dataset its curated table
+ * (partition projection, no crawler), its raw table and its views, all
+ * derived from the registry by glue/.
+ */
+export class Catalog extends Construct {
+  readonly database: glue.CfnDatabase;
+  readonly databaseName: string;
+  /** Glue table names per dataset: the curated table, the raw table, the views. */
+  readonly tables: ReadonlyMap<string, { curated: string; raw: string; views: readonly string[] }>;
+
+  constructor(scope: Construct, id: string, props: CatalogProps) {
+    super(scope, id);
+    this.databaseName = databaseName(props.envName);
+    const removalPolicy = props.destroyData ?? false ? RemovalPolicy.DESTROY : RemovalPolicy.RETAIN;
+    this.database = new glue.CfnDatabase(this, 'Database', {
+      catalogId: Aws.ACCOUNT_ID,
+      databaseInput: { name: this.databaseName, description: `Datastroom ${props.envName}: curated tables, raw tables and views` },
+    });
+    this.database.applyRemovalPolicy(removalPolicy);
+    const at = { rawBucket: props.rawBucket.bucketName, curatedBucket: props.curatedBucket.bucketName };
+    const tables = new Map<string, { curated: string; raw: string; views: string[] }>();
+    for (const dataset of props.datasets) {
+      const curated = curatedTable(dataset, at);
+      const raw = rawTable(dataset, at);
+      const views = viewsOf(dataset).map((v) => viewTable(v, dataset, this.databaseName));
+      for (const input of [curated, raw, ...views]) {
+        const table = new glue.CfnTable(this, `Table-${input.name}`, {
+          catalogId: Aws.ACCOUNT_ID,
+          databaseName: this.databaseName,
+          tableInput: toCfn(input),
+        });
+        table.node.addDependency(this.database);
+        table.applyRemovalPolicy(removalPolicy);
+      }
+      tables.set(dataset.id, { curated: curated.name, raw: raw.name, views: views.map((t) => t.name) });
+    }
+    this.tables = tables;
+  }
+}

@@ -1,0 +1,233 @@
+import { Duration, Size, Stack } from 'aws-cdk-lib';
+import * as firehose from 'aws-cdk-lib/aws-kinesisfirehose';
+import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
+import * as iam from 'aws-cdk-lib/aws-iam';
+import * as iot from 'aws-cdk-lib/aws-iot';
+import type * as kms from 'aws-cdk-lib/aws-kms';
+import * as logs from 'aws-cdk-lib/aws-logs';
+import type * as s3 from 'aws-cdk-lib/aws-s3';
+import { Construct } from 'constructs';
+import type { Dataset } from '../../datasets/index.ts';
+import { datasetTopicFilter, TOPIC_ROOT } from '../../functions/core/envelope.ts';
+import { zonePrefix } from '../../functions/core/keys.ts';
+import { acknowledgeObjectPrefixes } from '../governance/nag.ts';
+import { tagComponent, tagDataset } from '../governance/tags.ts';
+import { RAW_ERRORS_PREFIX } from './lake-storage.ts';
+
+/** Props of {@link Ingestion}. */
+export interface IngestionProps {
+  readonly envName: string;
+  readonly datasets: readonly Dataset[];
+  readonly rawBucket: s3.IBucket;
+  readonly key: kms.IKey;
+  /** How long the delivery stream buffers before it writes a raw object. @default 60 seconds */
+  readonly bufferingInterval?: Duration;
+  /** How much it buffers at most. @default 5 MiB */
+  readonly bufferingSize?: Size;
+}
+
+/** What the cloud ingestion creates for one dataset. */
+export interface DatasetIngestion {
+  readonly dataset: Dataset;
+  readonly deliveryStream: RawDeliveryStream;
+  readonly topicRule: iot.CfnTopicRule;
+  readonly thingType: iot.CfnThingType;
+  readonly devicePolicy: iot.CfnPolicy;
+}
+
+/**
+ * The rule's SQL: the envelope the local ingest writes too (sensor id from
+ * the topic, arrival time, a message id digesting topic and payload), with
+ * the payload base64-encoded so any bytes survive, JSON or not.
+ */
+export function ingestSql(dataset: Dataset): string {
+  return [
+    'SELECT',
+    `  substring(sha256(concat(topic(), encode(*, 'base64'))), 0, 32) AS messageId,`,
+    '  topic(3) AS sensorId,',
+    `  parse_time("yyyy-MM-dd'T'HH:mm:ss.SSS'Z'", timestamp(), "UTC") AS receivedAt,`,
+    `  encode(*, 'base64') AS payloadBase64`,
+    `FROM '${datasetTopicFilter(dataset.id)}'`,
+  ].join('\n');
+}
+
+/** Name of a dataset's thing type: devices of the dataset are things of this type. */
+export function thingTypeName(envName: string, dataset: Dataset): string {
+  return `datastroom-${envName}-${dataset.id}`;
+}
+
+/** Name of a dataset's device policy. */
+export function devicePolicyName(envName: string, dataset: Dataset): string {
+  return `datastroom-${envName}-${dataset.id}-device`;
+}
+
+/**
+ * IoT Core ingestion, per dataset: a thing type, a device policy that lets a
+ * device connect only as its own attached thing and publish only on its own
+ * topic, a topic rule on datastroom/<dataset>/+ with an error action, and a
+ * buffered delivery stream writing gzip JSON lines into the raw zone.
+ */
+export class Ingestion extends Construct {
+  readonly datasets: readonly DatasetIngestion[];
+
+  constructor(scope: Construct, id: string, props: IngestionProps) {
+    super(scope, id);
+    tagComponent(this, 'ingestion');
+    const stack = Stack.of(this);
+    const ruleRole = new iam.Role(this, 'RuleRole', {
+      assumedBy: new iam.ServicePrincipal('iot.amazonaws.com'),
+      description: 'Lets the Datastroom topic rules deliver to their streams and record failures',
+    });
+    const errorsPrefix = `${RAW_ERRORS_PREFIX}rules/`;
+    ruleRole.addToPolicy(
+      new iam.PolicyStatement({
+        actions: ['s3:PutObject'],
+        resources: [props.rawBucket.arnForObjects(`${errorsPrefix}*`)],
+      }),
+    );
+    ruleRole.addToPolicy(new iam.PolicyStatement({ actions: ['kms:GenerateDataKey', 'kms:Decrypt'], resources: [props.key.keyArn] }));
+    acknowledgeObjectPrefixes(ruleRole, props.rawBucket, [errorsPrefix], 'The error action writes one object per failed message under this prefix.');
+
+    this.datasets = props.datasets.map((dataset) => {
+      const scope = new Construct(this, dataset.id);
+      tagDataset(scope, dataset);
+      const name = `datastroom-${props.envName}-${dataset.id}`;
+      const deliveryStream = new RawDeliveryStream(scope, 'Delivery', {
+        name,
+        rawBucket: props.rawBucket,
+        key: props.key,
+        prefix: zonePrefix('raw', dataset.id),
+        errorPrefix: `${RAW_ERRORS_PREFIX}delivery/${dataset.id}/`,
+        bufferingInterval: props.bufferingInterval ?? Duration.seconds(60),
+        bufferingSize: props.bufferingSize ?? Size.mebibytes(5),
+      });
+      ruleRole.addToPolicy(
+        new iam.PolicyStatement({ actions: ['firehose:PutRecord', 'firehose:PutRecordBatch'], resources: [deliveryStream.arn] }),
+      );
+
+      const topicRule = new iot.CfnTopicRule(scope, 'Rule', {
+        ruleName: name.replace(/-/g, '_'),
+        topicRulePayload: {
+          description: `${dataset.title}: readings on ${datasetTopicFilter(dataset.id)} into the raw zone`,
+          sql: ingestSql(dataset),
+          awsIotSqlVersion: '2016-03-23',
+          ruleDisabled: false,
+          actions: [{ firehose: { deliveryStreamName: deliveryStream.name, roleArn: ruleRole.roleArn, separator: '\n' } }],
+          // A message the stream refused is kept, with IoT's reason, beside the raw zone.
+          errorAction: {
+            s3: {
+              bucketName: props.rawBucket.bucketName,
+              key: `${errorsPrefix}${dataset.id}/\${parse_time("yyyy-MM-dd", timestamp(), "UTC")}/\${newuuid()}.json`,
+              roleArn: ruleRole.roleArn,
+            },
+          },
+        },
+      });
+      topicRule.node.addDependency(ruleRole);
+
+      const thingType = new iot.CfnThingType(scope, 'ThingType', {
+        thingTypeName: thingTypeName(props.envName, dataset),
+        thingTypeProperties: { thingTypeDescription: `${dataset.title} sensors (${dataset.governance.owner})`.slice(0, 2028) },
+      });
+
+      const thing = '${iot:Connection.Thing.ThingName}';
+      const devicePolicy = new iot.CfnPolicy(scope, 'DevicePolicy', {
+        policyName: devicePolicyName(props.envName, dataset),
+        policyDocument: {
+          Version: '2012-10-17',
+          Statement: [
+            {
+              Effect: 'Allow',
+              Action: ['iot:Connect'],
+              Resource: [stack.formatArn({ service: 'iot', resource: 'client', resourceName: thing })],
+              Condition: {
+                Bool: { 'iot:Connection.Thing.IsAttached': 'true' },
+                StringEquals: { 'iot:Connection.Thing.ThingTypeName': thingTypeName(props.envName, dataset) },
+              },
+            },
+            {
+              Effect: 'Allow',
+              Action: ['iot:Publish'],
+              Resource: [stack.formatArn({ service: 'iot', resource: 'topic', resourceName: `${TOPIC_ROOT}/${dataset.id}/${thing}` })],
+            },
+          ],
+        },
+      });
+      return { dataset, deliveryStream, topicRule, thingType, devicePolicy };
+    });
+  }
+}
+
+/** Props of {@link RawDeliveryStream}. */
+export interface RawDeliveryStreamProps {
+  readonly name: string;
+  readonly rawBucket: s3.IBucket;
+  readonly key: kms.IKey;
+  /** Where objects go, e.g. raw/air_quality/ (dt=<arrival date>/ is appended). */
+  readonly prefix: string;
+  /** Where records that could not be delivered go. */
+  readonly errorPrefix: string;
+  readonly bufferingInterval: Duration;
+  readonly bufferingSize: Size;
+}
+
+/**
+ * A Direct PUT delivery stream into the raw zone: gzip JSON lines, one object
+ * per buffer, under dt=<arrival date>/. Built from the L1 resource so that
+ * its role names each action it needs and no wildcard.
+ */
+export class RawDeliveryStream extends Construct {
+  readonly name: string;
+  readonly arn: string;
+
+  constructor(scope: Construct, id: string, props: RawDeliveryStreamProps) {
+    super(scope, id);
+    const logGroup = new logs.LogGroup(this, 'Logs', { retention: logs.RetentionDays.THREE_MONTHS, encryptionKey: props.key });
+    const logStream = new logs.LogStream(this, 'S3Delivery', { logGroup });
+    const role = new iam.Role(this, 'Role', {
+      assumedBy: new iam.ServicePrincipal('firehose.amazonaws.com'),
+      description: `Delivery stream ${props.name}: writes ${props.prefix} objects`,
+    });
+    role.addToPolicy(
+      new iam.PolicyStatement({
+        actions: ['s3:AbortMultipartUpload', 's3:GetBucketLocation', 's3:ListBucket', 's3:ListBucketMultipartUploads'],
+        resources: [props.rawBucket.bucketArn],
+      }),
+    );
+    role.addToPolicy(
+      new iam.PolicyStatement({
+        actions: ['s3:PutObject', 's3:GetObject', 's3:AbortMultipartUpload'],
+        resources: [props.rawBucket.arnForObjects(`${props.prefix}*`), props.rawBucket.arnForObjects(`${props.errorPrefix}*`)],
+      }),
+    );
+    role.addToPolicy(new iam.PolicyStatement({ actions: ['kms:GenerateDataKey', 'kms:Decrypt'], resources: [props.key.keyArn] }));
+    role.addToPolicy(new iam.PolicyStatement({ actions: ['logs:PutLogEvents'], resources: [logGroup.logGroupArn] }));
+    acknowledgeObjectPrefixes(role, props.rawBucket, [props.prefix, props.errorPrefix], 'The stream writes one object per buffer under its own prefixes only.');
+
+    const stream = new firehose.CfnDeliveryStream(this, 'Resource', {
+      deliveryStreamName: props.name,
+      deliveryStreamType: 'DirectPut',
+      deliveryStreamEncryptionConfigurationInput: { keyType: 'AWS_OWNED_CMK' },
+      extendedS3DestinationConfiguration: {
+        bucketArn: props.rawBucket.bucketArn,
+        roleArn: role.roleArn,
+        prefix: `${props.prefix}dt=!{timestamp:yyyy-MM-dd}/`,
+        errorOutputPrefix: `${props.errorPrefix}!{firehose:error-output-type}/dt=!{timestamp:yyyy-MM-dd}/`,
+        compressionFormat: 'GZIP',
+        fileExtension: '.jsonl.gz',
+        bufferingHints: { intervalInSeconds: props.bufferingInterval.toSeconds(), sizeInMBs: props.bufferingSize.toMebibytes() },
+        encryptionConfiguration: { kmsEncryptionConfig: { awskmsKeyArn: props.key.keyArn } },
+        cloudWatchLoggingOptions: { enabled: true, logGroupName: logGroup.logGroupName, logStreamName: logStream.logStreamName },
+      },
+    });
+    // The role's policy must exist before the stream first writes.
+    stream.node.addDependency(role);
+    this.name = stream.ref;
+    this.arn = stream.attrArn;
+  }
+
+  /** A metric of this stream, e.g. IncomingRecords. */
+  metric(metricName: string, props: cloudwatch.MetricOptions = {}): cloudwatch.Metric {
+    return new cloudwatch.Metric({ namespace: 'AWS/Firehose', metricName, dimensionsMap: { DeliveryStreamName: this.name }, ...props });
+  }
+}

@@ -1,0 +1,164 @@
+import { Stack } from 'aws-cdk-lib';
+import * as athena from 'aws-cdk-lib/aws-athena';
+import * as iam from 'aws-cdk-lib/aws-iam';
+import type * as kms from 'aws-cdk-lib/aws-kms';
+import * as lakeformation from 'aws-cdk-lib/aws-lakeformation';
+import type * as s3 from 'aws-cdk-lib/aws-s3';
+import { Construct } from 'constructs';
+import { CLASSIFICATIONS, type Classification, type Dataset } from '../../datasets/index.ts';
+import { zonePrefix } from '../../functions/core/keys.ts';
+import { acknowledgeObjectPrefixes } from '../governance/nag.ts';
+import { tagComponent } from '../governance/tags.ts';
+
+/** Who runs queries: analysts in SQL, BI tools through ODBC/JDBC. */
+export const WORKGROUP_ROLES = ['analysts', 'bi'] as const;
+export type WorkgroupRole = (typeof WORKGROUP_ROLES)[number];
+
+/**
+ * Access tiers by classification: each grants its own classification and
+ * every more open one (shared readers see open data too).
+ */
+export const ACCESS_TIERS: Readonly<Record<Classification, readonly Classification[]>> = {
+  open: ['open'],
+  shared: ['open', 'shared'],
+  closed: ['open', 'shared', 'closed'],
+};
+
+/** Props of {@link QueryAccess}. */
+export interface QueryAccessProps {
+  readonly envName: string;
+  readonly datasets: readonly Dataset[];
+  readonly curatedBucket: s3.IBucket;
+  readonly resultsBucket: s3.IBucket;
+  readonly key: kms.IKey;
+  readonly databaseName: string;
+  /** Glue names of what readers of a dataset may query: its curated table and its views. */
+  readonly readableTables: (dataset: Dataset) => readonly string[];
+  /** Athena stops a query that would scan more than this many bytes. */
+  readonly bytesScannedCutoffPerQuery: number;
+  /** @default false */
+  readonly destroyData?: boolean;
+  /** @default false */
+  readonly lakeFormationTags?: boolean;
+}
+
+/**
+ * Athena workgroups (configuration enforced, results encrypted, a per-query
+ * scan cutoff, metrics on) and one managed policy per classification tier
+ * that grants querying, and reading the curated data and tables, of exactly
+ * the datasets the tier may see. Raw tables are in no tier.
+ */
+export class QueryAccess extends Construct {
+  readonly workgroups: Readonly<Record<WorkgroupRole, athena.CfnWorkGroup>>;
+  readonly policies: Readonly<Record<Classification, iam.ManagedPolicy>>;
+
+  constructor(scope: Construct, id: string, props: QueryAccessProps) {
+    super(scope, id);
+    tagComponent(this, 'query');
+    const stack = Stack.of(this);
+    const workgroup = (role: WorkgroupRole) =>
+      new athena.CfnWorkGroup(this, `Workgroup-${role}`, {
+        name: `datastroom-${props.envName}-${role}`,
+        description: `Datastroom ${props.envName}: ${role === 'bi' ? 'BI tools (Power BI, Tableau, Qlik)' : 'analysts'}`,
+        state: 'ENABLED',
+        recursiveDeleteOption: props.destroyData ?? false,
+        workGroupConfiguration: {
+          enforceWorkGroupConfiguration: true,
+          publishCloudWatchMetricsEnabled: true,
+          bytesScannedCutoffPerQuery: props.bytesScannedCutoffPerQuery,
+          engineVersion: { selectedEngineVersion: 'Athena engine version 3' },
+          resultConfiguration: {
+            outputLocation: props.resultsBucket.s3UrlForObject(`${role}/`),
+            encryptionConfiguration: { encryptionOption: 'SSE_KMS', kmsKey: props.key.keyArn },
+          },
+        },
+      });
+    this.workgroups = { analysts: workgroup('analysts'), bi: workgroup('bi') };
+    const workgroupArns = WORKGROUP_ROLES.map((r) =>
+      stack.formatArn({ service: 'athena', resource: 'workgroup', resourceName: this.workgroups[r].name }),
+    );
+
+    const policies = {} as Record<Classification, iam.ManagedPolicy>;
+    for (const tier of CLASSIFICATIONS) {
+      const datasets = props.datasets.filter((d) => ACCESS_TIERS[tier].includes(d.governance.classification));
+      const tables = datasets.flatMap((d) => props.readableTables(d));
+      const prefixes = datasets.map((d) => zonePrefix('curated', d.id));
+      const statements = [
+        new iam.PolicyStatement({
+          sid: 'QueryInWorkgroups',
+          actions: [
+            'athena:StartQueryExecution',
+            'athena:StopQueryExecution',
+            'athena:GetQueryExecution',
+            'athena:GetQueryResults',
+            'athena:GetQueryResultsStream',
+            'athena:ListQueryExecutions',
+            'athena:GetWorkGroup',
+          ],
+          resources: workgroupArns,
+        }),
+        new iam.PolicyStatement({
+          sid: 'ReadCatalog',
+          actions: ['glue:GetDatabase', 'glue:GetTable', 'glue:GetTables', 'glue:GetPartition', 'glue:GetPartitions'],
+          resources: [
+            stack.formatArn({ service: 'glue', resource: 'catalog' }),
+            stack.formatArn({ service: 'glue', resource: 'database', resourceName: props.databaseName }),
+            ...tables.map((t) => stack.formatArn({ service: 'glue', resource: 'table', resourceName: `${props.databaseName}/${t}` })),
+          ],
+        }),
+        new iam.PolicyStatement({
+          sid: 'ReadCuratedData',
+          actions: ['s3:GetObject'],
+          resources: prefixes.map((p) => props.curatedBucket.arnForObjects(`${p}*`)),
+        }),
+        new iam.PolicyStatement({
+          sid: 'ListCuratedData',
+          actions: ['s3:ListBucket', 's3:GetBucketLocation'],
+          resources: [props.curatedBucket.bucketArn],
+          conditions: { StringLike: { 's3:prefix': prefixes.flatMap((p) => [p, `${p}*`]) } },
+        }),
+        new iam.PolicyStatement({
+          sid: 'QueryResults',
+          actions: ['s3:GetObject', 's3:PutObject', 's3:AbortMultipartUpload', 's3:ListBucket', 's3:GetBucketLocation'],
+          resources: [props.resultsBucket.bucketArn, ...WORKGROUP_ROLES.map((r) => props.resultsBucket.arnForObjects(`${r}/*`))],
+        }),
+        new iam.PolicyStatement({
+          sid: 'UseLakeKey',
+          actions: ['kms:Decrypt', 'kms:GenerateDataKey'],
+          resources: [props.key.keyArn],
+        }),
+      ];
+      policies[tier] = new iam.ManagedPolicy(this, `Read-${tier}`, {
+        managedPolicyName: `datastroom-${props.envName}-read-${tier}`,
+        description: `Query the ${ACCESS_TIERS[tier].join(', ')} datasets of Datastroom ${props.envName} in Athena`,
+        statements,
+      });
+      acknowledgeObjectPrefixes(policies[tier], props.curatedBucket, prefixes, `Readers of ${tier} data read the curated objects of exactly these datasets.`);
+      acknowledgeObjectPrefixes(
+        policies[tier],
+        props.resultsBucket,
+        WORKGROUP_ROLES.map((r) => `${r}/`),
+        'Athena writes each query\'s results under its workgroup\'s prefix; readers fetch them there.',
+      );
+    }
+    this.policies = policies;
+
+    if (props.lakeFormationTags ?? false) {
+      const tagKey = 'datastroom_classification';
+      const lfTag = new lakeformation.CfnTag(this, 'ClassificationTag', {
+        catalogId: stack.account,
+        tagKey,
+        tagValues: [...CLASSIFICATIONS],
+      });
+      for (const dataset of props.datasets) {
+        for (const table of props.readableTables(dataset)) {
+          const association = new lakeformation.CfnTagAssociation(this, `Classify-${table}`, {
+            resource: { table: { catalogId: stack.account, databaseName: props.databaseName, name: table } },
+            lfTags: [{ catalogId: stack.account, tagKey, tagValues: [dataset.governance.classification] }],
+          });
+          association.node.addDependency(lfTag);
+        }
+      }
+    }
+  }
+}

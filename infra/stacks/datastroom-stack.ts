@@ -1,0 +1,117 @@
+import { CfnOutput, Stack, Tags, type StackProps } from 'aws-cdk-lib';
+import type { Construct } from 'constructs';
+import { registry, type Dataset } from '../../datasets/index.ts';
+import { CONFIG_DEFAULTS, type PlatformConfig } from '../config.ts';
+import { Catalog } from '../constructs/catalog.ts';
+import { Ingestion } from '../constructs/ingestion.ts';
+import { LakeStorage } from '../constructs/lake-storage.ts';
+import { Observability } from '../constructs/observability.ts';
+import { QueryAccess, WORKGROUP_ROLES } from '../constructs/query-access.ts';
+import { Transform } from '../constructs/transform.ts';
+import { GovernanceCheck } from '../governance/check.ts';
+import { TAG_KEYS } from '../governance/tags.ts';
+import { CLASSIFICATIONS } from '../../datasets/index.ts';
+
+/** Props of {@link DatastroomStack}. */
+export interface DatastroomStackProps extends StackProps {
+  /** @default CONFIG_DEFAULTS */
+  readonly config?: PlatformConfig;
+  /** The datasets to deploy. @default the registry */
+  readonly datasets?: readonly Dataset[];
+}
+
+/** Names of the stack outputs the CLI reads (cdk deploy --outputs-file). */
+export const STACK_OUTPUTS = {
+  rawBucket: 'RawBucket',
+  curatedBucket: 'CuratedBucket',
+  resultsBucket: 'QueryResultsBucket',
+  database: 'GlueDatabase',
+  analystsWorkgroup: 'AnalystsWorkgroup',
+  biWorkgroup: 'BiWorkgroup',
+  alarmTopic: 'AlarmTopic',
+} as const;
+
+/**
+ * The whole platform in one environment-agnostic stack: lake storage,
+ * ingestion, transform, catalog, query access and alarms, every part derived
+ * from the dataset registry, with the governance check run at synth.
+ */
+export class DatastroomStack extends Stack {
+  readonly storage: LakeStorage;
+  readonly ingestion: Ingestion;
+  readonly transform: Transform;
+  readonly catalog: Catalog;
+  readonly query: QueryAccess;
+  readonly observability: Observability;
+
+  constructor(scope: Construct, id: string, props: DatastroomStackProps = {}) {
+    super(scope, id, { description: 'Datastroom: sensors over MQTT into a governed data lake, SQL and BI out', ...props });
+    // Server access logs are granted by bucket policy, not a legacy ACL, so every bucket can enforce object ownership.
+    this.node.setContext('@aws-cdk/aws-s3:serverAccessLogsUseBucketPolicy', true);
+    const config = props.config ?? CONFIG_DEFAULTS;
+    const datasets = props.datasets ?? registry;
+    const metricsNamespace = `Datastroom/${config.envName}`;
+    Tags.of(this).add(TAG_KEYS.platform, 'datastroom');
+    Tags.of(this).add(TAG_KEYS.environment, config.envName);
+
+    this.storage = new LakeStorage(this, 'Storage', {
+      envName: config.envName,
+      datasets,
+      destroyData: config.destroyData,
+      queryResultsDays: config.queryResultsDays,
+    });
+    const { key, rawBucket, curatedBucket, resultsBucket } = this.storage;
+    this.ingestion = new Ingestion(this, 'Ingestion', { envName: config.envName, datasets, rawBucket, key });
+    this.transform = new Transform(this, 'Transform', {
+      envName: config.envName,
+      datasets,
+      rawBucket,
+      curatedBucket,
+      key,
+      destroyData: config.destroyData,
+      metricsNamespace,
+    });
+    this.catalog = new Catalog(this, 'Catalog', { envName: config.envName, datasets, rawBucket, curatedBucket, destroyData: config.destroyData });
+    const tables = this.catalog.tables;
+    this.query = new QueryAccess(this, 'Query', {
+      envName: config.envName,
+      datasets,
+      curatedBucket,
+      resultsBucket,
+      key,
+      databaseName: this.catalog.databaseName,
+      readableTables: (d) => {
+        const t = tables.get(d.id);
+        return t ? [t.curated, ...t.views] : [];
+      },
+      bytesScannedCutoffPerQuery: Math.max(10, Math.round(config.bytesScannedCutoffMb)) * 1024 * 1024,
+      destroyData: config.destroyData,
+      lakeFormationTags: config.lakeFormationTags,
+    });
+    this.query.node.addDependency(this.catalog);
+    this.observability = new Observability(this, 'Observability', {
+      envName: config.envName,
+      key,
+      deadLetterQueue: this.transform.deadLetterQueue,
+      transformFunction: this.transform.function,
+      ingestion: this.ingestion.datasets,
+      metricsNamespace,
+      freshnessIntervals: config.freshnessIntervals,
+      quarantineRateThreshold: config.quarantineRateThreshold,
+    });
+
+    this.node.addValidation(new GovernanceCheck(this, datasets, () => this.storage.zones()));
+
+    const output = (name: string, value: string, description: string) => new CfnOutput(this, name, { value, description });
+    output(STACK_OUTPUTS.rawBucket, rawBucket.bucketName, 'Raw zone bucket');
+    output(STACK_OUTPUTS.curatedBucket, curatedBucket.bucketName, 'Curated and quarantine zone bucket');
+    output(STACK_OUTPUTS.resultsBucket, resultsBucket.bucketName, 'Athena query results bucket');
+    output(STACK_OUTPUTS.database, this.catalog.databaseName, 'Glue database of the curated tables and views');
+    const workgroupOutputs = { analysts: STACK_OUTPUTS.analystsWorkgroup, bi: STACK_OUTPUTS.biWorkgroup } as const;
+    for (const role of WORKGROUP_ROLES) output(workgroupOutputs[role], this.query.workgroups[role].name, `Athena workgroup for ${role}`);
+    for (const tier of CLASSIFICATIONS) {
+      output(`ReadPolicy${tier[0]?.toUpperCase()}${tier.slice(1)}`, this.query.policies[tier].managedPolicyArn, `Managed policy: query ${tier} data`);
+    }
+    output(STACK_OUTPUTS.alarmTopic, this.observability.topic.topicArn, 'Subscribe to be alarmed');
+  }
+}

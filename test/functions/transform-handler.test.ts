@@ -1,0 +1,184 @@
+/**
+ * The transform Lambda with the AWS SDK mocked at the client level. What the
+ * core decides about readings is the core tests' business; these tests hold
+ * the handler to its contract with S3, Secrets Manager and SQS: which objects
+ * it reads and writes, partial batch failures, and idempotent retries.
+ */
+import { gzipSync } from 'node:zlib';
+import { Readable } from 'node:stream';
+import { buffer } from 'node:stream/consumers';
+import { afterAll, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
+import { mockClient } from 'aws-sdk-client-mock';
+import { GetObjectCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import { GetSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import { messageIdFor, topicFor } from '../../functions/core/envelope.ts';
+import { readTransformConfig, TransformConfigError } from '../../functions/transform/config.ts';
+import { metricLine } from '../../functions/transform/batch.ts';
+import { pseudonymKeyFromSecret } from '../../functions/adapters/secrets.ts';
+import { airReading } from '../helpers/fixtures.ts';
+
+const RAW = 'datastroom-test-raw';
+const CURATED = 'datastroom-test-curated';
+const SECRET = 'arn:aws:secretsmanager:eu-west-1:111122223333:secret:pseudonym';
+const s3 = mockClient(S3Client);
+const secrets = mockClient(SecretsManagerClient);
+
+/** The buckets as the mock sees them: bucket/key to bytes. */
+const objects = new Map<string, Buffer>();
+/** Keys whose PutObject fails, to inject a storage fault. */
+const failingKeys = new Set<string>();
+
+/** A raw object exactly as the topic rule and the delivery stream write it: gzip JSON lines, payload base64. */
+function cloudRawObject(sensor: string, payloads: unknown[]): Buffer {
+  const topic = topicFor('air_quality', sensor);
+  const lines = payloads.map((p, i) => {
+    const bytes = Buffer.from(typeof p === 'string' ? p : JSON.stringify(p));
+    return JSON.stringify({
+      messageId: messageIdFor(topic, bytes),
+      sensorId: sensor,
+      receivedAt: new Date(Date.parse('2026-11-29T10:00:05Z') + i).toISOString(),
+      payloadBase64: bytes.toString('base64'),
+    });
+  });
+  return gzipSync(lines.join('\n') + '\n');
+}
+
+function objectCreated(key: string, messageId: string) {
+  return {
+    messageId,
+    body: JSON.stringify({ 'detail-type': 'Object Created', source: 'aws.s3', detail: { bucket: { name: RAW }, object: { key } } }),
+  };
+}
+
+const keyA = 'raw/air_quality/dt=2026-11-29/datastroom-test-air_quality-1-2026-11-29-10-00-00-aaaa.jsonl.gz';
+const keyB = 'raw/air_quality/dt=2026-11-29/datastroom-test-air_quality-1-2026-11-29-10-01-00-bbbb.jsonl.gz';
+const curatedOf = (rawKey: string) => `curated/air_quality/dt=2026-11-29/${rawKey.split('/').at(-1)!.replace('.jsonl.gz', '')}.parquet`;
+const quarantineOf = (rawKey: string) => `quarantine/air_quality/dt=2026-11-29/${rawKey.split('/').at(-1)!.replace('.jsonl.gz', '.jsonl')}`;
+
+let handler: (event: unknown) => Promise<{ batchItemFailures: { itemIdentifier: string }[] }>;
+
+const logged: string[] = [];
+beforeAll(async () => {
+  // The handler logs a JSON line per object (metrics, failures); keep them for assertions, off the test output.
+  vi.spyOn(console, 'log').mockImplementation((line: string) => void logged.push(line));
+  vi.spyOn(console, 'error').mockImplementation((line: string) => void logged.push(line));
+  Object.assign(process.env, { RAW_BUCKET: RAW, CURATED_BUCKET: CURATED, PSEUDONYM_SECRET_ARN: SECRET, AWS_REGION: 'eu-west-1', DUCKDB_MEMORY_MB: '256' });
+  ({ handler } = await import('../../functions/transform/handler.ts'));
+});
+afterAll(() => {
+  vi.restoreAllMocks();
+  s3.restore();
+  secrets.restore();
+});
+
+beforeEach(() => {
+  s3.reset();
+  secrets.reset();
+  objects.clear();
+  failingKeys.clear();
+  objects.set(`${RAW}/${keyA}`, cloudRawObject('aq-1', [airReading('2026-11-29T11:00:00+01:00'), airReading(undefined, { pm25: '12,5' }), 'not json']));
+  objects.set(`${RAW}/${keyB}`, cloudRawObject('aq-2', [airReading('2026-11-29T11:00:01+01:00'), [airReading('2026-11-29T11:00:02+01:00')]]));
+  s3.on(GetObjectCommand).callsFake((input: { Bucket: string; Key: string }) => {
+    const body = objects.get(`${input.Bucket}/${input.Key}`);
+    if (!body) throw Object.assign(new Error('NoSuchKey'), { name: 'NoSuchKey' });
+    return { Body: Readable.from([body]) };
+  });
+  s3.on(PutObjectCommand).callsFake(async (input: { Bucket: string; Key: string; Body: Readable }) => {
+    const bytes = await buffer(input.Body);
+    if (failingKeys.has(input.Key)) throw Object.assign(new Error('InternalError: We encountered an internal error'), { name: 'InternalError' });
+    objects.set(`${input.Bucket}/${input.Key}`, bytes);
+    return {};
+  });
+  secrets.on(GetSecretValueCommand, { SecretId: SECRET }).resolves({ SecretString: 'k'.repeat(64) });
+});
+
+const stored = () => [...objects.keys()].filter((k) => !k.startsWith(`${RAW}/`)).sort();
+
+describe('the transform handler', () => {
+  it('reads each raw object from the raw bucket and writes curated and quarantine objects to the curated bucket', async () => {
+    const response = await handler({ Records: [objectCreated(keyA, 'm-a'), objectCreated(keyB, 'm-b')] });
+    expect(response).toEqual({ batchItemFailures: [] });
+    expect(s3.commandCalls(GetObjectCommand).map((c) => c.args[0].input)).toEqual([
+      { Bucket: RAW, Key: keyA },
+      { Bucket: RAW, Key: keyB },
+    ]);
+    expect(s3.commandCalls(PutObjectCommand).map((c) => [c.args[0].input.Bucket, c.args[0].input.Key])).toEqual([
+      [CURATED, curatedOf(keyA)],
+      [CURATED, quarantineOf(keyA)],
+      [CURATED, curatedOf(keyB)],
+    ]);
+    for (const call of s3.commandCalls(PutObjectCommand)) expect(call.args[0].input.ContentLength).toBeGreaterThan(0);
+    const quarantine = objects.get(`${CURATED}/${quarantineOf(keyA)}`)!.toString().trim().split('\n').map((l) => JSON.parse(l));
+    expect(quarantine.map((q: { reason: string }) => q.reason)).toEqual(
+      expect.arrayContaining(['pm25 must be a number, got string "12,5"', expect.stringMatching(/^payload is not valid JSON/)]),
+    );
+  });
+
+  it('reads the pseudonymisation key from Secrets Manager once per container', async () => {
+    await handler({ Records: [objectCreated(keyA, 'm-a')] });
+    await handler({ Records: [objectCreated(keyB, 'm-b')] });
+    expect(secrets.commandCalls(GetSecretValueCommand).length).toBeLessThanOrEqual(1);
+  });
+
+  it('reports only the record whose write failed, and its retry stores the same keys', async () => {
+    failingKeys.add(curatedOf(keyB));
+    const first = await handler({ Records: [objectCreated(keyA, 'm-a'), objectCreated(keyB, 'm-b')] });
+    expect(first).toEqual({ batchItemFailures: [{ itemIdentifier: 'm-b' }] });
+    expect(logged.at(-1)).toMatch(/"level":"error","message":"transform failed".*"messageId":"m-b".*InternalError/);
+    expect(stored()).toEqual([`${CURATED}/${curatedOf(keyA)}`, `${CURATED}/${quarantineOf(keyA)}`]);
+
+    failingKeys.clear();
+    const retry = await handler({ Records: [objectCreated(keyB, 'm-b')] });
+    expect(retry).toEqual({ batchItemFailures: [] });
+    const afterRetry = stored();
+    expect(afterRetry).toEqual([`${CURATED}/${curatedOf(keyA)}`, `${CURATED}/${curatedOf(keyB)}`, `${CURATED}/${quarantineOf(keyA)}`].sort());
+
+    // A redelivered event for an object already done rewrites the same keys: no second copy.
+    const again = await handler({ Records: [objectCreated(keyA, 'm-a2'), objectCreated(keyB, 'm-b2')] });
+    expect(again).toEqual({ batchItemFailures: [] });
+    expect(stored()).toEqual(afterRetry);
+  });
+
+  it('fails a record alone when its event is not an object-created event or names no dataset', async () => {
+    const response = await handler({
+      Records: [
+        { messageId: 'junk', body: '{"hello":"world"}' },
+        objectCreated('raw/no_such_dataset/dt=2026-11-29/x.jsonl.gz', 'unknown'),
+        objectCreated(keyA, 'm-a'),
+      ],
+    });
+    expect(response).toEqual({ batchItemFailures: [{ itemIdentifier: 'junk' }, { itemIdentifier: 'unknown' }] });
+    expect(stored()).toContain(`${CURATED}/${curatedOf(keyA)}`);
+  });
+
+  it('fails the record when the raw object is missing, and leaves others alone', async () => {
+    const response = await handler({ Records: [objectCreated(keyA.replace('aaaa', 'gone'), 'gone'), objectCreated(keyB, 'm-b')] });
+    expect(response.batchItemFailures).toEqual([{ itemIdentifier: 'gone' }]);
+  });
+
+  it('refuses an event that is not an SQS batch', async () => {
+    await expect(handler({ hello: 'world' })).rejects.toThrow(/not an SQS event/);
+  });
+});
+
+describe('the handler’s configuration and adapters', () => {
+  it('fails fast, naming every missing variable', () => {
+    expect(() => readTransformConfig({})).toThrow(TransformConfigError);
+    expect(() => readTransformConfig({})).toThrow(/RAW_BUCKET.*CURATED_BUCKET.*PSEUDONYM_SECRET_ARN/);
+    expect(readTransformConfig({ RAW_BUCKET: 'r', CURATED_BUCKET: 'c', PSEUDONYM_SECRET_ARN: 's', MAX_LATENESS_DAYS: '10' }).policy.maxLatenessDays).toBe(10);
+  });
+
+  it('refuses a secret without a string, or one too short to be a key', async () => {
+    secrets.on(GetSecretValueCommand, { SecretId: 'binary' }).resolves({ SecretBinary: new Uint8Array(32) });
+    secrets.on(GetSecretValueCommand, { SecretId: 'short' }).resolves({ SecretString: 'tooshort' });
+    const client = new SecretsManagerClient({ region: 'eu-west-1' });
+    await expect(pseudonymKeyFromSecret(client, 'binary')).rejects.toThrow(/has no string value/);
+    await expect(pseudonymKeyFromSecret(client, 'short')).rejects.toThrow(/at least 32 bytes/);
+  });
+
+  it('emits per-dataset counts as CloudWatch embedded metrics', () => {
+    const line = JSON.parse(metricLine('Datastroom/test', 'noise', { rawKey: 'k', received: 5, curated: 3, quarantined: 1, duplicates: 1, outputs: [], canonicalised: false }, 0));
+    expect(line).toMatchObject({ Dataset: 'noise', Received: 5, Curated: 3, Quarantined: 1, Duplicates: 1 });
+    expect(line._aws.CloudWatchMetrics[0]).toMatchObject({ Namespace: 'Datastroom/test', Dimensions: [['Dataset']] });
+  });
+});

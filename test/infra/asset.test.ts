@@ -1,0 +1,32 @@
+import { existsSync, openSync, readSync, closeSync, readdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { App } from 'aws-cdk-lib';
+import { DatastroomStack } from '../../infra/stacks/datastroom-stack.ts';
+import { NATIVE_PACKAGES } from '../../infra/constructs/transform.ts';
+import { tempDir } from '../helpers/fixtures.ts';
+
+/** ELF header: class (64-bit) and machine (x86-64 = 0x3e). */
+function elfMachine(file: string): { elf: boolean; bits64: boolean; machine: number } {
+  const fd = openSync(file, 'r');
+  const head = Buffer.alloc(20);
+  readSync(fd, head, 0, 20, 0);
+  closeSync(fd);
+  return { elf: head.subarray(0, 4).equals(Buffer.from([0x7f, 0x45, 0x4c, 0x46])), bits64: head[4] === 2, machine: head.readUInt16LE(18) };
+}
+
+describe('the transform function’s asset', () => {
+  it('is bundled without Docker and ships DuckDB’s native binary for x86_64', async () => {
+    const outdir = await tempDir('datastroom-asset-');
+    const app = new App({ outdir });
+    new DatastroomStack(app, 'Asset');
+    app.synth();
+    const assets = readdirSync(outdir).filter((d) => d.startsWith('asset.'));
+    expect(assets).toHaveLength(1);
+    const asset = join(outdir, assets[0]!);
+    expect(existsSync(join(asset, 'index.js'))).toBe(true);
+    for (const pkg of NATIVE_PACKAGES) expect(existsSync(join(asset, 'node_modules', pkg, 'package.json')), pkg).toBe(true);
+    const binary = join(asset, 'node_modules/@duckdb/node-bindings-linux-x64/duckdb.node');
+    expect(elfMachine(binary)).toEqual({ elf: true, bits64: true, machine: 0x3e });
+  }, 120_000);
+});

@@ -1,0 +1,248 @@
+import { beforeAll, describe, expect, it } from 'vitest';
+import { Match, type Template } from 'aws-cdk-lib/assertions';
+import { registry } from '../../datasets/index.ts';
+import { curatedColumns } from '../../functions/core/columns.ts';
+import { datasetTopicFilter } from '../../functions/core/envelope.ts';
+import { GLUE_TYPES } from '../../glue/columns.ts';
+import { hourlyView } from '../../glue/views.ts';
+import { DATASET_TAG_KEYS, PLATFORM_TAG_KEYS, TAG_KEYS } from '../../infra/governance/tags.ts';
+import { platform } from '../helpers/stack.ts';
+
+let template: Template;
+beforeAll(() => {
+  template = platform({ config: { envName: 'test', bytesScannedCutoffMb: 2048 } }).template;
+});
+
+type Resource = { Type: string; Properties?: Record<string, unknown> };
+const resources = (type?: string): [string, Resource][] =>
+  Object.entries(template.toJSON().Resources as Record<string, Resource>).filter(([, r]) => type === undefined || r.Type === type);
+
+const bucketRules = (logicalIdPart: string) => {
+  const [, bucket] = resources('AWS::S3::Bucket').find(([id]) => id.includes(logicalIdPart))!;
+  return (bucket.Properties!.LifecycleConfiguration as { Rules: { Prefix?: string; ExpirationInDays?: number; Status: string }[] }).Rules;
+};
+
+describe.each(registry.map((d) => [d.id, d] as const))('dataset %s in the cloud', (_id, dataset) => {
+  it('has a topic rule on its topic with an error action', () => {
+    template.hasResourceProperties('AWS::IoT::TopicRule', {
+      TopicRulePayload: Match.objectLike({
+        Sql: Match.stringLikeRegexp(`FROM '${datasetTopicFilter(dataset.id).replace('+', '\\+')}'`),
+        ErrorAction: Match.objectLike({ S3: Match.anyValue() }),
+        Actions: [Match.objectLike({ Firehose: Match.objectLike({ Separator: '\n' }) })],
+      }),
+    });
+  });
+
+  it('has a curated Glue table with partition projection and the registry’s columns', () => {
+    template.hasResourceProperties('AWS::Glue::Table', {
+      TableInput: Match.objectLike({
+        Name: dataset.id,
+        Parameters: Match.objectLike({ 'projection.enabled': 'true', 'projection.dt.type': 'date' }),
+        PartitionKeys: [Match.objectLike({ Name: 'dt', Type: 'string' })],
+        StorageDescriptor: Match.objectLike({
+          Columns: curatedColumns(dataset).map((c) => ({ Name: c.name, Type: GLUE_TYPES[c.kind], Comment: c.comment })),
+          SerdeInfo: { SerializationLibrary: 'org.apache.hadoop.hive.ql.io.parquet.serde.ParquetHiveSerDe' },
+        }),
+      }),
+    });
+  });
+
+  it('expires its objects per zone after the registry’s retention', () => {
+    const raw = bucketRules('StorageRaw');
+    const curated = bucketRules('StorageCurated');
+    expect(raw).toContainEqual(expect.objectContaining({ Prefix: `raw/${dataset.id}/`, ExpirationInDays: dataset.retention.rawDays, Status: 'Enabled' }));
+    expect(curated).toContainEqual(
+      expect.objectContaining({ Prefix: `curated/${dataset.id}/`, ExpirationInDays: dataset.retention.curatedDays, Status: 'Enabled' }),
+    );
+    expect(curated).toContainEqual(
+      expect.objectContaining({ Prefix: `quarantine/${dataset.id}/`, ExpirationInDays: dataset.retention.quarantineDays, Status: 'Enabled' }),
+    );
+  });
+
+  it('has its hourly view in the catalog with the same SQL as locally', () => {
+    const view = hourlyView(dataset)!;
+    const [, table] = resources('AWS::Glue::Table').find(([, r]) => (r.Properties!.TableInput as { Name: string }).Name === view.name)!;
+    const input = table.Properties!.TableInput as { TableType: string; ViewOriginalText: string };
+    expect(input.TableType).toBe('VIRTUAL_VIEW');
+    const encoded = /^\/\* Presto View: (.*) \*\/$/.exec(input.ViewOriginalText)![1]!;
+    expect(JSON.parse(Buffer.from(encoded, 'base64').toString()).originalSql).toBe(view.sql);
+  });
+
+  it('has a device policy that binds a device to its own thing name and topic', () => {
+    template.hasResourceProperties('AWS::IoT::Policy', {
+      PolicyName: `datastroom-test-${dataset.id}-device`,
+      PolicyDocument: {
+        Version: '2012-10-17',
+        Statement: [
+          Match.objectLike({
+            Action: ['iot:Connect'],
+            Resource: [Match.objectLike({ 'Fn::Join': ['', Match.arrayWith([':client/${iot:Connection.Thing.ThingName}'])] })],
+            Condition: Match.objectLike({ Bool: { 'iot:Connection.Thing.IsAttached': 'true' } }),
+          }),
+          Match.objectLike({
+            Action: ['iot:Publish'],
+            Resource: [Match.objectLike({ 'Fn::Join': ['', Match.arrayWith([`:topic/datastroom/${dataset.id}/\${iot:Connection.Thing.ThingName}`])] })],
+          }),
+        ],
+      },
+    });
+  });
+});
+
+describe('the lake buckets', () => {
+  it('are all encrypted, block public access and deny requests without TLS', () => {
+    const buckets = resources('AWS::S3::Bucket');
+    expect(buckets).toHaveLength(4);
+    for (const [id, bucket] of buckets) {
+      expect(bucket.Properties!.BucketEncryption, id).toBeDefined();
+      expect(bucket.Properties!.PublicAccessBlockConfiguration, id).toEqual({
+        BlockPublicAcls: true,
+        BlockPublicPolicy: true,
+        IgnorePublicAcls: true,
+        RestrictPublicBuckets: true,
+      });
+      template.hasResourceProperties('AWS::S3::BucketPolicy', {
+        Bucket: { Ref: id },
+        PolicyDocument: Match.objectLike({
+          Statement: Match.arrayWith([Match.objectLike({ Effect: 'Deny', Condition: { Bool: { 'aws:SecureTransport': 'false' } } })]),
+        }),
+      });
+    }
+  });
+
+  it('use the platform key with bucket keys, except the access-log bucket', () => {
+    const kms = resources('AWS::S3::Bucket').filter(([, b]) => JSON.stringify(b.Properties!.BucketEncryption).includes('aws:kms'));
+    expect(kms.map(([id]) => id.replace(/[0-9A-F]{8}$/, '')).sort()).toEqual(['StorageCurated', 'StorageQueryResults', 'StorageRaw']);
+    for (const [, b] of kms) expect(JSON.stringify(b.Properties!.BucketEncryption)).toContain('"BucketKeyEnabled":true');
+  });
+
+  it('version the raw zone, expire noncurrent versions and abort incomplete uploads', () => {
+    template.hasResourceProperties('AWS::S3::Bucket', {
+      VersioningConfiguration: { Status: 'Enabled' },
+      LifecycleConfiguration: {
+        Rules: Match.arrayWith([
+          Match.objectLike({ AbortIncompleteMultipartUpload: { DaysAfterInitiation: 1 } }),
+          Match.objectLike({ NoncurrentVersionExpiration: { NoncurrentDays: 7 } }),
+        ]),
+      },
+    });
+  });
+
+  it('are retained with the stack unless destroyData is set', () => {
+    for (const [, b] of resources('AWS::S3::Bucket')) expect((b as { DeletionPolicy?: string }).DeletionPolicy).toBe('Retain');
+    const destroyed = platform({ config: { destroyData: true } }).template.toJSON().Resources as Record<string, { Type: string; DeletionPolicy?: string }>;
+    for (const b of Object.values(destroyed).filter((r) => r.Type === 'AWS::S3::Bucket')) expect(b.DeletionPolicy).toBe('Delete');
+  });
+});
+
+describe('query access', () => {
+  it('has workgroups that enforce their configuration, encrypt results and cut off large scans', () => {
+    for (const role of ['analysts', 'bi']) {
+      template.hasResourceProperties('AWS::Athena::WorkGroup', {
+        Name: `datastroom-test-${role}`,
+        WorkGroupConfiguration: Match.objectLike({
+          EnforceWorkGroupConfiguration: true,
+          PublishCloudWatchMetricsEnabled: true,
+          BytesScannedCutoffPerQuery: 2048 * 1024 * 1024,
+          ResultConfiguration: Match.objectLike({ EncryptionConfiguration: Match.objectLike({ EncryptionOption: 'SSE_KMS' }) }),
+        }),
+      });
+    }
+  });
+
+  it('grants each classification tier the curated data of exactly its datasets', () => {
+    const policies = resources('AWS::IAM::ManagedPolicy');
+    for (const [tier, allowed] of [['open', ['open']], ['shared', ['open', 'shared']], ['closed', ['open', 'shared', 'closed']]] as const) {
+      const [, policy] = policies.find(([, p]) => p.Properties!.ManagedPolicyName === `datastroom-test-read-${tier}`)!;
+      const text = JSON.stringify(policy.Properties!.PolicyDocument);
+      for (const d of registry) {
+        expect(text.includes(`/curated/${d.id}/*`), `${tier} tier and ${d.id}`).toBe((allowed as readonly string[]).includes(d.governance.classification));
+      }
+      expect(text).not.toMatch(/_raw"/);
+    }
+  });
+});
+
+describe('policies', () => {
+  it('grant no wildcard action, in IAM or IoT', () => {
+    const statements: { Effect: string; Action: string | string[] }[] = [];
+    for (const [, r] of resources()) {
+      if (r.Type === 'AWS::IAM::Policy' || r.Type === 'AWS::IAM::ManagedPolicy' || r.Type === 'AWS::IoT::Policy') {
+        statements.push(...((r.Properties!.PolicyDocument as { Statement: typeof statements }).Statement));
+      }
+    }
+    expect(statements.length).toBeGreaterThan(20);
+    for (const s of statements.filter((st) => st.Effect === 'Allow')) {
+      for (const action of [s.Action].flat()) expect(action).not.toContain('*');
+    }
+  });
+});
+
+describe('the transform function', () => {
+  it('runs on the newest Node.js runtime with explicit memory, timeout, tracing and log retention', () => {
+    template.hasResourceProperties('AWS::Lambda::Function', {
+      Runtime: 'nodejs24.x',
+      Architectures: ['x86_64'],
+      MemorySize: 2048,
+      Timeout: 300,
+      TracingConfig: { Mode: 'Active' },
+    });
+    template.hasResourceProperties('AWS::Logs::LogGroup', { RetentionInDays: 90, KmsKeyId: Match.anyValue() });
+  });
+
+  it('is fed by a queue with partial batch failures and a dead-letter queue', () => {
+    template.hasResourceProperties('AWS::Lambda::EventSourceMapping', { FunctionResponseTypes: ['ReportBatchItemFailures'], BatchSize: 10 });
+    template.hasResourceProperties('AWS::SQS::Queue', { RedrivePolicy: Match.objectLike({ maxReceiveCount: 5 }), VisibilityTimeout: 1800 });
+    template.hasResourceProperties('AWS::Events::Rule', {
+      EventPattern: Match.objectLike({ source: ['aws.s3'], 'detail-type': ['Object Created'] }),
+    });
+  });
+});
+
+describe('governance tags', () => {
+  it('are on every taggable resource, with the dataset’s record on dataset resources', () => {
+    let tagged = 0;
+    const datasetIds = new Set<string>();
+    for (const [id, r] of resources()) {
+      const tags = r.Properties?.Tags;
+      if (tags === undefined) continue;
+      const map: Record<string, string> = Array.isArray(tags)
+        ? Object.fromEntries((tags as { Key: string; Value: string }[]).map((t) => [t.Key, t.Value]))
+        : (tags as Record<string, string>);
+      tagged += 1;
+      for (const key of PLATFORM_TAG_KEYS) expect(map, `${id} ${key}`).toHaveProperty([key]);
+      const dataset = map[TAG_KEYS.dataset];
+      if (dataset) {
+        datasetIds.add(dataset);
+        for (const key of DATASET_TAG_KEYS) expect(map, `${id} ${key}`).toHaveProperty([key]);
+      }
+    }
+    expect(tagged).toBeGreaterThan(40);
+    expect([...datasetIds].sort()).toEqual(registry.map((d) => d.id).sort());
+  });
+
+  it('mark the ANPR resources closed and personal', () => {
+    template.hasResourceProperties('AWS::IoT::ThingType', {
+      ThingTypeName: 'datastroom-test-anpr_passage',
+      Tags: Match.arrayWith([
+        { Key: TAG_KEYS.classification, Value: 'closed' },
+        { Key: TAG_KEYS.personalData, Value: 'plate' },
+      ]),
+    });
+  });
+});
+
+describe('observability', () => {
+  it('alarms on dead letters, transform errors, and per dataset on quarantine rate and freshness', () => {
+    const alarms = resources('AWS::CloudWatch::Alarm');
+    expect(alarms).toHaveLength(2 + 2 * registry.length);
+    template.hasResourceProperties('AWS::CloudWatch::Alarm', { MetricName: 'ApproximateNumberOfMessagesVisible', Threshold: 1 });
+    template.hasResourceProperties('AWS::CloudWatch::Alarm', { MetricName: 'Errors', Namespace: 'AWS/Lambda' });
+    template.hasResourceProperties('AWS::CloudWatch::Alarm', {
+      MetricName: 'IncomingRecords',
+      Namespace: 'AWS/Firehose',
+      TreatMissingData: 'breaching',
+      ComparisonOperator: 'LessThanThreshold',
+    });
+  });
+});
