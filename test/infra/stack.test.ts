@@ -246,3 +246,15 @@ describe('observability', () => {
     });
   });
 });
+
+describe('Lake Formation tags', () => {
+  it('are off by default, and when on tag every readable table with its classification', () => {
+    expect(resources('AWS::LakeFormation::Tag')).toHaveLength(0);
+    const lf = platform({ config: { lakeFormationTags: true } }).template;
+    lf.hasResourceProperties('AWS::LakeFormation::Tag', { TagKey: 'datastroom_classification', TagValues: ['open', 'shared', 'closed'] });
+    lf.hasResourceProperties('AWS::LakeFormation::TagAssociation', {
+      Resource: { Table: Match.objectLike({ Name: 'anpr_passage' }) },
+      LFTags: [Match.objectLike({ TagKey: 'datastroom_classification', TagValues: ['closed'] })],
+    });
+  });
+});
