@@ -109,10 +109,11 @@ export function pruneClaimsSql(table: string, days: number): string {
 
 /** A row the fast path refused, with what the reference judge needs of it. */
 interface RejectedLine {
-  messageId: string | null;
+  messageId: string;
   sensorId: string | null;
   receivedAt: string | null;
-  payload: string | null;
+  /** The payload as JSON; undefined where the record has none. */
+  payload: unknown;
   payloadBase64: string | null;
   payloadBytes: number | null;
   rejected: string | null;
@@ -135,9 +136,12 @@ export async function transformRawObject(request: TransformRequest, env: Transfo
     : undefined;
   const conn = await env.duckdb.connect();
   try {
+    // The partitioned writer flushes each row group as it fills instead of holding half a million
+    // rows per partition, and keeps enough files open that no partition is split (a year of late data).
+    await conn.run(`SET partitioned_write_flush_threshold = ${ROW_GROUP_ROWS}; SET partitioned_write_max_open_files = 1000`);
     const stage = (file: string) =>
       conn.run(
-        `CREATE OR REPLACE TEMP TABLE t_in AS ${stagingSelect(dataset, policy, readJson(dataset, file, 'struct'))}`,
+        `CREATE OR REPLACE TEMP TABLE t_in AS ${stagingSelect(dataset, policy, readJson(dataset, file))}`,
         params,
       );
     let source = request.rawFile;
@@ -168,10 +172,12 @@ export async function transformRawObject(request: TransformRequest, env: Transfo
         claimParams,
       );
     }
-    // Only ids seen more than once are ranked: the common case costs one hash aggregate.
+    // Only ids seen more than once are ranked. Candidates are found by an 8-byte hash of the id,
+    // which keeps the common case (no duplicates) to one small aggregate; the ranking compares ids.
     await conn.run(
       `DELETE FROM t_in WHERE rowid IN (
-         SELECT rowid FROM t_in WHERE message_id IN (SELECT message_id FROM t_in GROUP BY message_id HAVING count(*) > 1)
+         SELECT rowid FROM t_in
+         WHERE hash(message_id) IN (SELECT h FROM (SELECT hash(message_id) AS h FROM t_in) GROUP BY h HAVING count(*) > 1)
          QUALIFY row_number() OVER (PARTITION BY message_id ORDER BY received_at) > 1)`,
     );
     const kept = await count(conn, 't_in');
@@ -238,8 +244,18 @@ async function count(conn: DuckDBConnection, table: string, where = 'true'): Pro
   return Number(reader.getRowObjectsJS()[0]?.n ?? 0);
 }
 
-function readJson(dataset: Dataset, file: string, payload: 'struct' | 'json'): string {
-  return `read_json(${quoteString(file)}, format = 'newline_delimited', columns = ${rawColumns(dataset, payload)})`;
+/**
+ * The longest raw line the reader accepts: a payload at IoT Core's limit,
+ * base64-encoded, plus the envelope. The reader's buffers are sized by it,
+ * so it bounds memory too.
+ */
+const MAX_RAW_LINE_BYTES = 1024 * 1024;
+
+/** Rows per Parquet row group (DuckDB's default): the unit Athena and DuckDB skip by statistics. */
+const ROW_GROUP_ROWS = 122_880;
+
+function readJson(dataset: Dataset, file: string): string {
+  return `read_json(${quoteString(file)}, format = 'newline_delimited', columns = ${rawColumns(dataset)}, maximum_object_size = ${MAX_RAW_LINE_BYTES})`;
 }
 
 function isInputError(error: unknown): boolean {
@@ -260,26 +276,27 @@ async function judgeRejected(
   quarantined: QuarantineRecord[],
 ): Promise<void> {
   const { dataset, rawKey } = request;
-  const refused = (
-    await conn.runAndReadAll(
-      `SELECT message_id AS messageId, sensor_id AS sensorId, received_at_text AS receivedAt,
-         payload_base64 AS payloadBase64, payload_bytes AS payloadBytes, rejected, reread
-       FROM t_in WHERE NOT ok ORDER BY message_id`,
-    )
-  ).getRowObjectsJS() as unknown as (Omit<RejectedLine, 'payload'> & { reread: boolean })[];
-  // Only the refused rows' payloads are needed as text; one more scan of the object reads them.
-  const payloads = new Map<string, string>();
-  if (refused.some((r) => r.reread)) {
-    const reader = await conn.runAndReadAll(
-      `SELECT r.messageId AS id, CAST(r.payload AS VARCHAR) AS payload
-       FROM read_json(${quoteString(source)}, format = 'newline_delimited', columns = {messageId: 'VARCHAR', payload: 'JSON'}) r
-       SEMI JOIN (SELECT message_id FROM t_in WHERE reread) t ON r.messageId = t.message_id`,
-    );
-    for (const { id, payload } of reader.getRowObjectsJS() as { id: string; payload: string }[]) {
-      // Lines with one id carry one payload (the id is its digest); the first stands.
-      if (!payloads.has(id)) payloads.set(id, payload);
-    }
-  }
+  // The refused rows are read again from the object, by position: the staging table keeps the
+  // object's record order (rowid), and carrying their text there would cost every row.
+  const positions = (
+    await conn.runAndReadAll('SELECT rowid::BIGINT AS position, message_id AS id FROM t_in WHERE NOT ok ORDER BY rowid')
+  ).getRowObjectsJS() as { position: bigint; id: string }[];
+  const texts = await recordsAt(source, positions.map((p) => Number(p.position)));
+  const refused = positions.map(({ position, id }): RejectedLine => {
+    const text = texts.get(Number(position));
+    const record = text === undefined ? undefined : (JSON.parse(text) as Partial<Record<keyof RawRecord | 'rejected', unknown>>);
+    if (record?.messageId !== id) throw new Error(`${rawKey}: record ${position} is not message ${id}; the object changed while it was read`);
+    const str = (v: unknown) => (typeof v === 'string' ? v : null);
+    return {
+      messageId: id,
+      sensorId: str(record.sensorId),
+      receivedAt: str(record.receivedAt),
+      payload: 'payload' in record ? (record.payload as unknown) : undefined,
+      payloadBase64: str(record.payloadBase64),
+      payloadBytes: typeof record.payloadBytes === 'number' ? record.payloadBytes : null,
+      rejected: str(record.rejected),
+    };
+  });
   const personal = hasPersonalData(dataset);
   for (const line of refused) {
     const base = {
@@ -303,12 +320,11 @@ async function judgeRejected(
       reject(line.rejected, line.payloadBase64 !== null ? readableBytes(line.payloadBase64) : undefined);
       continue;
     }
-    const text = payloads.get(base.messageId);
     const record: RawRecord = {
       messageId: base.messageId,
       sensorId: line.sensorId ?? '',
       receivedAt: line.receivedAt ?? '',
-      ...(text !== undefined ? { payload: JSON.parse(text) as unknown } : {}),
+      ...(line.payload !== undefined ? { payload: line.payload } : {}),
       ...(line.payloadBase64 !== null ? { payloadBase64: line.payloadBase64 } : {}),
       ...(line.payloadBytes !== null ? { payloadBytes: line.payloadBytes } : {}),
     };
@@ -325,6 +341,46 @@ async function judgeRejected(
     if (judgement.ok) rescued.push(judgement.row);
     else reject(judgement.reason, { payload: decoded.readings[0]?.value });
   }
+}
+
+/**
+ * The text of the records at the given positions (0-based, in file order) of
+ * a JSON-lines object, gzip or not. Blank lines are not records, as for
+ * DuckDB's reader; only the wanted lines become strings.
+ */
+export async function recordsAt(file: string, positions: readonly number[]): Promise<Map<number, string>> {
+  const wanted = [...new Set(positions)].sort((a, b) => a - b);
+  const found = new Map<number, string>();
+  if (wanted.length === 0) return found;
+  // Large chunks and offsets instead of a Buffer per line: this scan touches every line of the object.
+  const bytes = createReadStream(file, { highWaterMark: 4 * 1024 * 1024 });
+  const input: AsyncIterable<Buffer> = file.endsWith('.gz') ? bytes.pipe(createGunzip({ chunkSize: 1024 * 1024 })) : bytes;
+  let record = 0;
+  let next = 0;
+  let carry: Buffer | undefined;
+  const line = (data: Buffer, from: number, to: number) => {
+    let i = from;
+    while (i < to && (data[i] === 0x20 || data[i] === 0x09 || data[i] === 0x0d)) i++;
+    if (i === to) return; // blank: not a record
+    if (record === wanted[next]) {
+      found.set(record, data.toString('utf8', from, to));
+      next += 1;
+    }
+    record += 1;
+  };
+  for await (const chunk of input) {
+    const data = carry ? Buffer.concat([carry, chunk]) : chunk;
+    carry = undefined;
+    let start = 0;
+    for (let nl = data.indexOf(0x0a, start); nl !== -1; nl = data.indexOf(0x0a, start)) {
+      line(data, start, nl);
+      start = nl + 1;
+      if (next === wanted.length) return found;
+    }
+    if (start < data.length) carry = data.subarray(start);
+  }
+  if (carry) line(carry, 0, carry.length);
+  return found;
 }
 
 /** Bytes shown as JSON where they are UTF-8 JSON, else kept as base64. */

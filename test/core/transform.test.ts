@@ -204,3 +204,18 @@ describe('curated Parquet in an independent reader (hyparquet)', () => {
     expect(row!.pm25).toBe(12.5);
   });
 });
+
+describe('reading records back by position', () => {
+  it('skips blank lines as the JSON reader does, and reads gzip objects', async () => {
+    const { recordsAt } = await import('../../functions/core/transform.ts');
+    const { gzipSync } = await import('node:zlib');
+    const dir = await tempDir();
+    const text = '{"n":0}\n\n  \n{"n":1}\r\n{"n":2}\n{"n":3}';
+    await writeFile(join(dir, 'a.jsonl'), text);
+    await writeFile(join(dir, 'a.jsonl.gz'), gzipSync(text));
+    for (const file of ['a.jsonl', 'a.jsonl.gz']) {
+      const found = await recordsAt(join(dir, file), [3, 1, 1]);
+      expect([...found.entries()].map(([i, t]) => [i, JSON.parse(t).n])).toEqual([[1, 1], [3, 3]]);
+    }
+  });
+});
