@@ -54,14 +54,25 @@ const MICROS_PER_SECOND = 1_000_000;
 const MICROS_PER_DAY = 86_400 * MICROS_PER_SECOND;
 
 function show(value: unknown): string {
-  let text: string;
   if (value === undefined) return 'nothing';
-  try {
-    text = JSON.stringify(value) ?? String(value);
-  } catch {
-    text = String(value);
-  }
+  if (nestsDeeperThan(value, 8)) return '(a deeply nested value)';
+  const text = JSON.stringify(value) ?? String(value);
   return text.length > 60 ? `${text.slice(0, 57)}...` : text;
+}
+
+/** How deep a reading may nest. Deeper values are refused before anything serialises them. */
+export const MAX_NESTING = 32;
+
+/** Whether a JSON value nests deeper than a limit; iterative, so any depth is safe to ask about. */
+export function nestsDeeperThan(value: unknown, limit: number): boolean {
+  const stack: [unknown, number][] = [[value, 0]];
+  while (stack.length > 0) {
+    const [v, depth] = stack.pop() as [unknown, number];
+    if (typeof v !== 'object' || v === null) continue;
+    if (depth >= limit) return true;
+    for (const child of Object.values(v)) stack.push([child, depth + 1]);
+  }
+  return false;
 }
 
 /** 'null', 'an array', 'an object' or the typeof of a value, for reasons. */
@@ -196,6 +207,7 @@ export function decodePayload(record: RawRecord): DecodedPayload {
   } else {
     return { ok: false, reason: 'raw record has no payload' };
   }
+  if (nestsDeeperThan(value, MAX_NESTING)) return { ok: false, reason: `payload nests deeper than ${MAX_NESTING} levels` };
   if (Array.isArray(value)) {
     if (value.length === 0) return { ok: false, reason: 'payload is an empty array: no readings' };
     return { ok: true, readings: value.map((v, i) => ({ messageId: elementMessageId(record.messageId, i), value: v })) };

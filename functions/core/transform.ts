@@ -30,6 +30,8 @@ import {
   quarantinePayload,
   TRANSFORM_DEFAULTS,
   type CuratedRow,
+  MAX_NESTING,
+  nestsDeeperThan,
   typeName,
   type TransformPolicy,
 } from './reading.ts';
@@ -308,6 +310,8 @@ async function judgeRejected(
     const reject = (reason: string, value?: { payload: unknown } | { payloadBase64: string }) => {
       if (value === undefined) {
         quarantined.push({ reason, ...base });
+      } else if ('payload' in value && nestsDeeperThan(value.payload, MAX_NESTING)) {
+        quarantined.push({ reason, ...base, payloadOmitted: `nests deeper than ${MAX_NESTING} levels; the raw object keeps it` });
       } else if ('payload' in value) {
         quarantined.push({ reason, ...base, payload: quarantinePayload(dataset, value.payload, env.pseudonymKey) });
       } else if (personal) {

@@ -1,21 +1,25 @@
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterEach } from 'vitest';
+import { afterAll, afterEach } from 'vitest';
 import { messageIdFor, rawLine, topicFor } from '../../functions/core/envelope.ts';
 
 /** A fixed test key: pseudonyms in tests are reproducible. */
 export const TEST_KEY = Buffer.alloc(32, 7);
 
-const cleanups: string[] = [];
+const perTest: string[] = [];
+const perFile: string[] = [];
 afterEach(async () => {
-  for (const dir of cleanups.splice(0)) await rm(dir, { recursive: true, force: true });
+  for (const dir of perTest.splice(0)) await rm(dir, { recursive: true, force: true });
+});
+afterAll(async () => {
+  for (const dir of perFile.splice(0)) await rm(dir, { recursive: true, force: true });
 });
 
-/** A temporary directory removed after the test. */
-export async function tempDir(prefix = 'datastroom-test-'): Promise<string> {
+/** A temporary directory, removed after the test (or, made in beforeAll, after the file's tests). */
+export async function tempDir(prefix = 'datastroom-test-', lifetime: 'test' | 'file' = 'test'): Promise<string> {
   const dir = await mkdtemp(join(tmpdir(), prefix));
-  cleanups.push(dir);
+  (lifetime === 'test' ? perTest : perFile).push(dir);
   return dir;
 }
 

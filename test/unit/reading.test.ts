@@ -152,3 +152,14 @@ describe('decoding a payload', () => {
     if (!decoded.ok) expect(decoded.reason).toMatch(expected);
   });
 });
+
+describe('deeply nested payloads', () => {
+  it('are refused before anything serialises them', async () => {
+    const { nestsDeeperThan } = await import('../../functions/core/reading.ts');
+    const deep = JSON.parse('['.repeat(100_000) + ']'.repeat(100_000)) as unknown;
+    expect(nestsDeeperThan(deep, 32)).toBe(true);
+    expect(nestsDeeperThan({ a: [{ b: 1 }] }, 32)).toBe(false);
+    const decoded = decodePayload({ messageId: 'm', sensorId: 's', receivedAt: '2026-11-29T10:00:00Z', payload: { ts: 'x', pm25: deep } });
+    expect(decoded).toEqual({ ok: false, reason: 'payload nests deeper than 32 levels' });
+  });
+});
