@@ -6,10 +6,11 @@
 import { App, Validations } from 'aws-cdk-lib';
 import { AwsSolutionsChecks, ServerlessChecks } from 'cdk-nag';
 import { readConfig } from './config.ts';
+import { stackName } from './names.ts';
 import { DatastroomStack } from './stacks/datastroom-stack.ts';
 
 const app = new App();
 const config = readConfig(app.node);
-new DatastroomStack(app, `Datastroom-${config.envName}`, { config });
+new DatastroomStack(app, stackName(config.envName), { config });
 Validations.of(app).addPlugins(new AwsSolutionsChecks(app), new ServerlessChecks(app));
 app.synth();

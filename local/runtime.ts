@@ -5,6 +5,7 @@ import { LocalObjectStore } from '../functions/adapters/local-store.ts';
 import type { TransformPolicy } from '../functions/core/reading.ts';
 import { startBroker, type EmbeddedBroker } from './broker.ts';
 import { dataDirLayout, ensureDataDir, loadPseudonymKey, type DataDirLayout } from './data-dir.ts';
+import { DeviceRegistry } from './devices.ts';
 import { Ingest } from './ingest.ts';
 import { TransformPipeline, type PipelineFailure } from './pipeline.ts';
 import { BUFFERING_DEFAULTS, leftoverBuffers, sealBufferFile, type BufferingHints } from './raw-buffer.ts';
@@ -37,6 +38,7 @@ export interface LocalPlatform {
   readonly ingest: Ingest;
   readonly pipeline: TransformPipeline;
   readonly simulator: Simulator | undefined;
+  readonly devices: DeviceRegistry;
   /** Stops publishing, stops the broker, seals every buffer, transforms everything, and reports. */
   stop(): Promise<RunSummary>;
 }
@@ -92,17 +94,26 @@ export async function startLocalPlatform(options: LocalPlatformOptions): Promise
   const ingest = new Ingest(layout.buffers, layout.root, { ...BUFFERING_DEFAULTS, ...options.buffering }, (_dataset, key) =>
     pipeline.enqueue(key),
   );
+  const devices = DeviceRegistry.of(layout);
   let broker: EmbeddedBroker;
   try {
-    broker = await startBroker({ port: options.port, host: options.host, ingest });
+    broker = await startBroker({ port: options.port, host: options.host, ingest, devices, log });
   } catch (error) {
     await pipeline.close();
     duckdb.closeSync();
     throw error;
   }
+  if (!devices.enforcing) {
+    log('device authentication is off: no device is registered, so any client may publish on any topic (register one with: npx datastroom sensors register --local <dataset> <sensorId>)');
+  }
   let simulator: Simulator | undefined;
   if (options.simulate ?? true) {
-    simulator = new Simulator({ ...options.simulator, brokerUrl: `mqtt://127.0.0.1:${broker.port}` });
+    simulator = new Simulator({
+      ...options.simulator,
+      brokerUrl: `mqtt://127.0.0.1:${broker.port}`,
+      // With authentication on, the demo fleet registers itself for this run only.
+      credentials: devices.enforcing ? (datasetId, sensorId) => devices.addEphemeral(datasetId, sensorId) : undefined,
+    });
     await simulator.start();
   }
 
@@ -122,6 +133,7 @@ export async function startLocalPlatform(options: LocalPlatformOptions): Promise
     ingest,
     pipeline,
     simulator,
+    devices,
     stop: () => (stopping ??= stop()),
   };
 }

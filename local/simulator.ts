@@ -23,6 +23,11 @@ export interface SimulatorOptions {
   readonly seed?: number;
   /** Datasets to simulate. @default - the whole registry */
   readonly datasets?: readonly Dataset[];
+  /**
+   * Credentials for each sensor when the broker authenticates devices: returns its password.
+   * @default - sensors connect without credentials
+   */
+  readonly credentials?: (datasetId: string, sensorId: string) => string;
 }
 
 export const SIMULATOR_DEFAULTS = Object.freeze({
@@ -60,7 +65,10 @@ export class Simulator {
   private readonly sensors: Sensor[] = [];
   private readonly inflight = new Set<Promise<unknown>>();
   private readonly random: () => number;
-  private readonly options: Required<Omit<SimulatorOptions, 'seed' | 'datasets'>> & { datasets: readonly Dataset[] };
+  private readonly options: Required<Omit<SimulatorOptions, 'seed' | 'datasets' | 'credentials'>> & {
+    datasets: readonly Dataset[];
+    credentials?: SimulatorOptions['credentials'];
+  };
   private stopped = false;
   /** Publishes the broker refused or never acknowledged (never counted as published). */
   failures = 0;
@@ -80,7 +88,13 @@ export class Simulator {
       const n = (perDataset.get(dataset.id) ?? 0) + 1;
       perDataset.set(dataset.id, n);
       const id = simulatedSensorId(dataset, n);
-      const client = await mqtt.connectAsync(brokerUrl, { clientId: id, reconnectPeriod: 1000, connectTimeout: 5000 });
+      const password = this.options.credentials?.(dataset.id, id);
+      const client = await mqtt.connectAsync(brokerUrl, {
+        clientId: id,
+        reconnectPeriod: 1000,
+        connectTimeout: 5000,
+        ...(password === undefined ? {} : { username: id, password }),
+      });
       this.sensors.push({ id, dataset, client, state: new Map() });
     }
     for (const sensor of this.sensors) {

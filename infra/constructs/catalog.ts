@@ -3,6 +3,7 @@ import * as glue from 'aws-cdk-lib/aws-glue';
 import type * as s3 from 'aws-cdk-lib/aws-s3';
 import { Construct } from 'constructs';
 import type { Dataset } from '../../datasets/index.ts';
+import { databaseName } from '../names.ts';
 import { curatedTable, rawTable, viewsOf, viewTable, type GlueTableInput } from '../../glue/tables.ts';
 
 /** Props of {@link Catalog}. */
@@ -13,11 +14,6 @@ export interface CatalogProps {
   readonly curatedBucket: s3.IBucket;
   /** @default false - the database and tables are retained when the stack is deleted */
   readonly destroyData?: boolean;
-}
-
-/** The Glue database name of an environment (Glue and Athena want lower case and underscores). */
-export function databaseName(envName: string): string {
-  return `datastroom_${envName.replace(/-/g, '_')}`;
 }
 
 function toCfn(input: GlueTableInput): glue.CfnTable.TableInputProperty {

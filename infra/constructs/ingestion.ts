@@ -13,6 +13,7 @@ import { zonePrefix } from '../../functions/core/keys.ts';
 import { acknowledgeObjectPrefixes } from '../governance/nag.ts';
 import { tagComponent, tagDataset } from '../governance/tags.ts';
 import { RAW_ERRORS_PREFIX } from './lake-storage.ts';
+import { devicePolicyName, thingTypeName } from '../names.ts';
 
 /** Props of {@link Ingestion}. */
 export interface IngestionProps {
@@ -49,16 +50,6 @@ export function ingestSql(dataset: Dataset): string {
     `  encode(*, 'base64') AS payloadBase64`,
     `FROM '${datasetTopicFilter(dataset.id)}'`,
   ].join('\n');
-}
-
-/** Name of a dataset's thing type: devices of the dataset are things of this type. */
-export function thingTypeName(envName: string, dataset: Dataset): string {
-  return `datastroom-${envName}-${dataset.id}`;
-}
-
-/** Name of a dataset's device policy. */
-export function devicePolicyName(envName: string, dataset: Dataset): string {
-  return `datastroom-${envName}-${dataset.id}-device`;
 }
 
 /**

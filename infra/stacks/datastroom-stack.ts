@@ -10,6 +10,7 @@ import { QueryAccess, WORKGROUP_ROLES } from '../constructs/query-access.ts';
 import { Transform } from '../constructs/transform.ts';
 import { GovernanceCheck } from '../governance/check.ts';
 import { TAG_KEYS } from '../governance/tags.ts';
+import { STACK_OUTPUTS } from '../names.ts';
 import { CLASSIFICATIONS } from '../../datasets/index.ts';
 
 /** Props of {@link DatastroomStack}. */
@@ -19,17 +20,6 @@ export interface DatastroomStackProps extends StackProps {
   /** The datasets to deploy. @default the registry */
   readonly datasets?: readonly Dataset[];
 }
-
-/** Names of the stack outputs the CLI reads (cdk deploy --outputs-file). */
-export const STACK_OUTPUTS = {
-  rawBucket: 'RawBucket',
-  curatedBucket: 'CuratedBucket',
-  resultsBucket: 'QueryResultsBucket',
-  database: 'GlueDatabase',
-  analystsWorkgroup: 'AnalystsWorkgroup',
-  biWorkgroup: 'BiWorkgroup',
-  alarmTopic: 'AlarmTopic',
-} as const;
 
 /**
  * The whole platform in one environment-agnostic stack: lake storage,
@@ -103,6 +93,7 @@ export class DatastroomStack extends Stack {
     this.node.addValidation(new GovernanceCheck(this, datasets, () => this.storage.zones()));
 
     const output = (name: string, value: string, description: string) => new CfnOutput(this, name, { value, description });
+    output(STACK_OUTPUTS.envName, config.envName, 'Environment name: IoT thing types and device policies are named by it');
     output(STACK_OUTPUTS.rawBucket, rawBucket.bucketName, 'Raw zone bucket');
     output(STACK_OUTPUTS.curatedBucket, curatedBucket.bucketName, 'Curated and quarantine zone bucket');
     output(STACK_OUTPUTS.resultsBucket, resultsBucket.bucketName, 'Athena query results bucket');

@@ -1,0 +1,38 @@
+/**
+ * Names the deployed platform uses, derived from the environment name and the
+ * registry. The CDK constructs create resources under these names and the CLI
+ * finds them by them; nothing here imports aws-cdk-lib, so the CLI stays light.
+ */
+import type { Dataset } from '../datasets/index.ts';
+
+/** Name of a dataset's IoT thing type: its devices are things of this type. */
+export function thingTypeName(envName: string, dataset: Dataset): string {
+  return `datastroom-${envName}-${dataset.id}`;
+}
+
+/** Name of a dataset's IoT device policy. */
+export function devicePolicyName(envName: string, dataset: Dataset): string {
+  return `datastroom-${envName}-${dataset.id}-device`;
+}
+
+/** The Glue database of an environment (Glue and Athena want lower case and underscores). */
+export function databaseName(envName: string): string {
+  return `datastroom_${envName.replace(/-/g, '_')}`;
+}
+
+/** Keys of the stack outputs the CLI reads (from `cdk deploy --outputs-file`, or CloudFormation). */
+export const STACK_OUTPUTS = {
+  envName: 'EnvironmentName',
+  rawBucket: 'RawBucket',
+  curatedBucket: 'CuratedBucket',
+  resultsBucket: 'QueryResultsBucket',
+  database: 'GlueDatabase',
+  analystsWorkgroup: 'AnalystsWorkgroup',
+  biWorkgroup: 'BiWorkgroup',
+  alarmTopic: 'AlarmTopic',
+} as const;
+
+/** Name of the stack of an environment. */
+export function stackName(envName: string): string {
+  return `Datastroom-${envName}`;
+}
