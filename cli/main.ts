@@ -3,6 +3,8 @@ import { UsageError } from './args.ts';
 import { DATASETS_USAGE, datasetsCommand } from './commands/datasets.ts';
 import { DEV_USAGE, devCommand } from './commands/dev.ts';
 import { QUERY_USAGE, queryCommand } from './commands/query.ts';
+import { SCHEMA_USAGE, schemaCommand } from './commands/schema.ts';
+import { SENSORS_USAGE, sensorsCommand } from './commands/sensors.ts';
 
 const USAGE = `Usage: datastroom <command> [options]
 
@@ -10,12 +12,16 @@ Commands:
   dev        run the local platform (MQTT broker, zones, transform, demo fleet)
   query      run SQL on the curated zone
   datasets   show the dataset register
+  schema     the JSON Schema of a dataset's readings, for vendors
+  sensors    register, list and revoke sensors (AWS IoT Core, or --local)
 
 Every command takes --data-dir DIR (default .datastroom) and --help.
 
 ${DEV_USAGE.split('\n')[0]}
 ${QUERY_USAGE.split('\n')[0]}
-${DATASETS_USAGE.split('\n')[0]}`;
+${DATASETS_USAGE.split('\n')[0]}
+${SCHEMA_USAGE.split('\n')[0]}
+${SENSORS_USAGE.split('\n')[0]}`;
 
 /** Runs one command line; returns the exit status. */
 export async function main(argv: readonly string[]): Promise<number> {
@@ -28,6 +34,10 @@ export async function main(argv: readonly string[]): Promise<number> {
         return await queryCommand(rest);
       case 'datasets':
         return await datasetsCommand(rest);
+      case 'schema':
+        return await schemaCommand(rest);
+      case 'sensors':
+        return await sensorsCommand(rest);
       case undefined:
       case 'help':
       case '--help':

@@ -1,2 +1,3 @@
 export * from './define.ts';
 export * from './registry.ts';
+export * from './json-schema.ts';

@@ -79,10 +79,11 @@ export class LocalQueryEngine {
     return new LocalQueryEngine(instance, conn);
   }
 
-  async query(sql: string): Promise<QueryResult> {
+  /** Runs SQL; `params` fill its ? placeholders in order, as values, never as SQL. */
+  async query(sql: string, params: readonly string[] = []): Promise<QueryResult> {
     let reader;
     try {
-      reader = await this.conn.runAndReadAll(sql);
+      reader = await this.conn.runAndReadAll(sql, params.length > 0 ? [...params] : undefined);
     } catch (error) {
       throw new QueryError(error instanceof Error ? error.message : String(error));
     }

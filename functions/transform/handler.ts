@@ -5,9 +5,8 @@
  * container; the work is in the core the local runtime runs too.
  */
 import { mkdirSync } from 'node:fs';
-import { S3Client } from '@aws-sdk/client-s3';
 import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
-import { S3ObjectStore } from '../adapters/s3-store.ts';
+import { s3ClientFromEnv, S3ObjectStore } from '../adapters/s3-store.ts';
 import { pseudonymKeyFromSecret } from '../adapters/secrets.ts';
 import { createTransformEngine } from '../core/engine.ts';
 import type { TransformEnv } from '../core/transform.ts';
@@ -16,7 +15,7 @@ import { readTransformConfig } from './config.ts';
 
 const SCRATCH = '/tmp/datastroom';
 const config = readTransformConfig(process.env);
-const store = new S3ObjectStore(new S3Client({}), { raw: config.rawBucket, curated: config.curatedBucket });
+const store = new S3ObjectStore(s3ClientFromEnv(), { raw: config.rawBucket, curated: config.curatedBucket });
 const secrets = new SecretsManagerClient({});
 
 let env: Promise<TransformEnv> | undefined;

@@ -1,0 +1,152 @@
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
+import { IoTClient } from '@aws-sdk/client-iot';
+import { getDataset, registry } from '../../datasets/index.ts';
+import { topicFor } from '../../functions/core/envelope.ts';
+import { listDevices, registerDevice, revokeDevice, type DatasetIotNames } from '../../functions/adapters/iot-devices.ts';
+import { devicePolicyName, thingTypeName } from '../../infra/names.ts';
+import { dataDirLayout } from '../../local/data-dir.ts';
+import { checkDeviceIds, DeviceRegistry, writeLocalCredentials } from '../../local/devices.ts';
+import { plausibleReading, seededRandom } from '../../local/readings.ts';
+import { parse, UsageError } from '../args.ts';
+import { formatRows } from '../format.ts';
+import { readPlatformOutputs } from '../stack-outputs.ts';
+
+export const SENSORS_USAGE = `Usage: datastroom sensors <command> [options]
+
+  register <datasetId> <sensorId>   create the sensor's identity and write its credentials
+  list [<datasetId>]                the registered sensors
+  revoke <datasetId> <sensorId>     deactivate and detach its certificate, remove it
+
+On AWS (IoT Core; names from the deployed stack's outputs):
+  --outputs FILE    the file "cdk deploy --outputs-file" wrote (default cdk-outputs.json)
+  --stack NAME      the stack, when the file holds several or to look it up in CloudFormation
+  --csr FILE        sign the device's own certificate request instead of creating keys
+With --local, on the local platform (datastroom dev): credentials stored hashed in the data dir.
+  --port P          the broker port to write into the credentials (default 1883)
+
+  --out DIR         where credentials go (default <data-dir>/devices/<sensorId>), readable by you only
+  --json            list as JSON
+  --data-dir DIR    (default .datastroom)`;
+
+const OPTIONS = {
+  local: { type: 'boolean', default: false },
+  outputs: { type: 'string' },
+  stack: { type: 'string' },
+  csr: { type: 'string' },
+  out: { type: 'string' },
+  port: { type: 'string' },
+  json: { type: 'boolean', default: false },
+} as const;
+
+function examplePayload(datasetId: string): string {
+  return JSON.stringify(plausibleReading(getDataset(datasetId), new Date(), seededRandom(1)));
+}
+
+function shellQuote(text: string): string {
+  return `'${text.replace(/'/g, "'\\''")}'`;
+}
+
+async function iotNames(datasetId: string, values: { outputs?: string; stack?: string }): Promise<DatasetIotNames> {
+  const { envName } = await readPlatformOutputs({ file: values.outputs, stack: values.stack });
+  const dataset = getDataset(datasetId);
+  return { datasetId, thingTypeName: thingTypeName(envName, dataset), policyName: devicePolicyName(envName, dataset) };
+}
+
+/** `datastroom sensors ...`: returns the exit status. */
+export async function sensorsCommand(argv: readonly string[], iot: () => IoTClient = () => new IoTClient({})): Promise<number> {
+  const { values, positionals } = parse(argv, OPTIONS, true);
+  const [action, ...args] = positionals;
+  if (values.help || action === undefined) {
+    process.stdout.write(`${SENSORS_USAGE}\n`);
+    return values.help ? 0 : 2;
+  }
+  const layout = dataDirLayout(values['data-dir']);
+  switch (action) {
+    case 'register': {
+      const [datasetId, sensorId] = args;
+      if (!datasetId || !sensorId || args.length !== 2) throw new UsageError(`register takes <datasetId> <sensorId>\n\n${SENSORS_USAGE}`);
+      // Refused here, before any AWS call or file write.
+      const device = checkDeviceIds(datasetId, sensorId);
+      const out = resolve(values.out ?? join(layout.root, 'devices', sensorId));
+      const topic = topicFor(device.datasetId, device.sensorId);
+      if (values.local) {
+        if (values.csr) throw new UsageError('--csr is for AWS IoT Core; local devices use a password');
+        const port = values.port === undefined ? 1883 : Number(values.port);
+        const { password } = await DeviceRegistry.of(layout).register(datasetId, sensorId);
+        const file = await writeLocalCredentials(out, { device, password, host: '127.0.0.1', port, topic });
+        process.stdout.write(
+          [
+            `registered ${sensorId} for ${datasetId} with the local platform; credentials in ${file} (readable by you only)`,
+            `password (shown once): ${password}`,
+            'publish with:',
+            `  mosquitto_pub -h 127.0.0.1 -p ${port} -i ${sensorId} -u ${sensorId} -P ${shellQuote(password)} -q 1 -t ${topic} -m ${shellQuote(examplePayload(datasetId))}`,
+            '',
+          ].join('\n'),
+        );
+        return 0;
+      }
+      const names = await iotNames(datasetId, values);
+      const csr = values.csr === undefined ? undefined : await readFile(values.csr, 'utf8');
+      const registered = await registerDevice(iot(), names, sensorId, { csr });
+      await mkdir(out, { recursive: true, mode: 0o700 });
+      const certificate = join(out, 'certificate.pem.crt');
+      await writeFile(certificate, registered.certificatePem, { mode: 0o600 });
+      const key = join(out, 'private.pem.key');
+      if (registered.privateKey !== undefined) await writeFile(key, registered.privateKey, { mode: 0o600 });
+      await writeFile(
+        join(out, 'connection.json'),
+        JSON.stringify(
+          { endpoint: registered.endpoint, port: 8883, clientId: sensorId, thingName: registered.thingName, topic, dataset: datasetId, certificateArn: registered.certificateArn },
+          null,
+          2,
+        ) + '\n',
+        { mode: 0o600 },
+      );
+      process.stdout.write(
+        [
+          `registered ${sensorId} as a ${names.thingTypeName} thing with certificate ${registered.certificateId}; files in ${out} (readable by you only)`,
+          'publish with (Amazon Root CA 1: Debian ships it in ca-certificates, or https://www.amazontrust.com/repository/AmazonRootCA1.pem):',
+          `  mosquitto_pub -h ${registered.endpoint} -p 8883 --cafile /etc/ssl/certs/Amazon_Root_CA_1.pem --cert ${certificate} --key ${registered.privateKey !== undefined ? key : '<your private key>'} -i ${sensorId} -q 1 -t ${topic} -m ${shellQuote(examplePayload(datasetId))}`,
+          '',
+        ].join('\n'),
+      );
+      return 0;
+    }
+    case 'list': {
+      const [datasetId] = args;
+      const datasets = datasetId === undefined ? registry : [getDataset(datasetId)];
+      let rows: string[][];
+      if (values.local) {
+        rows = DeviceRegistry.of(layout)
+          .list(datasetId)
+          .map((d) => [d.datasetId, d.sensorId, topicFor(d.datasetId, d.sensorId)]);
+      } else {
+        rows = [];
+        const client = iot();
+        for (const dataset of datasets) {
+          const names = await iotNames(dataset.id, values);
+          for (const thing of await listDevices(client, names)) rows.push([dataset.id, thing.thingName, topicFor(dataset.id, thing.thingName)]);
+        }
+      }
+      process.stdout.write(`${formatRows(values.json ? 'json' : 'table', ['dataset', 'sensor', 'topic'], rows)}\n`);
+      return 0;
+    }
+    case 'revoke': {
+      const [datasetId, sensorId] = args;
+      if (!datasetId || !sensorId || args.length !== 2) throw new UsageError(`revoke takes <datasetId> <sensorId>\n\n${SENSORS_USAGE}`);
+      checkDeviceIds(datasetId, sensorId);
+      if (values.local) {
+        const removed = await DeviceRegistry.of(layout).revoke(datasetId, sensorId);
+        if (!removed) throw new UsageError(`no local device ${sensorId} of ${datasetId} is registered`);
+        process.stdout.write(`revoked ${sensorId}: the local broker refuses it from its next connection\n`);
+        return 0;
+      }
+      const deactivated = await revokeDevice(iot(), await iotNames(datasetId, values), sensorId);
+      process.stdout.write(`revoked ${sensorId}: certificate(s) ${deactivated.length > 0 ? deactivated.join(', ') : 'none'} deactivated and detached, thing deleted\n`);
+      return 0;
+    }
+    default:
+      throw new UsageError(`unknown sensors command "${action}"\n\n${SENSORS_USAGE}`);
+  }
+}
