@@ -10,7 +10,7 @@ export interface EngineOptions {
    * Memory DuckDB may hold before it spills to `tempDirectory`. Sized with
    * the process (a Lambda's memory, say), so a large raw object spills
    * instead of running out of memory.
-   * @default 320
+   * @default 256
    */
   readonly memoryLimitMb?: number;
   /** Where DuckDB spills. @default - DuckDB's own (next to the database, or .tmp) */
@@ -18,7 +18,7 @@ export interface EngineOptions {
 }
 
 /** Memory a transform engine may use unless told otherwise. */
-export const ENGINE_MEMORY_LIMIT_MB = 320;
+export const ENGINE_MEMORY_LIMIT_MB = 256;
 
 /** Opens the DuckDB instance the transform runs in. */
 export async function createTransformEngine(options: EngineOptions = {}): Promise<DuckDBInstance> {

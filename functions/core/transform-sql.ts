@@ -136,20 +136,25 @@ export function stagingSelect(dataset: Dataset, policy: TransformPolicy, source:
   return `
     SELECT ok, undecoded, message_id, sensor_id, make_timestamp(recv_us) AS received_at,
       ${dataset.fields.map((f) => `${curatedValue(f)} AS ${quoteIdent(f.name)}`).join(', ')},
-      CAST(CAST(make_timestamp(ts_us) AS DATE) AS VARCHAR) AS ${PARTITION_COLUMN}
+      CAST(make_timestamp(ts_us) AS DATE) AS ${PARTITION_COLUMN}
     FROM (
       SELECT *, coalesce(${ok.join(' AND ')}, false) AS ok
       FROM (
-        SELECT messageId AS message_id, sensorId AS sensor_id,
-          epoch_us(TRY_CAST(receivedAt AS TIMESTAMPTZ)) AS recv_us,
-          CASE WHEN starts_with(CAST(${ts} AS VARCHAR), '"') AND regexp_full_match(${ts} ->> '$', ${quoteString(eventTimePattern(dataset).slice(1, -1))})
-            THEN epoch_us(TRY_CAST(${ts} ->> '$' AS TIMESTAMPTZ)) END AS ts_us,
-          ${readingFields.map((f) => `${parsedValue(f)} AS ${quoteIdent(f.name)}`).join(', ')},
-          -- Bytes that decode to JSON may hold readings (even an array): only those need the pre-pass.
-          -- Anything else in base64 (not UTF-8, not JSON) is refused by the reference judge as it is.
-          payloadBase64 IS NOT NULL AND payloadBytes IS NULL AND rejected IS NULL
-            AND coalesce(json_valid(TRY(decode(from_base64(payloadBase64)))), false) AS undecoded
-        FROM ${source}
+        SELECT *,
+          CASE WHEN regexp_full_match(ts_text, ${quoteString(eventTimePattern(dataset).slice(1, -1))})
+            THEN epoch_us(TRY_CAST(ts_text AS TIMESTAMPTZ)) END AS ts_us
+        FROM (
+          SELECT messageId AS message_id, sensorId AS sensor_id,
+            epoch_us(TRY_CAST(receivedAt AS TIMESTAMPTZ)) AS recv_us,
+            -- The event time's text, unescaped once; NULL unless it is a JSON string.
+            CASE WHEN starts_with(CAST(${ts} AS VARCHAR), '"') THEN ${ts} ->> '$' END AS ts_text,
+            ${readingFields.map((f) => `${parsedValue(f)} AS ${quoteIdent(f.name)}`).join(', ')},
+            -- Bytes that decode to JSON may hold readings (even an array): only those need the pre-pass.
+            -- Anything else in base64 (not UTF-8, not JSON) is refused by the reference judge as it is.
+            payloadBase64 IS NOT NULL AND payloadBytes IS NULL AND rejected IS NULL
+              AND coalesce(json_valid(TRY(decode(from_base64(payloadBase64)))), false) AS undecoded
+          FROM ${source}
+        )
       )
     )`;
 }

@@ -5,7 +5,7 @@
  * and where the outputs go.
  */
 import { createReadStream, createWriteStream } from 'node:fs';
-import { writeFile } from 'node:fs/promises';
+import { open, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { once } from 'node:events';
@@ -165,9 +165,9 @@ export async function transformRawObject(request: TransformRequest, env: Transfo
       await canonicalise();
     }
 
-    const received = await count(conn, 't_in');
     const claims = env.claimsTable;
     const claimParams = { ds: dataset.id, owner: key };
+    const received = await count(conn, 't_in');
     if (claims) {
       await conn.run(
         `DELETE FROM t_in WHERE message_id IN (SELECT message_id FROM ${claims} WHERE dataset = $ds AND owner <> $owner)`,
@@ -182,27 +182,41 @@ export async function transformRawObject(request: TransformRequest, env: Transfo
          WHERE hash(message_id) IN (SELECT h FROM (SELECT hash(message_id) AS h FROM t_in) GROUP BY h HAVING count(*) > 1)
          QUALIFY row_number() OVER (PARTITION BY message_id ORDER BY received_at) > 1)`,
     );
-    const kept = await count(conn, 't_in');
-    const accepted = await count(conn, 't_in', 'ok');
+    const totals = (
+      await conn.runAndReadAll('SELECT count(*)::INTEGER AS kept, count(*) FILTER (WHERE ok)::INTEGER AS accepted FROM t_in')
+    ).getRowObjectsJS()[0] as { kept: number; accepted: number };
+    // The refused rows, by their position in the object (the staging table keeps record order).
+    const refused =
+      totals.kept > totals.accepted
+        ? ((await conn.runAndReadAll('SELECT rowid::BIGINT AS position, message_id AS id FROM t_in WHERE NOT ok ORDER BY rowid')).getRowObjectsJS() as {
+            position: bigint;
+            id: string;
+          }[])
+        : [];
 
     const columns = curatedColumns(dataset);
-    const rescued: CuratedRow[] = [];
-    const quarantined: QuarantineRecord[] = [];
-    if (kept > accepted) {
-      await judgeRejected(conn, request, env, policy, source, rescued, quarantined);
-    }
-    await createRescuedTable(conn, columns, rescued);
-
-    const outputs: TransformOutput[] = [];
     const columnList = columns.map((c) => quoteIdent(c.name)).join(', ');
     const curatedDir = join(workDir, 'curated');
     // One pass writes every event date: a file per partition (enough open files that none is split).
-    const copied = await conn.runAndReadAll(
-      `COPY (SELECT ${columnList}, ${PARTITION_COLUMN} FROM t_in WHERE ok
-             UNION ALL SELECT ${columnList}, ${PARTITION_COLUMN} FROM t_rescued)
-       TO ${quoteString(curatedDir)} (FORMAT parquet, COMPRESSION snappy, PARTITION_BY (${PARTITION_COLUMN}), RETURN_STATS)`,
-    );
     // Snappy: the codec every Parquet reader has (Athena, Power BI, pyarrow, hyparquet).
+    const writeCurated = (withRescued: boolean) =>
+      conn.runAndReadAll(
+        `COPY (SELECT ${columnList}, ${PARTITION_COLUMN} FROM t_in WHERE ok
+               ${withRescued ? `UNION ALL SELECT ${columnList}, CAST(${PARTITION_COLUMN} AS DATE) FROM t_rescued` : ''})
+         TO ${quoteString(curatedDir)} (FORMAT parquet, COMPRESSION snappy, PARTITION_BY (${PARTITION_COLUMN}), RETURN_STATS)`,
+      );
+    // The writer works in DuckDB's threads while the reference judge reads the refused rows here.
+    const [firstWrite, judged] = await Promise.all([writeCurated(false), judgeRefused(request, env, policy, source, refused)]);
+    let copied = firstWrite;
+    if (judged.rescued.length > 0) {
+      // Rare: rows only the reference judge accepts. Write again, with them.
+      await createRescuedTable(conn, columns, judged.rescued);
+      await rm(curatedDir, { recursive: true, force: true });
+      copied = await writeCurated(true);
+    }
+    const { rescued, quarantined } = judged;
+
+    const outputs: TransformOutput[] = [];
     const files = copied.getRowObjectsJS() as { filename: string; count: bigint | number }[];
     const byDate = new Map<string, { file: string; rows: number }>();
     for (const { filename, count: rows } of files) {
@@ -230,8 +244,8 @@ export async function transformRawObject(request: TransformRequest, env: Transfo
     return {
       rawKey: key,
       received,
-      duplicates: received - kept,
-      curated: accepted + rescued.length,
+      duplicates: received - totals.kept,
+      curated: totals.accepted + rescued.length,
       quarantined: quarantined.length,
       outputs,
       canonicalised,
@@ -268,21 +282,18 @@ function isInputError(error: unknown): boolean {
  * The slow path: every reading the SQL did not accept goes through the
  * reference judge, which curates it after all or quarantines it with a reason.
  */
-async function judgeRejected(
-  conn: DuckDBConnection,
+async function judgeRefused(
   request: TransformRequest,
   env: TransformEnv,
   policy: TransformPolicy,
   source: string,
-  rescued: CuratedRow[],
-  quarantined: QuarantineRecord[],
-): Promise<void> {
+  positions: readonly { position: bigint; id: string }[],
+): Promise<{ rescued: CuratedRow[]; quarantined: QuarantineRecord[] }> {
   const { dataset, rawKey } = request;
-  // The refused rows are read again from the object, by position: the staging table keeps the
-  // object's record order (rowid), and carrying their text there would cost every row.
-  const positions = (
-    await conn.runAndReadAll('SELECT rowid::BIGINT AS position, message_id AS id FROM t_in WHERE NOT ok ORDER BY rowid')
-  ).getRowObjectsJS() as { position: bigint; id: string }[];
+  const rescued: CuratedRow[] = [];
+  const quarantined: QuarantineRecord[] = [];
+  if (positions.length === 0) return { rescued, quarantined };
+  // Read again from the object by position: carrying their text in the staging table would cost every row.
   const texts = await recordsAt(source, positions.map((p) => Number(p.position)));
   const refused = positions.map(({ position, id }): RejectedLine => {
     const text = texts.get(Number(position));
@@ -345,6 +356,7 @@ async function judgeRejected(
     if (judgement.ok) rescued.push(judgement.row);
     else reject(judgement.reason, { payload: decoded.readings[0]?.value });
   }
+  return { rescued, quarantined };
 }
 
 /**
@@ -356,12 +368,8 @@ export async function recordsAt(file: string, positions: readonly number[]): Pro
   const wanted = [...new Set(positions)].sort((a, b) => a - b);
   const found = new Map<number, string>();
   if (wanted.length === 0) return found;
-  // Large chunks and offsets instead of a Buffer per line: this scan touches every line of the object.
-  const bytes = createReadStream(file, { highWaterMark: 4 * 1024 * 1024 });
-  const input: AsyncIterable<Buffer> = file.endsWith('.gz') ? bytes.pipe(createGunzip({ chunkSize: 1024 * 1024 })) : bytes;
   let record = 0;
   let next = 0;
-  let carry: Buffer | undefined;
   const line = (data: Buffer, from: number, to: number) => {
     let i = from;
     while (i < to && (data[i] === 0x20 || data[i] === 0x09 || data[i] === 0x0d)) i++;
@@ -372,18 +380,44 @@ export async function recordsAt(file: string, positions: readonly number[]): Pro
     }
     record += 1;
   };
-  for await (const chunk of input) {
-    const data = carry ? Buffer.concat([carry, chunk]) : chunk;
-    carry = undefined;
-    let start = 0;
-    for (let nl = data.indexOf(0x0a, start); nl !== -1; nl = data.indexOf(0x0a, start)) {
-      line(data, start, nl);
-      start = nl + 1;
-      if (next === wanted.length) return found;
+  // Scans every line with offsets into one reused buffer: no allocation per line or per chunk, as
+  // this runs beside the Parquet writer and must not add to the transform's peak memory.
+  let buffer = Buffer.allocUnsafe(1024 * 1024);
+  let filled = 0;
+  const scan = (chunk: Buffer | undefined): boolean => {
+    if (chunk) {
+      if (filled + chunk.length > buffer.length) {
+        const bigger = Buffer.allocUnsafe(Math.max(buffer.length * 2, filled + chunk.length));
+        buffer.copy(bigger, 0, 0, filled);
+        buffer = bigger;
+      }
+      chunk.copy(buffer, filled);
+      filled += chunk.length;
     }
-    if (start < data.length) carry = data.subarray(start);
+    let start = 0;
+    for (let nl = buffer.indexOf(0x0a, start); nl !== -1 && nl < filled; nl = buffer.indexOf(0x0a, start)) {
+      line(buffer, start, nl);
+      start = nl + 1;
+      if (next === wanted.length) return true;
+    }
+    buffer.copy(buffer, 0, start, filled);
+    filled -= start;
+    return false;
+  };
+  if (file.endsWith('.gz')) {
+    for await (const chunk of createReadStream(file).pipe(createGunzip()) as AsyncIterable<Buffer>) if (scan(chunk)) return found;
+  } else {
+    const handle = await open(file, 'r');
+    try {
+      const chunk = Buffer.allocUnsafe(512 * 1024);
+      for (let read = (await handle.read(chunk, 0, chunk.length)).bytesRead; read > 0; read = (await handle.read(chunk, 0, chunk.length)).bytesRead) {
+        if (scan(chunk.subarray(0, read))) return found;
+      }
+    } finally {
+      await handle.close();
+    }
   }
-  if (carry) line(carry, 0, carry.length);
+  if (filled > 0) line(buffer, 0, filled);
   return found;
 }
 
