@@ -13,6 +13,7 @@ import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
 import { zonePrefix } from '../../functions/core/keys.ts';
+import { TRANSFORM_ENV } from '../../functions/transform/config.ts';
 import type { Dataset } from '../../datasets/index.ts';
 import { acknowledgeObjectPrefixes } from '../governance/nag.ts';
 import { tagComponent } from '../governance/tags.ts';
@@ -138,12 +139,12 @@ export class Transform extends Construct {
       tracing: lambda.Tracing.ACTIVE,
       description: 'Datastroom transform: raw JSON lines to curated Parquet and quarantine',
       environment: {
-        RAW_BUCKET: props.rawBucket.bucketName,
-        CURATED_BUCKET: props.curatedBucket.bucketName,
-        PSEUDONYM_SECRET_ARN: this.secret.secretArn,
+        [TRANSFORM_ENV.rawBucket]: props.rawBucket.bucketName,
+        [TRANSFORM_ENV.curatedBucket]: props.curatedBucket.bucketName,
+        [TRANSFORM_ENV.pseudonymSecretArn]: this.secret.secretArn,
         // DuckDB gets most of the memory; the rest is Node's and the SDK's.
-        DUCKDB_MEMORY_MB: String(Math.floor(memorySize * 0.6)),
-        METRICS_NAMESPACE: props.metricsNamespace,
+        [TRANSFORM_ENV.duckdbMemoryMb]: String(Math.floor(memorySize * 0.6)),
+        [TRANSFORM_ENV.metricsNamespace]: props.metricsNamespace,
       },
       bundling: {
         format: nodejs.OutputFormat.CJS,

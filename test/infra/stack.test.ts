@@ -190,6 +190,15 @@ describe('the transform function', () => {
     template.hasResourceProperties('AWS::Logs::LogGroup', { RetentionInDays: 90, KmsKeyId: Match.anyValue() });
   });
 
+  it('gets every setting its handler reads from the environment', async () => {
+    const { readTransformConfig } = await import('../../functions/transform/config.ts');
+    const [, fn] = resources('AWS::Lambda::Function')[0]!;
+    const variables = (fn.Properties!.Environment as { Variables: Record<string, unknown> }).Variables;
+    const env = Object.fromEntries(Object.keys(variables).map((k) => [k, typeof variables[k] === 'string' ? (variables[k] as string) : 'resolved-at-deploy']));
+    expect(() => readTransformConfig(env)).not.toThrow();
+    expect(readTransformConfig(env).duckdbMemoryMb).toBe(1228);
+  });
+
   it('is fed by a queue with partial batch failures and a dead-letter queue', () => {
     template.hasResourceProperties('AWS::Lambda::EventSourceMapping', { FunctionResponseTypes: ['ReportBatchItemFailures'], BatchSize: 10 });
     template.hasResourceProperties('AWS::SQS::Queue', { RedrivePolicy: Match.objectLike({ maxReceiveCount: 5 }), VisibilityTimeout: 1800 });
