@@ -21,7 +21,7 @@ import {
 import { PARTITION_COLUMN, type Dataset } from '../../datasets/index.ts';
 import { curatedColumns, DUCKDB_TYPES, quoteIdent, quoteString, type Column } from './columns.ts';
 import type { RawRecord } from './envelope.ts';
-import { curatedKey, parseRawKey, quarantineKey, type RawKeyParts } from './keys.ts';
+import { curatedKey, parseRawKey, quarantineKey } from './keys.ts';
 import { hmacPads } from './pseudonymise.ts';
 import {
   decodePayload,
@@ -154,20 +154,32 @@ export async function transformRawObject(request: TransformRequest, env: Transfo
       canonicalised = true;
       await stage(source);
     };
+    // Readings staged, and how many of them the SQL could not read as they are (arrays, bytes, a torn envelope).
+    const staged = async () =>
+      (
+        await conn.runAndReadAll(
+          `SELECT count(*)::INTEGER AS received,
+             count(*) FILTER (WHERE message_id IS NULL OR sensor_id IS NULL OR received_at IS NULL OR undecoded)::INTEGER AS unread
+           FROM t_in`,
+        )
+      ).getRowObjectsJS()[0] as { received: number; unread: number };
+    let counts: { received: number; unread: number };
     try {
       await stage(source);
-      const check = await conn.runAndReadAll(
-        'SELECT count(*) FILTER (WHERE message_id IS NULL OR sensor_id IS NULL OR received_at IS NULL OR undecoded)::INTEGER AS n FROM t_in',
-      );
-      if (Number(check.getRowObjectsJS()[0]?.n ?? 0) > 0) await canonicalise();
+      counts = await staged();
+      if (counts.unread > 0) {
+        await canonicalise();
+        counts = await staged();
+      }
     } catch (error) {
       if (canonicalised || !isInputError(error)) throw error;
       await canonicalise();
+      counts = await staged();
     }
+    const { received } = counts;
 
     const claims = env.claimsTable;
     const claimParams = { ds: dataset.id, owner: key };
-    const received = await count(conn, 't_in');
     if (claims) {
       await conn.run(
         `DELETE FROM t_in WHERE message_id IN (SELECT message_id FROM ${claims} WHERE dataset = $ds AND owner <> $owner)`,
@@ -255,10 +267,6 @@ export async function transformRawObject(request: TransformRequest, env: Transfo
   }
 }
 
-async function count(conn: DuckDBConnection, table: string, where = 'true'): Promise<number> {
-  const reader = await conn.runAndReadAll(`SELECT count(*)::INTEGER AS n FROM ${table} WHERE ${where}`);
-  return Number(reader.getRowObjectsJS()[0]?.n ?? 0);
-}
 
 /**
  * The longest raw line the reader accepts: a payload at IoT Core's limit,
@@ -519,4 +527,3 @@ export async function canonicaliseRawObject(rawFile: string, outFile: string): P
   await once(out, 'finish');
 }
 
-export type { RawKeyParts };
