@@ -47,6 +47,14 @@ class FlakyStore extends LocalObjectStore {
   }
 }
 
+/** A data dir holding the seeded raw object, a scratch dir, and the engine with its state database. */
+async function dataDirWithOneRawObject(): Promise<{ root: string; scratch: string; duckdb: DuckDBInstance }> {
+  const root = await tempDir();
+  const scratch = await tempDir();
+  await seed(root);
+  return { root, scratch, duckdb: await createTransformEngine({ path: join(root, 'state.duckdb') }) };
+}
+
 async function pipeline(store: LocalObjectStore, duckdb: DuckDBInstance, scratch: string) {
   const events: PipelineEvent[] = [];
   const failures: PipelineFailure[] = [];
@@ -64,10 +72,7 @@ async function curatedCount(root: string): Promise<{ rows: number; distinct: num
 
 describe('a write that fails part-way through an object', () => {
   it('leaves the object untransformed; the retry writes every output once', async () => {
-    const root = await tempDir();
-    const scratch = await tempDir();
-    await seed(root);
-    const duckdb = await createTransformEngine({ path: join(root, 'state.duckdb') });
+    const { root, scratch, duckdb } = await dataDirWithOneRawObject();
     // The first curated file lands, the second write fails.
     const flaky = await pipeline(new FlakyStore(root, (_key, attempt) => attempt === 2), duckdb, scratch);
     expect(await flaky.p.untransformed()).toEqual([RAW_KEY]);
@@ -92,10 +97,7 @@ describe('a write that fails part-way through an object', () => {
 
 describe('a crash between the curated write and the acknowledgement', () => {
   it('replays the object onto the same keys: nothing lost, nothing doubled', async () => {
-    const root = await tempDir();
-    const scratch = await tempDir();
-    await seed(root);
-    const duckdb = await createTransformEngine({ path: join(root, 'state.duckdb') });
+    const { root, scratch, duckdb } = await dataDirWithOneRawObject();
     const first = await pipeline(new LocalObjectStore(root), duckdb, scratch);
     // Outputs and claims written, then the process dies before recording the object as done.
     const done = await processRawObject(new LocalObjectStore(root), getDataset('air_quality'), RAW_KEY, { duckdb, pseudonymKey: TEST_KEY, claimsTable: 'claims' }, scratch);
