@@ -12,6 +12,7 @@ import { EVENT_TIME_FIELD, PARTITION_COLUMN, type Dataset, type FieldSpec } from
 import { SENSOR_ID_PATTERN } from './envelope.ts';
 import { quoteIdent, quoteString } from './columns.ts';
 import type { TransformPolicy } from './reading.ts';
+import { END_INSTANT_MICROS, FIRST_INSTANT_MICROS } from './timestamps.ts';
 
 /** Parameters every fast-path statement may use. */
 export const SQL_PARAMS = {
@@ -129,6 +130,8 @@ export function stagingSelect(dataset: Dataset, policy: TransformPolicy, source:
     `regexp_full_match(sensor_id, ${quoteString(SENSOR_ID_PATTERN.source.slice(1, -1))})`,
     'recv_us IS NOT NULL',
     'ts_us IS NOT NULL',
+    `ts_us >= ${FIRST_INSTANT_MICROS}`,
+    `ts_us < ${END_INSTANT_MICROS}`,
     `ts_us <= recv_us + ${maxAheadUs}`,
     `ts_us >= recv_us - ${maxLateUs}`,
     ...readingFields.map(fieldPredicate),
