@@ -3,7 +3,7 @@ import { isUtf8 } from 'node:buffer';
 import { EVENT_TIME_FIELD, type Dataset } from '../../datasets/index.ts';
 import { elementMessageId, MAX_PAYLOAD_BYTES, SENSOR_ID_PATTERN, type RawRecord } from './envelope.ts';
 import { pseudonym } from './pseudonymise.ts';
-import { isoToMicros, microsToDate, microsToIso } from './timestamps.ts';
+import { inInstantRange, INSTANT_RANGE_TEXT, isoToMicros, microsToDate, microsToIso } from './timestamps.ts';
 
 /** How the transform judges event times against arrival times. */
 export interface TransformPolicy {
@@ -65,12 +65,25 @@ export const MAX_NESTING = 32;
 
 /** Whether a JSON value nests deeper than a limit; iterative, so any depth is safe to ask about. */
 export function nestsDeeperThan(value: unknown, limit: number): boolean {
-  const stack: [unknown, number][] = [[value, 0]];
-  while (stack.length > 0) {
-    const [v, depth] = stack.pop() as [unknown, number];
-    if (typeof v !== 'object' || v === null) continue;
+  // Two parallel stacks and no copies of arrays: this runs over every payload, some of them 65,000 elements long.
+  const values: object[] = [];
+  const depths: number[] = [];
+  const visit = (v: unknown, depth: number) => {
+    if (typeof v === 'object' && v !== null) {
+      values.push(v);
+      depths.push(depth);
+    }
+  };
+  visit(value, 0);
+  while (values.length > 0) {
+    const v = values.pop() as object;
+    const depth = depths.pop() as number;
     if (depth >= limit) return true;
-    for (const child of Object.values(v)) stack.push([child, depth + 1]);
+    if (Array.isArray(v)) {
+      for (let i = 0; i < v.length; i++) visit(v[i], depth + 1);
+    } else {
+      for (const key in v) visit((v as Record<string, unknown>)[key], depth + 1);
+    }
   }
   return false;
 }
@@ -157,6 +170,7 @@ export function judgeReading(dataset: Dataset, arrival: Arrival, reading: unknow
   const data = parsed.data as Record<string, unknown>;
   const tsMicros = isoToMicros(String(data[EVENT_TIME_FIELD]));
   if (tsMicros === undefined) return { ok: false, reason: `ts ${show(data[EVENT_TIME_FIELD])} is not a valid time` };
+  if (!inInstantRange(tsMicros)) return { ok: false, reason: `ts ${show(data[EVENT_TIME_FIELD])} lies outside the times the platform stores (${INSTANT_RANGE_TEXT}): a broken clock?` };
   const clock = clockProblem(tsMicros, receivedMicros, context.policy);
   if (clock) return { ok: false, reason: clock };
 
@@ -175,17 +189,25 @@ export function judgeReading(dataset: Dataset, arrival: Arrival, reading: unknow
   return { ok: true, row };
 }
 
-/** A raw record's payload, decoded into readings or refused whole. */
+/**
+ * A raw record's payload, decoded into readings or refused whole. An array
+ * payload is one reading per element, each with its own id ({@link readingId}).
+ */
 export type DecodedPayload =
-  | { readonly ok: true; readonly readings: readonly { readonly messageId: string; readonly value: unknown }[] }
+  | { readonly ok: true; readonly messageId: string; readonly array: boolean; readonly values: readonly unknown[] }
   | { readonly ok: false; readonly reason: string };
+
+/** The id of the i-th reading of a decoded payload: the message id, or an element id for an array. */
+export function readingId(decoded: { readonly messageId: string; readonly array: boolean }, index: number): string {
+  return decoded.array ? elementMessageId(decoded.messageId, index) : decoded.messageId;
+}
 
 /**
  * Decodes the payload of a raw record: JSON kept as JSON, bytes checked for
  * size, UTF-8 and JSON; an array becomes one reading per element, each with
  * its own id.
  */
-export function decodePayload(record: RawRecord): DecodedPayload {
+export function decodePayload(record: RawRecord, options: { readonly personal?: boolean } = {}): DecodedPayload {
   let value: unknown;
   if (record.payloadBytes !== undefined) {
     return { ok: false, reason: `payload is ${record.payloadBytes} bytes; the limit is ${MAX_PAYLOAD_BYTES} bytes (IoT Core's)` };
@@ -200,6 +222,8 @@ export function decodePayload(record: RawRecord): DecodedPayload {
     try {
       value = JSON.parse(text);
     } catch (error) {
+      // The parser quotes the text it stumbled on: in a personal-data dataset that text may be a plate.
+      if (options.personal ?? false) return { ok: false, reason: 'payload is not valid JSON' };
       return { ok: false, reason: `payload is not valid JSON: ${error instanceof Error ? error.message : String(error)}` };
     }
   } else if ('payload' in record) {
@@ -210,41 +234,59 @@ export function decodePayload(record: RawRecord): DecodedPayload {
   if (nestsDeeperThan(value, MAX_NESTING)) return { ok: false, reason: `payload nests deeper than ${MAX_NESTING} levels` };
   if (Array.isArray(value)) {
     if (value.length === 0) return { ok: false, reason: 'payload is an empty array: no readings' };
-    return { ok: true, readings: value.map((v, i) => ({ messageId: elementMessageId(record.messageId, i), value: v })) };
+    return { ok: true, messageId: record.messageId, array: true, values: value };
   }
-  return { ok: true, readings: [{ messageId: record.messageId, value }] };
+  return { ok: true, messageId: record.messageId, array: false, values: [value] };
 }
 
-/** Text that can only be a number or a time (digits and their punctuation): it cannot carry a name or a plate. */
-const TIME_LIKE = /^[0-9T:.,+\-Z ]{1,40}$/;
+/**
+ * Text in the event-time field that reads as a date or a time and nothing
+ * else: four-digit year first, so it cannot spell a plate or a name.
+ */
+const TIME_TEXT = /^\d{4}-\d{2}-\d{2}(?:[T ]\d{2}(?::\d{2}(?::\d{2}(?:[.,]\d{1,12})?)?)?)?(?:[Zz]|[+-]\d{2}(?::?\d{2})?)?$/;
 
 /**
  * Whether a value of a personal-data dataset may appear in clear text in a
- * reason or in quarantine: numbers, booleans, enum members and time-like text
- * may; any other text may hold personal data (a plate in the wrong field), so
- * it may not.
+ * reason or in quarantine. Only what is provably harmless may: null, and
+ * outside the personal fields numbers, booleans, declared enum members and a
+ * time in `ts`. Anything else may hold personal data (a plate as a number in
+ * its own field, a plate in another field or under an unknown key), so it may not.
  */
 function clearForPersonalDataset(dataset: Dataset, field: string, value: unknown): boolean {
-  if (typeof value !== 'string') return typeof value !== 'object' || value === null;
+  if (value === null || value === undefined) return true;
   const spec = dataset.fields.find((f) => f.name === field);
-  if (!spec || spec.personal) return false;
-  return (spec.enum?.includes(value) ?? false) || TIME_LIKE.test(value);
+  if (spec?.personal) return false;
+  if (typeof value === 'number' || typeof value === 'boolean') return true;
+  if (typeof value !== 'string' || !spec) return false;
+  if (spec.enum?.includes(value)) return true;
+  return spec.name === EVENT_TIME_FIELD && TIME_TEXT.test(value);
 }
 
 /**
  * What quarantine may keep of a rejected reading. Datasets without personal
- * data keep it as it arrived. For the others every value that could hold
- * personal data (see clearForPersonalDataset) is replaced by its pseudonym,
- * so no personal value reaches quarantine in clear text.
+ * data keep it as it arrived. For the others every value that is not
+ * provably harmless (see clearForPersonalDataset) is replaced by its
+ * pseudonym, and so is every key that is not one of the dataset's fields, so
+ * no personal value reaches quarantine in clear text, wherever it sits.
  */
 export function quarantinePayload(dataset: Dataset, value: unknown, pseudonymKey: Uint8Array): unknown {
   if (!hasPersonalData(dataset)) return value;
-  const conceal = (v: unknown) => pseudonym(pseudonymKey, typeof v === 'string' ? v : show(v));
+  // A value is concealed whole, as the text it arrived as: a plate sent as a number gets the plate's pseudonym.
+  const conceal = (v: unknown) => pseudonym(pseudonymKey, typeof v === 'string' ? v : (JSON.stringify(v) ?? String(v)));
   if (Array.isArray(value)) return value.map((v) => quarantinePayload(dataset, v, pseudonymKey));
   if (typeof value !== 'object' || value === null) return typeof value === 'string' ? conceal(value) : value;
-  return Object.fromEntries(
-    Object.entries(value).map(([k, v]) => [k, clearForPersonalDataset(dataset, k, v) ? v : conceal(v)]),
-  );
+  const known = new Set(dataset.fields.map((f) => f.name));
+  const kept: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(value)) {
+    let key = k;
+    if (!known.has(k)) {
+      key = conceal(k);
+      // Keys that canonicalise alike (a-b, AB) share a pseudonym; neither is lost.
+      for (let n = 2; key in kept; n++) key = `${conceal(k)}#${n}`;
+    }
+    kept[key] = known.has(k) && clearForPersonalDataset(dataset, k, v) ? v : v === null ? null : conceal(v);
+  }
+  return kept;
 }
 
 /** Whether a dataset declares personal-data fields. */

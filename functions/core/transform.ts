@@ -4,35 +4,26 @@
  * {@link transformRawObject}; they differ only in where the bytes come from
  * and where the outputs go.
  */
-import { createReadStream, createWriteStream } from 'node:fs';
-import { open, rm, writeFile } from 'node:fs/promises';
+import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import { createInterface } from 'node:readline';
-import { once } from 'node:events';
 import { isUtf8 } from 'node:buffer';
-import { createGunzip } from 'node:zlib';
-import {
-  DuckDBBlobValue,
-  DuckDBTimestampValue,
-  type DuckDBAppender,
-  type DuckDBConnection,
-  type DuckDBInstance,
-} from '@duckdb/node-api';
-import { PARTITION_COLUMN, type Dataset } from '../../datasets/index.ts';
+import { DuckDBBlobValue, type DuckDBConnection, type DuckDBInstance } from '@duckdb/node-api';
+import { z } from 'zod';
+import { PARTITION_COLUMN, type Dataset, type FieldKind } from '../../datasets/index.ts';
 import { curatedColumns, DUCKDB_TYPES, quoteIdent, quoteString, type Column } from './columns.ts';
 import type { RawRecord } from './envelope.ts';
 import { curatedKey, parseRawKey, quarantineKey } from './keys.ts';
 import { hmacPads } from './pseudonymise.ts';
+import { canonicaliseRawObject, JsonLinesWriter, lineId, numberedLines, recordsAt, wellFormedValue } from './raw-lines.ts';
 import {
   decodePayload,
   hasPersonalData,
   judgeReading,
   quarantinePayload,
   TRANSFORM_DEFAULTS,
-  type CuratedRow,
   MAX_NESTING,
   nestsDeeperThan,
-  typeName,
+  type CuratedRow,
   type TransformPolicy,
 } from './reading.ts';
 import { rawColumns, SQL_PARAMS, stagingSelect } from './transform-sql.ts';
@@ -109,22 +100,13 @@ export function pruneClaimsSql(table: string, days: number): string {
   return `DELETE FROM ${table} WHERE claimed_at < now()::TIMESTAMP - INTERVAL ${Math.max(1, Math.floor(days))} DAY`;
 }
 
-/** A row the fast path refused, with what the reference judge needs of it. */
-interface RejectedLine {
-  messageId: string;
-  sensorId: string | null;
-  receivedAt: string | null;
-  /** The payload as JSON; undefined where the record has none. */
-  payload: unknown;
-  payloadBase64: string | null;
-  payloadBytes: number | null;
-  rejected: string | null;
-}
-
 /**
  * Transforms one raw object. Safe to repeat: the same input gives the same
  * keys holding the same rows (their order within a file may differ, as the
  * writer runs in parallel), so a replay overwrites and never adds a copy.
+ * No reading can fail the object: whatever its bytes, each is curated,
+ * quarantined with a reason, or counted as a duplicate. Memory does not grow
+ * with the object: refused readings and the outputs stream through files.
  */
 export async function transformRawObject(request: TransformRequest, env: TransformEnv): Promise<TransformResult> {
   const { dataset, rawKey: key, workDir } = request;
@@ -150,9 +132,16 @@ export async function transformRawObject(request: TransformRequest, env: Transfo
     let canonicalised = false;
     const canonicalise = async () => {
       source = join(workDir, 'canonical.jsonl');
-      await canonicaliseRawObject(request.rawFile, source);
+      await canonicaliseRawObject(request.rawFile, source, { rawName: raw.name, personal: hasPersonalData(dataset) });
       canonicalised = true;
-      await stage(source);
+      try {
+        await stage(source);
+      } catch (error) {
+        if (!isInputError(error)) throw error;
+        // A reading the pre-pass let through and DuckDB's reader still refuses: it goes to quarantine alone.
+        source = await isolateUnreadable(conn, source, workDir, raw.name);
+        await stage(source);
+      }
     };
     // Readings staged, and how many of them the SQL could not read as they are (arrays, bytes, a torn envelope).
     const staged = async () =>
@@ -197,14 +186,14 @@ export async function transformRawObject(request: TransformRequest, env: Transfo
     const totals = (
       await conn.runAndReadAll('SELECT count(*)::INTEGER AS kept, count(*) FILTER (WHERE ok)::INTEGER AS accepted FROM t_in')
     ).getRowObjectsJS()[0] as { kept: number; accepted: number };
-    // The refused rows, by their position in the object (the staging table keeps record order).
-    const refused =
-      totals.kept > totals.accepted
-        ? ((await conn.runAndReadAll('SELECT rowid::BIGINT AS position, message_id AS id FROM t_in WHERE NOT ok ORDER BY rowid')).getRowObjectsJS() as {
-            position: bigint;
-            id: string;
-          }[])
-        : [];
+    // The refused rows, by their position in the object (the staging table keeps record order), to a
+    // file the reference judge streams through: a million refused readings must not become a million objects.
+    const refusedFile = join(workDir, 'refused.jsonl');
+    if (totals.kept > totals.accepted) {
+      await conn.run(
+        `COPY (SELECT rowid::BIGINT AS position, message_id AS id FROM t_in WHERE NOT ok ORDER BY rowid) TO ${quoteString(refusedFile)} (FORMAT json)`,
+      );
+    }
 
     const columns = curatedColumns(dataset);
     const columnList = columns.map((c) => quoteIdent(c.name)).join(', ');
@@ -214,19 +203,28 @@ export async function transformRawObject(request: TransformRequest, env: Transfo
     const writeCurated = (withRescued: boolean) =>
       conn.runAndReadAll(
         `COPY (SELECT ${columnList}, ${PARTITION_COLUMN} FROM t_in WHERE ok
-               ${withRescued ? `UNION ALL SELECT ${columnList}, CAST(${PARTITION_COLUMN} AS DATE) FROM t_rescued` : ''})
+               ${withRescued ? `UNION ALL SELECT ${columnList}, ${PARTITION_COLUMN} FROM t_rescued` : ''})
          TO ${quoteString(curatedDir)} (FORMAT parquet, COMPRESSION snappy, PARTITION_BY (${PARTITION_COLUMN}), RETURN_STATS)`,
       );
+    const quarantineFile = join(workDir, 'quarantine.jsonl');
+    const rescuedFile = join(workDir, 'rescued.jsonl');
     // The writer works in DuckDB's threads while the reference judge reads the refused rows here.
-    const [firstWrite, judged] = await Promise.all([writeCurated(false), judgeRefused(request, env, policy, source, refused)]);
+    const [firstWrite, judged] = await Promise.all([
+      writeCurated(false),
+      totals.kept > totals.accepted
+        ? judgeRefused(request, env, policy, source, refusedFile, { quarantine: quarantineFile, rescued: rescuedFile })
+        : { rescued: 0, quarantined: 0 },
+    ]);
+    if (judged.rescued + judged.quarantined !== totals.kept - totals.accepted) {
+      throw new Error(`${key}: ${totals.kept - totals.accepted} readings were refused, the judge read ${judged.rescued + judged.quarantined}; the object changed while it was read`);
+    }
     let copied = firstWrite;
-    if (judged.rescued.length > 0) {
+    if (judged.rescued > 0) {
       // Rare: rows only the reference judge accepts. Write again, with them.
-      await createRescuedTable(conn, columns, judged.rescued);
+      await conn.run(`CREATE OR REPLACE TEMP TABLE t_rescued AS ${rescuedSelect(columns, rescuedFile)}`);
       await rm(curatedDir, { recursive: true, force: true });
       copied = await writeCurated(true);
     }
-    const { rescued, quarantined } = judged;
 
     const outputs: TransformOutput[] = [];
     const files = copied.getRowObjectsJS() as { filename: string; count: bigint | number }[];
@@ -240,10 +238,8 @@ export async function transformRawObject(request: TransformRequest, env: Transfo
     for (const [dt, { file, rows }] of [...byDate].sort(([a], [b]) => a.localeCompare(b))) {
       outputs.push({ zone: 'curated', key: curatedKey(raw, dt), file, rows });
     }
-    if (quarantined.length > 0) {
-      const file = join(workDir, 'quarantine.jsonl');
-      await writeFile(file, quarantined.map((r) => JSON.stringify(r)).join('\n') + '\n');
-      outputs.push({ zone: 'quarantine', key: quarantineKey(raw), file, rows: quarantined.length });
+    if (judged.quarantined > 0) {
+      outputs.push({ zone: 'quarantine', key: quarantineKey(raw), file: quarantineFile, rows: judged.quarantined });
     }
     if (claims) {
       await conn.run(
@@ -257,8 +253,8 @@ export async function transformRawObject(request: TransformRequest, env: Transfo
       rawKey: key,
       received,
       duplicates: received - totals.kept,
-      curated: totals.accepted + rescued.length,
-      quarantined: quarantined.length,
+      curated: totals.accepted + judged.rescued,
+      quarantined: judged.quarantined,
       outputs,
       canonicalised,
     };
@@ -266,7 +262,6 @@ export async function transformRawObject(request: TransformRequest, env: Transfo
     conn.closeSync();
   }
 }
-
 
 /**
  * The longest raw line the reader accepts: a payload at IoT Core's limit,
@@ -286,147 +281,140 @@ function isInputError(error: unknown): boolean {
   return error instanceof Error && /Invalid Input Error|Conversion Error|JSON/i.test(error.message);
 }
 
+/** Where the judge writes what it decides: quarantine records and rescued rows, as JSON lines. */
+interface JudgeOutputs {
+  readonly quarantine: string;
+  readonly rescued: string;
+}
+
+/** The refused positions DuckDB wrote, in batches. */
+async function* refusedPositions(file: string): AsyncGenerator<{ position: number; id: string }[]> {
+  let batch: { position: number; id: string }[] = [];
+  for await (const { text } of numberedLines(file)) {
+    if (text === '') continue;
+    const { position, id } = JSON.parse(text) as { position: unknown; id: unknown };
+    if (typeof position !== 'number' || typeof id !== 'string') throw new Error(`${file}: not a refused position: ${text.slice(0, 80)}`);
+    batch.push({ position, id });
+    if (batch.length === 4096) {
+      yield batch;
+      batch = [];
+    }
+  }
+  if (batch.length > 0) yield batch;
+}
+
+/**
+ * What the judge decided about a line, apart from its message id: a rescued
+ * row, or a quarantine record as JSON text around the id.
+ */
+type Decision = { readonly row: CuratedRow } | { readonly before: string; readonly after: string };
+
+/** Lines this short are remembered with their decision, so the same garbage sent many times is judged once. */
+const REMEMBERED_LINE_CHARS = 1024;
+const REMEMBERED_LINES = 4096;
+
 /**
  * The slow path: every reading the SQL did not accept goes through the
- * reference judge, which curates it after all or quarantines it with a reason.
+ * reference judge, which curates it after all or quarantines it with a
+ * reason. It streams: positions in, records read at them, decisions written
+ * out as they are made.
  */
 async function judgeRefused(
   request: TransformRequest,
   env: TransformEnv,
   policy: TransformPolicy,
   source: string,
-  positions: readonly { position: bigint; id: string }[],
-): Promise<{ rescued: CuratedRow[]; quarantined: QuarantineRecord[] }> {
-  const { dataset, rawKey } = request;
-  const rescued: CuratedRow[] = [];
-  const quarantined: QuarantineRecord[] = [];
-  if (positions.length === 0) return { rescued, quarantined };
-  // Read again from the object by position: carrying their text in the staging table would cost every row.
-  const texts = await recordsAt(source, positions.map((p) => Number(p.position)));
-  const refused = positions.map(({ position, id }): RejectedLine => {
-    const text = texts.get(Number(position));
-    const record = text === undefined ? undefined : (JSON.parse(text) as Partial<Record<keyof RawRecord | 'rejected', unknown>>);
-    if (record?.messageId !== id) throw new Error(`${rawKey}: record ${position} is not message ${id}; the object changed while it was read`);
-    const str = (v: unknown) => (typeof v === 'string' ? v : null);
-    return {
-      messageId: id,
-      sensorId: str(record.sensorId),
-      receivedAt: str(record.receivedAt),
-      payload: 'payload' in record ? (record.payload as unknown) : undefined,
-      payloadBase64: str(record.payloadBase64),
-      payloadBytes: typeof record.payloadBytes === 'number' ? record.payloadBytes : null,
-      rejected: str(record.rejected),
-    };
-  });
-  const personal = hasPersonalData(dataset);
-  for (const line of refused) {
-    const base = {
-      messageId: line.messageId ?? '',
-      sensorId: line.sensorId,
-      receivedAt: line.receivedAt,
-      rawKey,
-    };
-    const reject = (reason: string, value?: { payload: unknown } | { payloadBase64: string }) => {
-      if (value === undefined) {
-        quarantined.push({ reason, ...base });
-      } else if ('payload' in value && nestsDeeperThan(value.payload, MAX_NESTING)) {
-        quarantined.push({ reason, ...base, payloadOmitted: `nests deeper than ${MAX_NESTING} levels; the raw object keeps it` });
-      } else if ('payload' in value) {
-        quarantined.push({ reason, ...base, payload: quarantinePayload(dataset, value.payload, env.pseudonymKey) });
-      } else if (personal) {
-        quarantined.push({ reason, ...base, payloadOmitted: 'undecodable payload of a personal-data dataset; the raw object keeps it' });
-      } else {
-        quarantined.push({ reason, ...base, payloadBase64: value.payloadBase64 });
+  refusedFile: string,
+  outputs: JudgeOutputs,
+): Promise<{ rescued: number; quarantined: number }> {
+  const quarantined = new JsonLinesWriter(outputs.quarantine);
+  const rescued = new JsonLinesWriter(outputs.rescued);
+  // A decision depends on the line but not on its message id: the rest of the line is the key.
+  const remembered = new Map<string, Decision>();
+  try {
+    for await (const found of recordsAt(source, refusedPositions(refusedFile))) {
+      for (const { position, id, text } of found) {
+        const idJson = JSON.stringify(id);
+        const head = `{"messageId":${idJson}`;
+        const key = text.length <= REMEMBERED_LINE_CHARS && text.startsWith(head) ? text.slice(head.length) : undefined;
+        let decision = key === undefined ? undefined : remembered.get(key);
+        if (decision === undefined) {
+          const record = JSON.parse(text) as Partial<Record<keyof RawRecord | 'rejected', unknown>>;
+          if (record.messageId !== id) throw new Error(`${request.rawKey}: record ${position} is not message ${id}; the object changed while it was read`);
+          decision = decide(request, env, policy, id, record);
+          if (key !== undefined) {
+            if (remembered.size >= REMEMBERED_LINES) remembered.clear();
+            remembered.set(key, decision);
+          }
+        }
+        if ('row' in decision) rescued.push(JSON.stringify({ ...decision.row, message_id: id }, keepNegativeZero));
+        else quarantined.push(`${decision.before}${idJson}${decision.after}`);
       }
-    };
-    if (line.rejected !== null) {
-      reject(line.rejected, line.payloadBase64 !== null ? readableBytes(line.payloadBase64) : undefined);
-      continue;
+      await Promise.all([quarantined.full && quarantined.flush(), rescued.full && rescued.flush()]);
     }
-    const record: RawRecord = {
-      messageId: base.messageId,
-      sensorId: line.sensorId ?? '',
-      receivedAt: line.receivedAt ?? '',
-      ...(line.payload !== undefined ? { payload: line.payload } : {}),
-      ...(line.payloadBase64 !== null ? { payloadBase64: line.payloadBase64 } : {}),
-      ...(line.payloadBytes !== null ? { payloadBytes: line.payloadBytes } : {}),
-    };
-    const decoded = decodePayload(record);
-    if (!decoded.ok || decoded.readings.length !== 1) {
-      // The pre-pass has expanded arrays and decoded bytes, so only a refusal can remain here.
-      reject(
-        decoded.ok ? 'payload holds more than one reading' : decoded.reason,
-        record.payloadBase64 !== undefined ? readableBytes(record.payloadBase64) : { payload: record.payload },
-      );
-      continue;
-    }
-    const judgement = judgeReading(dataset, record, decoded.readings[0]?.value, { policy, pseudonymKey: env.pseudonymKey });
-    if (judgement.ok) rescued.push(judgement.row);
-    else reject(judgement.reason, { payload: decoded.readings[0]?.value });
+    await Promise.all([quarantined.close(), rescued.close()]);
+  } catch (error) {
+    quarantined.destroy();
+    rescued.destroy();
+    throw error;
   }
-  return { rescued, quarantined };
+  return { rescued: rescued.count, quarantined: quarantined.count };
 }
 
-/**
- * The text of the records at the given positions (0-based, in file order) of
- * a JSON-lines object, gzip or not. Blank lines are not records, as for
- * DuckDB's reader; only the wanted lines become strings.
- */
-export async function recordsAt(file: string, positions: readonly number[]): Promise<Map<number, string>> {
-  const wanted = [...new Set(positions)].sort((a, b) => a - b);
-  const found = new Map<number, string>();
-  if (wanted.length === 0) return found;
-  let record = 0;
-  let next = 0;
-  const line = (data: Buffer, from: number, to: number) => {
-    let i = from;
-    while (i < to && (data[i] === 0x20 || data[i] === 0x09 || data[i] === 0x0d)) i++;
-    if (i === to) return; // blank: not a record
-    if (record === wanted[next]) {
-      found.set(record, data.toString('utf8', from, to));
-      next += 1;
+/** The reference judge on one refused line: a rescued row, or its quarantine record. */
+function decide(
+  request: TransformRequest,
+  env: TransformEnv,
+  policy: TransformPolicy,
+  id: string,
+  record: Partial<Record<keyof RawRecord | 'rejected', unknown>>,
+): Decision {
+  const { dataset, rawKey } = request;
+  const personal = hasPersonalData(dataset);
+  const str = (v: unknown) => (typeof v === 'string' ? v : null);
+  const sensorId = str(record.sensorId);
+  const receivedAt = str(record.receivedAt);
+  const payloadBase64 = str(record.payloadBase64);
+  const rejected = str(record.rejected);
+  const reject = (reason: string, value?: { payload: unknown } | { payloadBase64: string }): Decision => {
+    let kept: Partial<QuarantineRecord> = {};
+    if (value !== undefined && 'payload' in value && nestsDeeperThan(value.payload, MAX_NESTING)) {
+      kept = { payloadOmitted: `nests deeper than ${MAX_NESTING} levels; the raw object keeps it` };
+    } else if (value !== undefined && 'payload' in value) {
+      kept = { payload: quarantinePayload(dataset, value.payload, env.pseudonymKey) };
+    } else if (value !== undefined && personal) {
+      kept = { payloadOmitted: 'undecodable payload of a personal-data dataset; the raw object keeps it' };
+    } else if (value !== undefined) {
+      kept = { payloadBase64: value.payloadBase64 };
     }
-    record += 1;
+    // The record's JSON with the message id left out, in QuarantineRecord's order.
+    const rest = JSON.stringify({ sensorId, receivedAt, rawKey, ...kept });
+    return { before: `{"reason":${JSON.stringify(reason)},"messageId":`, after: `,${rest.slice(1)}` };
   };
-  // Scans every line with offsets into one reused buffer: no allocation per line or per chunk, as
-  // this runs beside the Parquet writer and must not add to the transform's peak memory.
-  let buffer = Buffer.allocUnsafe(1024 * 1024);
-  let filled = 0;
-  const scan = (chunk: Buffer | undefined): boolean => {
-    if (chunk) {
-      if (filled + chunk.length > buffer.length) {
-        const bigger = Buffer.allocUnsafe(Math.max(buffer.length * 2, filled + chunk.length));
-        buffer.copy(bigger, 0, 0, filled);
-        buffer = bigger;
-      }
-      chunk.copy(buffer, filled);
-      filled += chunk.length;
-    }
-    let start = 0;
-    for (let nl = buffer.indexOf(0x0a, start); nl !== -1 && nl < filled; nl = buffer.indexOf(0x0a, start)) {
-      line(buffer, start, nl);
-      start = nl + 1;
-      if (next === wanted.length) return true;
-    }
-    buffer.copy(buffer, 0, start, filled);
-    filled -= start;
-    return false;
+  if (rejected !== null) return reject(rejected, payloadBase64 !== null ? readableBytes(payloadBase64) : undefined);
+  const raw: RawRecord = {
+    messageId: id,
+    sensorId: sensorId ?? '',
+    receivedAt: receivedAt ?? '',
+    ...('payload' in record ? { payload: record.payload } : {}),
+    ...(payloadBase64 !== null ? { payloadBase64 } : {}),
+    ...(typeof record.payloadBytes === 'number' ? { payloadBytes: record.payloadBytes } : {}),
   };
-  if (file.endsWith('.gz')) {
-    for await (const chunk of createReadStream(file).pipe(createGunzip()) as AsyncIterable<Buffer>) if (scan(chunk)) return found;
-  } else {
-    const handle = await open(file, 'r');
-    try {
-      const chunk = Buffer.allocUnsafe(512 * 1024);
-      for (let read = (await handle.read(chunk, 0, chunk.length)).bytesRead; read > 0; read = (await handle.read(chunk, 0, chunk.length)).bytesRead) {
-        if (scan(chunk.subarray(0, read))) return found;
-      }
-    } finally {
-      await handle.close();
-    }
+  const decoded = decodePayload(raw, { personal });
+  if (!decoded.ok || decoded.values.length !== 1) {
+    // The pre-pass has expanded arrays and decoded bytes, so only a refusal can remain here.
+    return reject(
+      decoded.ok ? 'payload holds more than one reading' : decoded.reason,
+      raw.payloadBase64 !== undefined ? readableBytes(raw.payloadBase64) : { payload: raw.payload },
+    );
   }
-  if (filled > 0) line(buffer, 0, filled);
-  return found;
+  const judgement = judgeReading(dataset, raw, decoded.values[0], { policy, pseudonymKey: env.pseudonymKey });
+  return judgement.ok ? { row: judgement.row } : reject(judgement.reason, { payload: decoded.values[0] });
+}
+
+/** JSON has no -0; a rescued row keeps it as text, which the reader casts back. */
+function keepNegativeZero(_key: string, value: unknown): unknown {
+  return value === 0 && Object.is(value, -0) ? '-0' : value;
 }
 
 /** Bytes shown as JSON where they are UTF-8 JSON, else kept as base64. */
@@ -434,7 +422,7 @@ function readableBytes(base64: string): { payload: unknown } | { payloadBase64: 
   const bytes = Buffer.from(base64, 'base64');
   if (isUtf8(bytes)) {
     try {
-      return { payload: JSON.parse(bytes.toString('utf8')) as unknown };
+      return { payload: wellFormedValue(JSON.parse(bytes.toString('utf8'))) };
     } catch {
       // not JSON: fall through to base64
     }
@@ -442,88 +430,64 @@ function readableBytes(base64: string): { payload: unknown } | { payloadBase64: 
   return { payloadBase64: base64 };
 }
 
-async function createRescuedTable(conn: DuckDBConnection, columns: readonly Column[], rows: readonly CuratedRow[]): Promise<void> {
+/** The rows the reference judge rescued, read back typed from its JSON lines (timestamps are microseconds). */
+function rescuedSelect(columns: readonly Column[], file: string): string {
   const all = [...columns, { name: PARTITION_COLUMN, kind: 'varchar' as const, comment: '' }];
-  await conn.run(
-    `CREATE OR REPLACE TEMP TABLE t_rescued (${all.map((c) => `${quoteIdent(c.name)} ${DUCKDB_TYPES[c.kind]}`).join(', ')})`,
-  );
-  if (rows.length === 0) return;
-  const appender = await conn.createAppender('t_rescued');
-  for (const row of rows) {
-    for (const column of all) appendCell(appender, column, row[column.name] ?? null);
-    appender.endRow();
-  }
-  appender.closeSync();
-}
-
-function appendCell(appender: DuckDBAppender, column: Column, value: string | number | boolean | null): void {
-  if (value === null) return appender.appendNull();
-  switch (column.kind) {
-    case 'timestamp':
-      return appender.appendTimestamp(new DuckDBTimestampValue(BigInt(value as number)));
-    case 'double':
-      return appender.appendDouble(value as number);
-    case 'bigint':
-      return appender.appendBigInt(BigInt(value as number));
-    case 'boolean':
-      return appender.appendBoolean(value as boolean);
-    case 'varchar':
-      return appender.appendVarchar(String(value));
-  }
+  const readAs = (c: { kind: FieldKind }) => (c.kind === 'timestamp' ? 'BIGINT' : DUCKDB_TYPES[c.kind]);
+  const types = all.map((c) => `${quoteString(c.name)}: ${quoteString(readAs(c))}`).join(', ');
+  const select = all.map((c) => {
+    const v = quoteIdent(c.name);
+    if (c.kind === 'timestamp') return `make_timestamp(${v}) AS ${v}`;
+    if (c.name === PARTITION_COLUMN) return `CAST(${v} AS DATE) AS ${v}`;
+    return v;
+  });
+  return `SELECT ${select.join(', ')} FROM read_json(${quoteString(file)}, format = 'newline_delimited', columns = {${types}}, maximum_object_size = ${MAX_RAW_LINE_BYTES})`;
 }
 
 /**
- * The pre-pass for raw objects the SQL cannot read as they are: it writes one
- * line per reading, with array payloads expanded (each element its own id),
- * base64 payloads decoded, objects re-serialised (duplicate keys resolved as
- * JSON.parse does), and lines that hold no reading marked `rejected` with the reason.
+ * The last resort for a canonical object DuckDB's reader still refuses: every
+ * line it cannot read as JSON (or that is too long) is replaced by a rejected
+ * record, so the rest of the object goes on. Returns the file to stage.
  */
-export async function canonicaliseRawObject(rawFile: string, outFile: string): Promise<void> {
-  const out = createWriteStream(outFile);
-  const write = async (line: object) => {
-    if (!out.write(JSON.stringify(line) + '\n')) await once(out, 'drain');
-  };
-  const bytes = createReadStream(rawFile);
-  const lines = createInterface({ input: rawFile.endsWith('.gz') ? bytes.pipe(createGunzip()) : bytes, crlfDelay: Infinity });
-  let n = 0;
-  for await (const text of lines) {
-    n += 1;
-    if (text.trim() === '') continue;
-    let parsed: unknown;
-    try {
-      parsed = JSON.parse(text);
-    } catch {
-      await write({ messageId: `line-${n}`, rejected: `raw line ${n} is not valid JSON`, payloadBase64: Buffer.from(text).toString('base64') });
-      continue;
-    }
-    const record = (typeof parsed === 'object' && parsed !== null ? parsed : {}) as Partial<Record<keyof RawRecord, unknown>>;
-    const { messageId, sensorId, receivedAt } = record;
-    if (typeof messageId !== 'string' || typeof sensorId !== 'string' || typeof receivedAt !== 'string') {
-      await write({
-        messageId: typeof messageId === 'string' ? messageId : `line-${n}`,
-        rejected: `raw line ${n} lacks its envelope (messageId, sensorId, receivedAt)`,
-        payloadBase64: Buffer.from(text).toString('base64'),
-      });
-      continue;
-    }
-    const envelope = { messageId, sensorId, receivedAt };
-    const decoded = decodePayload(record as RawRecord);
-    if (!decoded.ok) {
-      await write({ ...envelope, rejected: decoded.reason, ...(typeof record.payloadBase64 === 'string' ? { payloadBase64: record.payloadBase64 } : {}) });
-      continue;
-    }
-    for (const reading of decoded.readings) {
-      const id = { ...envelope, messageId: reading.messageId };
-      if (typeof reading.value === 'object' && reading.value !== null && !Array.isArray(reading.value)) {
-        await write({ ...id, payload: reading.value });
+async function isolateUnreadable(conn: DuckDBConnection, file: string, workDir: string, rawName: string): Promise<string> {
+  // One VARCHAR per line, in file order: a delimiter and quote that JSON text never holds unescaped.
+  await conn.run(
+    `CREATE OR REPLACE TEMP TABLE t_lines AS SELECT line FROM read_csv(${quoteString(file)}, columns = {'line': 'VARCHAR'},
+       header = false, auto_detect = false, delim = E'\\x01', quote = '', escape = '', max_line_size = ${4 * MAX_RAW_LINE_BYTES})`,
+  );
+  const badFile = join(workDir, 'unreadable.jsonl');
+  await conn.run(
+    `COPY (SELECT rowid::BIGINT AS position, json_valid(line) AS valid FROM t_lines
+           WHERE NOT coalesce(json_valid(line), false) OR strlen(line) > ${MAX_RAW_LINE_BYTES} ORDER BY rowid)
+     TO ${quoteString(badFile)} (FORMAT json)`,
+  );
+  await conn.run('DROP TABLE t_lines');
+  const bad = new Set<number>();
+  for await (const { text } of numberedLines(badFile)) if (text !== '') bad.add(z.object({ position: z.number() }).parse(JSON.parse(text)).position);
+  const out = new JsonLinesWriter(join(workDir, 'readable.jsonl'));
+  try {
+    let position = 0;
+    for await (const { text } of numberedLines(file)) {
+      if (!bad.has(position)) {
+        await out.write(text);
       } else {
-        // The SQL reads payloads as objects only, so anything else travels as bytes.
-        const bytes = Buffer.from(JSON.stringify(reading.value) ?? 'null');
-        await write({ ...id, rejected: `reading must be a JSON object, got ${typeName(reading.value)}`, payloadBase64: bytes.toString('base64') });
+        const record = JSON.parse(text) as Record<string, unknown>;
+        const str = (v: unknown) => (typeof v === 'string' ? v : undefined);
+        const payload = 'payload' in record ? Buffer.from(JSON.stringify(record.payload) ?? 'null').toString('base64') : str(record.payloadBase64);
+        await out.write({
+          messageId: str(record.messageId) ?? lineId(rawName, position + 1),
+          sensorId: str(record.sensorId),
+          receivedAt: str(record.receivedAt),
+          rejected: 'the JSON reader cannot read this reading (it is not valid JSON to DuckDB, or too long)',
+          ...(payload !== undefined ? { payloadBase64: payload } : {}),
+        });
       }
+      position += 1;
     }
+    await out.close();
+  } catch (error) {
+    out.destroy();
+    throw error;
   }
-  out.end();
-  await once(out, 'finish');
+  return out.file;
 }
-

@@ -207,15 +207,36 @@ describe('curated Parquet in an independent reader (hyparquet)', () => {
 
 describe('reading records back by position', () => {
   it('skips blank lines as the JSON reader does, and reads gzip objects', async () => {
-    const { recordsAt } = await import('../../functions/core/transform.ts');
+    const { recordsAt } = await import('../../functions/core/raw-lines.ts');
     const { gzipSync } = await import('node:zlib');
     const dir = await tempDir();
     const text = '{"n":0}\n\n  \n{"n":1}\r\n{"n":2}\n{"n":3}';
     await writeFile(join(dir, 'a.jsonl'), text);
     await writeFile(join(dir, 'a.jsonl.gz'), gzipSync(text));
     for (const file of ['a.jsonl', 'a.jsonl.gz']) {
-      const found = await recordsAt(join(dir, file), [3, 1, 1]);
-      expect([...found.entries()].map(([i, t]) => [i, JSON.parse(t).n])).toEqual([[1, 1], [3, 3]]);
+      const found: [number, number][] = [];
+      // Batches of any size, a last record without its newline, and a position past the end.
+      for await (const batch of recordsAt(join(dir, file), [[{ position: 1 }], [], [{ position: 3 }, { position: 9 }]])) {
+        for (const { position, text: line } of batch) found.push([position, JSON.parse(line).n]);
+      }
+      expect(found).toEqual([[1, 1], [3, 3]]);
     }
+  });
+
+  it('finds every wanted record of a large object, across chunk and batch boundaries', async () => {
+    const { recordsAt } = await import('../../functions/core/raw-lines.ts');
+    const dir = await tempDir();
+    const lines = Array.from({ length: 50_000 }, (_, n) => JSON.stringify({ n, pad: 'x'.repeat(n % 97) }));
+    await writeFile(join(dir, 'big.jsonl'), lines.join('\n') + '\n');
+    const wanted = Array.from({ length: 50_000 }, (_, n) => n).filter((n) => n % 7 === 0 || n % 11 === 3);
+    const batches = Array.from({ length: Math.ceil(wanted.length / 1000) }, (_, i) => wanted.slice(i * 1000, i * 1000 + 1000).map((position) => ({ position })));
+    const found: number[] = [];
+    for await (const batch of recordsAt(join(dir, 'big.jsonl'), batches)) {
+      for (const { position, text } of batch) {
+        expect(JSON.parse(text).n).toBe(position);
+        found.push(position);
+      }
+    }
+    expect(found).toEqual(wanted);
   });
 });

@@ -4,6 +4,7 @@ import { pseudonym } from '../../functions/core/pseudonymise.ts';
 import {
   decodePayload,
   judgeReading,
+  readingId,
   quarantinePayload,
   TRANSFORM_DEFAULTS,
   type Judgement,
@@ -122,9 +123,40 @@ describe('personal data', () => {
   it('is replaced by its pseudonym in quarantine, with every other text that could hold it', () => {
     const kept = quarantinePayload(anpr, { ...passage, lane: 'x', note: 'owner J. Peeters', direction: 'in' }, TEST_KEY) as Record<string, unknown>;
     expect(kept.plate).toBe(pseudonym(TEST_KEY, '1-ABC-123'));
-    expect(kept.note).toBe(pseudonym(TEST_KEY, 'owner J. Peeters'));
+    expect(kept[pseudonym(TEST_KEY, 'note')]).toBe(pseudonym(TEST_KEY, 'owner J. Peeters'));
     expect(kept.lane).toBe(pseudonym(TEST_KEY, 'x'));
     expect(kept).toMatchObject({ ts: passage.ts, direction: 'in', confidence: 0.93 });
+  });
+
+  it('is concealed whatever its type or place: a number, a time-like plate, a key, an array element', () => {
+    const kept = quarantinePayload(
+      anpr,
+      [{ ...passage, plate: 1234567 }, { ...passage, plate: 'TZT-123', ts: '2TZ-123' }, { ...passage, '1-ABC-123': 'seen', cars: [1, '2-XYZ-999'] }, '3-QQQ-333'],
+      TEST_KEY,
+    ) as Record<string, unknown>[];
+    const text = JSON.stringify(kept);
+    for (const plate of ['1234567', 'TZT', '2TZ', 'ABC', 'XYZ', 'QQQ']) expect(text).not.toContain(plate);
+    // A plate sent as a number gets the plate's pseudonym, so it still links.
+    expect(kept[0]!.plate).toBe(pseudonym(TEST_KEY, '1234567'));
+    expect(kept[2]![pseudonym(TEST_KEY, '1-ABC-123')]).toBe(pseudonym(TEST_KEY, 'seen'));
+    expect(kept[3]).toBe(pseudonym(TEST_KEY, '3-QQQ-333'));
+    // What is provably harmless stays readable: numbers outside the personal field, enum values, a time in ts.
+    expect(kept[0]).toMatchObject({ ts: passage.ts, direction: 'in', lane: 1, confidence: 0.93 });
+  });
+
+  it('never reaches a reason, whatever its type', () => {
+    const reasons = [
+      reason(judgeReading(anpr, arrival, { ...passage, plate: 1234567 }, context)),
+      reason(judgeReading(anpr, arrival, { ...passage, ts: 'TZT-123' }, context)),
+      reason(judgeReading(anpr, arrival, { ...passage, lane: '1-ABC-123' }, context)),
+    ];
+    expect(reasons[0]).toBe('plate must be a string, got number (value withheld: may be personal data)');
+    for (const r of reasons) expect(r).not.toMatch(/1234567|TZT|ABC/);
+    const decoded = decodePayload(
+      { messageId: 'm', sensorId: 's', receivedAt: '2026-11-29T10:00:00Z', payloadBase64: Buffer.from('1-ABC-123').toString('base64') },
+      { personal: true },
+    );
+    expect(decoded).toEqual({ ok: false, reason: 'payload is not valid JSON' });
   });
 
   it('leaves quarantine payloads of datasets without personal data as they arrived', () => {
@@ -138,7 +170,10 @@ describe('decoding a payload', () => {
 
   it('gives each element of an array its own id', () => {
     const decoded = decodePayload({ ...record, payload: [{ a: 1 }, { a: 2 }] });
-    expect(decoded).toEqual({ ok: true, readings: [{ messageId: 'm-0', value: { a: 1 } }, { messageId: 'm-1', value: { a: 2 } }] });
+    expect(decoded).toEqual({ ok: true, messageId: 'm', array: true, values: [{ a: 1 }, { a: 2 }] });
+    expect(decoded.ok && [0, 1].map((i) => readingId(decoded, i))).toEqual(['m-0', 'm-1']);
+    const single = decodePayload({ ...record, payload: { a: 1 } });
+    expect(single.ok && readingId(single, 0)).toBe('m');
   });
 
   it.each([

@@ -1,0 +1,300 @@
+/**
+ * Raw objects as lines: reading the records at chosen positions, writing
+ * JSON lines with back-pressure, and the canonical pre-pass that turns any
+ * raw object into one line per reading that DuckDB's JSON reader can read.
+ * Everything here streams: memory does not grow with the object.
+ */
+import { createReadStream, createWriteStream, type WriteStream } from 'node:fs';
+import { open } from 'node:fs/promises';
+import { once } from 'node:events';
+import { createInterface } from 'node:readline';
+import { createGunzip } from 'node:zlib';
+import type { RawRecord } from './envelope.ts';
+import { decodePayload, readingId, typeName } from './reading.ts';
+
+/** A JSON-lines file written in batches, waiting for the disk when the stream asks it to. */
+export class JsonLinesWriter {
+  private readonly out: WriteStream;
+  private batch: string[] = [];
+  private batchChars = 0;
+  /** Lines written so far. */
+  count = 0;
+
+  constructor(readonly file: string) {
+    this.out = createWriteStream(file);
+  }
+
+  /** Adds one line (a value to serialise, or a line of JSON text); call {@link flush} when {@link full}. */
+  push(value: unknown): void {
+    const line = typeof value === 'string' ? value : JSON.stringify(value);
+    this.batch.push(line);
+    this.batchChars += line.length;
+    this.count += 1;
+  }
+
+  /** Whether enough is batched to hand to the disk. */
+  get full(): boolean {
+    return this.batchChars >= 256 * 1024;
+  }
+
+  /** Appends one line and flushes when the batch is full. */
+  async write(value: unknown): Promise<void> {
+    this.push(value);
+    if (this.full) await this.flush();
+  }
+
+  /** Hands the batch to the stream; waits while the stream is over its high-water mark. */
+  async flush(): Promise<void> {
+    if (this.batch.length === 0) return;
+    const text = this.batch.join('\n') + '\n';
+    this.batch = [];
+    this.batchChars = 0;
+    if (!this.out.write(text)) await once(this.out, 'drain');
+  }
+
+  /** Writes what is left and closes the file. */
+  async close(): Promise<void> {
+    await this.flush();
+    this.out.end();
+    await once(this.out, 'finish');
+  }
+
+  /** Closes the file without waiting for what is left (after a failure). */
+  destroy(): void {
+    this.out.destroy();
+  }
+}
+
+/** A record position wanted from an object, with whatever the caller carries along. */
+export interface Wanted {
+  readonly position: number;
+}
+
+/**
+ * The text of the records at the wanted positions (0-based, in file order)
+ * of a JSON-lines object, gzip or not, as they are reached. `wanted` comes in
+ * batches, in strictly ascending order; what is found comes in batches too (a million
+ * refused readings must not mean a million promises). Blank lines are not
+ * records, as for DuckDB's reader; only the wanted lines become strings.
+ */
+export async function* recordsAt<W extends Wanted>(
+  file: string,
+  wanted: AsyncIterable<readonly W[]> | Iterable<readonly W[]>,
+): AsyncGenerator<(W & { text: string })[]> {
+  const batches = (Symbol.asyncIterator in wanted ? wanted[Symbol.asyncIterator]() : toAsync(wanted[Symbol.iterator]())) as AsyncIterator<readonly W[]>;
+  let batch: readonly W[] = [];
+  let at = 0;
+  /** Moves to the next batch once this one is used up; false when there is none. */
+  const refill = async (): Promise<boolean> => {
+    while (at >= batch.length) {
+      const next = await batches.next();
+      if (next.done) return false;
+      batch = next.value;
+      at = 0;
+    }
+    return true;
+  };
+  if (!(await refill())) return;
+  let record = 0;
+  // One reused buffer: no allocation per line or per chunk, as this runs beside the Parquet writer.
+  let buffer = Buffer.allocUnsafe(1024 * 1024);
+  let filled = 0;
+  const isBlank = (from: number, to: number) => {
+    let i = from;
+    while (i < to && (buffer[i] === 0x20 || buffer[i] === 0x09 || buffer[i] === 0x0d)) i++;
+    return i === to;
+  };
+  let found: (W & { text: string })[] = [];
+  let done = false;
+  for await (const chunk of chunksOf(file)) {
+    if (filled + chunk.length > buffer.length) {
+      const bigger = Buffer.allocUnsafe(Math.max(buffer.length * 2, filled + chunk.length));
+      buffer.copy(bigger, 0, 0, filled);
+      buffer = bigger;
+    }
+    chunk.copy(buffer, filled);
+    filled += chunk.length;
+    let start = 0;
+    for (let nl = buffer.indexOf(0x0a, start); !done && nl !== -1 && nl < filled; nl = buffer.indexOf(0x0a, start)) {
+      if (!isBlank(start, nl)) {
+        // Most lines are not wanted, and most wanted ones need no new batch: only then is anything awaited.
+        if ((batch[at] as W).position === record) {
+          found.push({ ...(batch[at] as W), text: buffer.toString('utf8', start, nl) });
+          at += 1;
+          if (at >= batch.length && !(await refill())) done = true;
+        }
+        record += 1;
+      }
+      start = nl + 1;
+    }
+    if (found.length > 0) {
+      yield found;
+      found = [];
+    }
+    if (done) return;
+    buffer.copy(buffer, 0, start, filled);
+    filled -= start;
+  }
+  // The last record may lack its newline.
+  if (filled > 0 && !isBlank(0, filled) && (batch[at] as W).position === record) yield [{ ...(batch[at] as W), text: buffer.toString('utf8', 0, filled) }];
+}
+
+async function* toAsync<T>(iterator: Iterator<T>): AsyncGenerator<T> {
+  for (let r = iterator.next(); !r.done; r = iterator.next()) yield r.value;
+}
+
+async function* chunksOf(file: string): AsyncGenerator<Buffer> {
+  if (file.endsWith('.gz')) {
+    yield* createReadStream(file).pipe(createGunzip()) as AsyncIterable<Buffer>;
+    return;
+  }
+  const handle = await open(file, 'r');
+  try {
+    const chunk = Buffer.allocUnsafe(512 * 1024);
+    for (let read = (await handle.read(chunk, 0, chunk.length)).bytesRead; read > 0; read = (await handle.read(chunk, 0, chunk.length)).bytesRead) {
+      yield chunk.subarray(0, read);
+    }
+  } finally {
+    await handle.close();
+  }
+}
+
+/** The lines of a text file (gzip or not), numbered from 1, blank ones included. */
+export async function* numberedLines(file: string): AsyncGenerator<{ n: number; text: string }> {
+  const bytes = createReadStream(file);
+  const lines = createInterface({ input: file.endsWith('.gz') ? bytes.pipe(createGunzip()) : bytes, crlfDelay: Infinity });
+  let n = 0;
+  for await (const text of lines) {
+    n += 1;
+    yield { n, text };
+  }
+}
+
+// A UTF-16 surrogate without its partner: JSON.parse takes it ("\ud800"), DuckDB's reader refuses the whole object.
+const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
+const LONE_SURROGATES = new RegExp(LONE_SURROGATE.source, 'g');
+
+/** Text with every lone surrogate replaced by U+FFFD, so any JSON reader takes it. */
+export function wellFormed(text: string): string {
+  return LONE_SURROGATE.test(text) ? text.replace(LONE_SURROGATES, '\uFFFD') : text;
+}
+
+/** A value with every key and string made well-formed (see {@link wellFormed}). */
+export function wellFormedValue(value: unknown): unknown {
+  if (typeof value === 'string') return wellFormed(value);
+  if (Array.isArray(value)) return value.map(wellFormedValue);
+  if (typeof value !== 'object' || value === null) return value;
+  return Object.fromEntries(Object.entries(value).map(([k, v]) => [wellFormed(k), wellFormedValue(v)]));
+}
+
+/** Where a JSON value holds a lone surrogate in a key or a string (`reading`, `reading.x`, `reading[2]`), or undefined. */
+export function illFormedAt(value: unknown, path = 'reading'): string | undefined {
+  const stack: [unknown, string][] = [[value, path]];
+  while (stack.length > 0) {
+    const [v, at] = stack.pop() as [unknown, string];
+    if (typeof v === 'string') {
+      if (LONE_SURROGATE.test(v)) return at;
+    } else if (Array.isArray(v)) {
+      v.forEach((item, i) => stack.push([item, `${at}[${i}]`]));
+    } else if (typeof v === 'object' && v !== null) {
+      for (const [k, child] of Object.entries(v)) {
+        if (LONE_SURROGATE.test(k)) return `a key of ${at}`;
+        stack.push([child, `${at}.${k}`]);
+      }
+    }
+  }
+  return undefined;
+}
+
+/** The part of a canonical line after its envelope: the reading as JSON, or why it holds none and its bytes. */
+function readingBody(value: unknown, text: string, options: CanonicalOptions): string {
+  const illFormed = illFormedAt(value);
+  if (illFormed !== undefined) {
+    // Quarantine keeps it with U+FFFD in place of the lone surrogate; the raw object keeps the original.
+    const kept = Buffer.from(JSON.stringify(wellFormedValue(value)) ?? 'null').toString('base64');
+    // A path names keys, and in a personal-data dataset a key may be a plate.
+    const where = options.personal ? 'reading' : illFormed;
+    const reason = `${where} is not valid Unicode: it holds a lone UTF-16 surrogate (such as \\ud800)`;
+    return `"rejected":${JSON.stringify(reason)},"payloadBase64":"${kept}"`;
+  }
+  if (typeof value === 'object' && value !== null && !Array.isArray(value)) return `"payload":${text}`;
+  // The SQL reads payloads as objects only, so anything else travels as bytes.
+  return `"rejected":${JSON.stringify(`reading must be a JSON object, got ${typeName(value)}`)},"payloadBase64":"${Buffer.from(text).toString('base64')}"`;
+}
+
+/** The id a raw line without a usable message id gets: unique per raw object and line. */
+export function lineId(rawName: string, line: number): string {
+  return `${rawName}#line-${line}`;
+}
+
+/** What the pre-pass needs to know about the object. */
+export interface CanonicalOptions {
+  /** The raw object's name (its key's last part without extension): ids of unreadable lines carry it. */
+  readonly rawName: string;
+  /** Whether the dataset holds personal data: then reasons never quote the payload's text. */
+  readonly personal: boolean;
+}
+
+/**
+ * The pre-pass for raw objects the SQL cannot read as they are: it writes one
+ * line per reading, with array payloads expanded (each element its own id),
+ * base64 payloads decoded, objects re-serialised (duplicate keys resolved as
+ * JSON.parse does), and lines that hold no readable reading marked
+ * `rejected` with the reason. Every line it writes is well-formed Unicode.
+ */
+export async function canonicaliseRawObject(rawFile: string, outFile: string, options: CanonicalOptions): Promise<void> {
+  const out = new JsonLinesWriter(outFile);
+  try {
+    for await (const { n, text } of numberedLines(rawFile)) {
+      if (text.trim() === '') continue;
+      const bytes = () => Buffer.from(wellFormed(text)).toString('base64');
+      let parsed: unknown;
+      try {
+        parsed = JSON.parse(text);
+      } catch {
+        await out.write({ messageId: lineId(options.rawName, n), rejected: `raw line ${n} is not valid JSON`, payloadBase64: bytes() });
+        continue;
+      }
+      const record = (typeof parsed === 'object' && parsed !== null ? parsed : {}) as Partial<Record<keyof RawRecord, unknown>>;
+      const { messageId, sensorId, receivedAt } = record;
+      if (typeof messageId !== 'string' || typeof sensorId !== 'string' || typeof receivedAt !== 'string') {
+        await out.write({
+          messageId: typeof messageId === 'string' && messageId !== '' ? wellFormed(messageId) : lineId(options.rawName, n),
+          rejected: `raw line ${n} lacks its envelope (messageId, sensorId, receivedAt)`,
+          payloadBase64: bytes(),
+        });
+        continue;
+      }
+      const envelope = { messageId: wellFormed(messageId), sensorId: wellFormed(sensorId), receivedAt: wellFormed(receivedAt) };
+      if (envelope.messageId !== messageId || envelope.sensorId !== sensorId || envelope.receivedAt !== receivedAt) {
+        await out.write({ ...envelope, rejected: `raw line ${n}: its envelope is not valid Unicode (a lone surrogate)`, payloadBase64: bytes() });
+        continue;
+      }
+      const decoded = decodePayload(record as RawRecord, { personal: options.personal });
+      if (!decoded.ok) {
+        await out.write({ ...envelope, rejected: decoded.reason, ...(typeof record.payloadBase64 === 'string' ? { payloadBase64: wellFormed(record.payloadBase64) } : {}) });
+        continue;
+      }
+      // One message's readings share the envelope text; an array of the same element many times over
+      // (the shape of an amplification attempt) costs one serialisation per distinct element.
+      const envelopeText = `,"sensorId":${JSON.stringify(envelope.sensorId)},"receivedAt":${JSON.stringify(envelope.receivedAt)},`;
+      const bodies = new Map<string, string>();
+      const { values } = decoded;
+      for (let i = 0; i < values.length; i++) {
+        const value = values[i];
+        const json = JSON.stringify(value) ?? 'null';
+        let body = bodies.get(json);
+        if (body === undefined) {
+          body = readingBody(value, json, options);
+          if (json.length <= 256 && bodies.size < 1024) bodies.set(json, body);
+        }
+        out.push(`{"messageId":${JSON.stringify(readingId(decoded, i))}${envelopeText}${body}}`);
+        if (out.full) await out.flush();
+      }
+    }
+    await out.close();
+  } catch (error) {
+    out.destroy();
+    throw error;
+  }
+}
