@@ -11,6 +11,12 @@ Runs SQL on the curated zone. Every dataset is a table or view named by its
 id (dt, the event date, is a column); derived views add a suffix, e.g.
 air_quality_hourly. The same names exist locally and on Athena.
 
+Locally, query reads the curated and quarantine zones and nothing else: one
+SELECT per call (or SHOW, DESCRIBE, SUMMARIZE, EXPLAIN of a SELECT). The raw
+zone, the state (pseudonymisation key, devices) and every other file are out
+of reach; it writes no files (COPY, EXPORT), attaches no databases, changes no
+settings and installs no extensions.
+
   --engine local     DuckDB over the data dir (default)
   --engine athena    the deployed lake; names from the stack outputs
   --workgroup WG     Athena workgroup: analysts (default), bi, or a name

@@ -3,8 +3,10 @@ import { readFile, readdir } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
 import mqtt from 'mqtt';
-import { describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { dataDirLayout } from '../../local/data-dir.ts';
 import { brusselsIso } from '../../local/readings.ts';
+import { fileTree, SEEDED_PLATE, seededDataDir } from '../helpers/data-dir.ts';
 import { tempDir } from '../helpers/fixtures.ts';
 import { freePort, hasCommand } from '../helpers/net.ts';
 
@@ -168,5 +170,56 @@ describe('the datastroom command', () => {
     for (const i of acked) expect(curated.has(i), `acknowledged reading ${i}`).toBe(true);
     expect(curated.size).toBeLessThanOrEqual(published);
     expect(curated.size).toBe(summary.datasets.water_level.curated);
+  });
+});
+
+describe('datastroom query on a data dir the platform filled', () => {
+  let dataDir: string;
+  let outside: string;
+  beforeAll(async () => {
+    ({ dataDir } = await seededDataDir());
+    outside = await tempDir('datastroom-outside-', 'file');
+  }, 60_000);
+  const query = (sql: string, ...rest: string[]) => cli(['query', sql, '--format', 'json', '--data-dir', dataDir, ...rest]);
+
+  it('answers from the dataset and hourly views, with --param values', async () => {
+    const counts = await query('select sensor_id, count(*) as n from air_quality where pm25 > ? group by 1 order by 1', '--param', '15');
+    expect(counts.code).toBe(0);
+    expect(JSON.parse(counts.stdout)).toEqual([
+      { sensor_id: 'aq-1', n: 1 },
+      { sensor_id: 'aq-2', n: 1 },
+    ]);
+    const hourly = await query('select sum(readings) as n from air_quality_hourly where sensor_id = ?', '--param', 'aq-1');
+    expect(JSON.parse(hourly.stdout)).toEqual([{ n: 2 }]);
+  });
+
+  it.each([
+    ['a COPY behind a SELECT', (out: string) => `select 1; copy (select * from anpr_passage) to '${join(out, 'plates.csv')}'`, /^datastroom query: query runs one SELECT per call .*got 2 statements: run them one at a time$/m],
+    ['a COPY into the curated zone', (_out: string, dir: string) => `copy (select 1) to '${join(dir, 'curated', 'x.csv')}'`, /not COPY: .*cannot write files/],
+    ['an EXPORT', (out: string) => `export database '${join(out, 'db')}'`, /not EXPORT:/],
+    ['an ATTACH', (out: string) => `attach '${join(out, 'w.duckdb')}' as w`, /not ATTACH:/],
+    ['an INSTALL', () => 'install httpfs', /not INSTALL: .*install extensions$/m],
+    ['a SET', () => 'set enable_external_access = true', /not SET:/],
+    ['enable_logging', (_out: string, dir: string) => `select * from enable_logging(storage = 'file', storage_path = '${join(dir, 'quarantine', 'log.csv')}')`, /query may not call enable_logging\(\)/],
+    ['the pseudonymisation key', (_out: string, dir: string) => `select * from read_text('${dataDirLayout(dir).keyFile}')`, /Permission Error[\s\S]*\nquery may only read the curated and quarantine zones: /],
+    ['the raw zone', (_out: string, dir: string) => `select * from read_json('${join(dir, 'raw', '**', '*.jsonl')}')`, /Permission Error[\s\S]*\nquery may only read the curated and quarantine zones: /],
+    ['/etc/passwd', () => "select * from read_text('/etc/passwd')", /Permission Error[\s\S]*\nquery may only read the curated and quarantine zones: /],
+  ])('refuses %s with status 1, a clear message and nothing written', async (_name, sql, message) => {
+    const before = await fileTree(dataDir);
+    const outsideBefore = await fileTree(outside);
+    const key = (await readFile(dataDirLayout(dataDir).keyFile, 'utf8')).trim();
+    const result = await query(sql(outside, dataDir));
+    expect(result.code).toBe(1);
+    expect(result.stdout).toBe('');
+    expect(result.stderr).toMatch(message);
+    for (const secret of [key, SEEDED_PLATE, 'root:']) expect(result.stderr).not.toContain(secret);
+    expect(await fileTree(dataDir)).toEqual(before);
+    expect(await fileTree(outside)).toEqual(outsideBefore);
+  });
+
+  it('says in its usage what it may read', async () => {
+    const { code, stdout } = await cli(['query', '--help']);
+    expect(code).toBe(0);
+    expect(stdout).toMatch(/reads the curated and quarantine zones and nothing else/);
   });
 });
