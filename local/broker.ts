@@ -1,7 +1,7 @@
-import { createServer, type Server } from 'node:net';
+import { createServer, type Server, type Socket } from 'node:net';
 import { Aedes, type AuthenticateError, type Client } from 'aedes';
-import { topicFor } from '../functions/core/envelope.ts';
-import type { Device, DeviceRegistry } from './devices.ts';
+import { MAX_PAYLOAD_BYTES, topicFor } from '../functions/core/envelope.ts';
+import { PasswordChecksBusyError, type Credential, type DeviceRegistry } from './devices.ts';
 import type { Ingest } from './ingest.ts';
 
 /** The embedded broker and its TCP listener. */
@@ -13,6 +13,21 @@ export interface EmbeddedBroker {
   close(): Promise<void>;
 }
 
+/** What the broker accepts from a connection before and after it authenticates. */
+export const BROKER_LIMITS = Object.freeze({
+  /** A client that has not sent a whole CONNECT by then is dropped. */
+  connectTimeoutMs: 5_000,
+  /**
+   * The largest MQTT packet, counted after its fixed header: a 128 KB payload
+   * (IoT Core's limit) with the longest topic MQTT can carry and a packet id.
+   * Checked as bytes arrive, before any packet is buffered whole.
+   */
+  maxPacketBytes: MAX_PAYLOAD_BYTES + 2 + 65_535 + 2,
+});
+
+/** How long a client waits after wrong credentials: doubling per failure, up to a ceiling. */
+export const AUTH_BACKOFF = Object.freeze({ firstMs: 250, maxMs: 30_000, forgetAfterMs: 10 * 60_000, maxTracked: 10_000 });
+
 export interface BrokerOptions {
   /** @default 1883 */
   readonly port?: number;
@@ -20,18 +35,24 @@ export interface BrokerOptions {
   readonly host?: string;
   readonly ingest: Ingest;
   /**
-   * Registered devices. Once one is registered, only registered devices may
-   * connect (client id = sensor id, password checked) and each may publish only
-   * to its own topic, as the IoT device policy allows.
+   * Registered devices and the authentication mode, followed as they change.
+   * With authentication on, only devices with valid credentials may connect
+   * (client id = username = sensor id), each may publish only to its own
+   * topic, as the IoT device policy allows, and nobody may subscribe.
    * @default - no authentication
    */
   readonly devices?: DeviceRegistry;
+  /** @default BROKER_LIMITS.connectTimeoutMs */
+  readonly connectTimeoutMs?: number;
+  /** @default BROKER_LIMITS.maxPacketBytes */
+  readonly maxPacketBytes?: number;
   /** Where refused connections and publishes are reported. @default - nowhere */
   readonly log?: (line: string) => void;
 }
 
 /** MQTT 3.1.1 CONNACK return codes the broker refuses with. */
 const IDENTIFIER_REJECTED = 2;
+const SERVER_UNAVAILABLE = 3;
 const BAD_USERNAME_OR_PASSWORD = 4;
 
 function refusal(message: string, returnCode: number): AuthenticateError {
@@ -48,6 +69,102 @@ export class BrokerListenError extends Error {
 }
 
 /**
+ * Follows MQTT's framing over a connection's bytes without keeping any:
+ * each packet is a type byte, a remaining length of one to four bytes, and
+ * that many bytes. Tells a packet over the limit from its first bytes.
+ */
+export class PacketFrames {
+  private state: 'type' | 'length' | 'body' = 'type';
+  private length = 0;
+  private multiplier = 1;
+  private lengthBytes = 0;
+  private remaining = 0;
+
+  constructor(private readonly maxPacketBytes: number) {}
+
+  /** Takes the next bytes; returns why the connection must close, or undefined. */
+  feed(chunk: Buffer): string | undefined {
+    let i = 0;
+    while (i < chunk.length) {
+      if (this.state === 'body') {
+        const skip = Math.min(this.remaining, chunk.length - i);
+        i += skip;
+        this.remaining -= skip;
+        if (this.remaining === 0) this.state = 'type';
+      } else if (this.state === 'type') {
+        i += 1;
+        this.state = 'length';
+        this.length = 0;
+        this.multiplier = 1;
+        this.lengthBytes = 0;
+      } else {
+        const byte = chunk[i] as number;
+        i += 1;
+        this.length += (byte & 0x7f) * this.multiplier;
+        this.multiplier *= 128;
+        this.lengthBytes += 1;
+        if (byte & 0x80) {
+          if (this.lengthBytes === 4) return 'a packet length longer than four bytes';
+          continue;
+        }
+        if (this.length > this.maxPacketBytes) return `a packet of ${this.length} bytes, over the limit of ${this.maxPacketBytes}`;
+        this.remaining = this.length;
+        this.state = this.remaining > 0 ? 'body' : 'type';
+      }
+    }
+    return undefined;
+  }
+}
+
+/**
+ * Failed logins per client (address and client id): after each failure the
+ * client must wait twice as long before its credentials are checked again,
+ * and it gets one check at a time. Attempts in the wait, or beside a check
+ * under way, are refused as a wrong password is, without a check.
+ */
+class AuthBackoff {
+  private readonly failures = new Map<string, { count: number; until: number; last: number }>();
+  private readonly checking = new Set<string>();
+
+  /** Claims the client's one check; false if it must be refused without one. */
+  begin(key: string, now = Date.now()): boolean {
+    if (this.checking.has(key) || this.waiting(key, now)) return false;
+    this.checking.add(key);
+    return true;
+  }
+
+  end(key: string): void {
+    this.checking.delete(key);
+  }
+
+  private waiting(key: string, now: number): boolean {
+    const entry = this.failures.get(key);
+    if (!entry) return false;
+    if (now - entry.last > AUTH_BACKOFF.forgetAfterMs) {
+      this.failures.delete(key);
+      return false;
+    }
+    return now < entry.until;
+  }
+
+  failed(key: string, now = Date.now()): void {
+    const count = (this.failures.get(key)?.count ?? 0) + 1;
+    const wait = Math.min(AUTH_BACKOFF.firstMs * 2 ** (count - 1), AUTH_BACKOFF.maxMs);
+    this.failures.delete(key);
+    this.failures.set(key, { count, until: now + wait, last: now });
+    // Oldest first: a flood of new client ids cannot grow the map without bound.
+    for (const oldest of this.failures.keys()) {
+      if (this.failures.size <= AUTH_BACKOFF.maxTracked) break;
+      this.failures.delete(oldest);
+    }
+  }
+
+  succeeded(key: string): void {
+    this.failures.delete(key);
+  }
+}
+
+/**
  * Starts an in-process MQTT broker (aedes) wired to the ingest. Every publish
  * on a Datastroom topic is handed to the ingest inside authorizePublish:
  * aedes sends a QoS 1 PUBACK before it delivers to any subscriber, so this is
@@ -57,38 +174,120 @@ export class BrokerListenError extends Error {
  */
 export async function startBroker(options: BrokerOptions): Promise<EmbeddedBroker> {
   const host = options.host ?? '127.0.0.1';
-  const aedes = await Aedes.createBroker();
+  const maxPacketBytes = options.maxPacketBytes ?? BROKER_LIMITS.maxPacketBytes;
+  const aedes = await Aedes.createBroker({ connectTimeout: options.connectTimeoutMs ?? BROKER_LIMITS.connectTimeoutMs });
   const log = options.log ?? (() => undefined);
   const registry = options.devices;
-  const connected = new WeakMap<Client, Device>();
+  const enforcing = () => registry?.enforcing ?? false;
+  const credentials = new WeakMap<Client, Credential>();
+  const subscribers = new WeakSet<Client>();
+  const live = new Set<Client>();
+  const backoff = new AuthBackoff();
+  const who = (client: Client | null) => JSON.stringify(client?.id ?? null);
+
+  /** Why a connected client may no longer stay, or undefined if it may. */
+  const unwelcome = (client: Client): string | undefined => {
+    if (!registry || !enforcing()) return undefined;
+    const credential = credentials.get(client);
+    if (!credential) return 'authentication is on and it connected without a device’s credentials';
+    if (!registry.allows(credential)) return `device ${credential.device.sensorId} was revoked or registered again`;
+    if (subscribers.has(client)) return 'authentication is on and devices may not subscribe';
+    return undefined;
+  };
+  const sweep = () => {
+    for (const client of live) {
+      if (client.closed) {
+        live.delete(client);
+        continue;
+      }
+      const why = unwelcome(client);
+      if (why === undefined) continue;
+      live.delete(client);
+      log(`disconnected client ${who(client)}: ${why}`);
+      client.close();
+    }
+  };
+  const stopFollowing = registry?.onChange(sweep);
+  aedes.on('clientReady', (client) => {
+    // Re-judged here: the registry may have changed while its CONNECT was being checked.
+    const why = unwelcome(client);
+    if (why !== undefined) {
+      log(`disconnected client ${who(client)}: ${why}`);
+      client.close();
+      return;
+    }
+    live.add(client);
+  });
+  aedes.on('clientDisconnect', (client) => live.delete(client));
+  aedes.on('subscribe', (subscriptions, client) => {
+    // aedes reports a refused subscription with the SUBACK failure code 128 as its qos.
+    if (subscriptions.some((s) => Number(s.qos) !== 128)) subscribers.add(client);
+  });
+
+  const admit = async (client: Client, username: string | undefined, password: Buffer | undefined): Promise<AuthenticateError | null> => {
+    if (!registry) return null;
+    if (username === undefined || password === undefined) {
+      if (!enforcing()) return null;
+      log(`refused client ${who(client)}: no username and password`);
+      return refusal('bad username or password', BAD_USERNAME_OR_PASSWORD);
+    }
+    if (client.id !== username) {
+      if (!enforcing()) return null;
+      log(`refused client ${who(client)}: a device connects with its sensor id as client id and username`);
+      return refusal('client id must be the sensor id', IDENTIFIER_REJECTED);
+    }
+    const address = ('remoteAddress' in client.conn ? client.conn.remoteAddress : undefined) ?? 'unknown';
+    const key = `${address} ${client.id}`;
+    if (!backoff.begin(key)) {
+      if (enforcing()) return refusal('bad username or password', BAD_USERNAME_OR_PASSWORD);
+      return null;
+    }
+    let credential: Credential | undefined;
+    try {
+      credential = await registry.verify(username, password);
+    } catch (error) {
+      if (!(error instanceof PasswordChecksBusyError)) throw error;
+      log(`refused client ${who(client)}: ${error.message}, try again later`);
+      return refusal('server busy', SERVER_UNAVAILABLE);
+    } finally {
+      backoff.end(key);
+    }
+    if (credential && registry.allows(credential)) {
+      backoff.succeeded(key);
+      credentials.set(client, credential);
+      return null;
+    }
+    // Authentication off: wrong credentials still get in, as no credentials do.
+    if (!enforcing()) return null;
+    backoff.failed(key);
+    log(`refused client ${who(client)} from ${address}: unknown device or wrong password`);
+    return refusal('bad username or password', BAD_USERNAME_OR_PASSWORD);
+  };
   aedes.authenticate = (client, username, password, callback) => {
-    if (!registry?.enforcing) return callback(null, true);
-    const device = registry.verify(username, password);
-    if (!device) {
-      log(`refused client ${JSON.stringify(client.id)}: unknown device or wrong password`);
-      return callback(refusal('bad username or password', BAD_USERNAME_OR_PASSWORD), null);
-    }
-    if (client.id !== device.sensorId) {
-      log(`refused client ${JSON.stringify(client.id)}: a device connects with its sensor id (${device.sensorId}) as client id`);
-      return callback(refusal('client id must be the sensor id', IDENTIFIER_REJECTED), null);
-    }
-    connected.set(client, device);
-    callback(null, true);
+    admit(client, username, password).then(
+      (error) => (error ? callback(error, null) : callback(null, true)),
+      (error: unknown) => callback(refusal(error instanceof Error ? error.message : String(error), SERVER_UNAVAILABLE), null),
+    );
   };
-  // Devices publish; like the IoT device policy, it grants them no subscriptions.
+  // Like the IoT device policy, authentication grants devices no subscriptions.
   aedes.authorizeSubscribe = (client, subscription, callback) => {
-    callback(null, registry?.enforcing && connected.has(client) ? null : subscription);
+    if (!enforcing()) return callback(null, subscription);
+    log(`refused subscription of ${who(client)} to ${subscription.topic}: devices publish only`);
+    callback(null, null);
   };
+  // Subscriptions made before authentication was switched on (or restored with a session) deliver nothing.
+  aedes.authorizeForward = (_client, packet) => (enforcing() ? null : packet);
   aedes.authorizePublish = (client, packet, callback) => {
     if (packet.topic.startsWith('$SYS')) {
       callback(new Error('$SYS topics are reserved'));
       return;
     }
-    if (registry?.enforcing) {
-      const device = client ? connected.get(client) : undefined;
+    if (registry && enforcing()) {
+      const credential = client ? credentials.get(client) : undefined;
+      const device = credential && registry.allows(credential) ? credential.device : undefined;
       const own = device ? topicFor(device.datasetId, device.sensorId) : undefined;
       if (packet.topic !== own) {
-        log(`refused publish by ${JSON.stringify(client?.id)} to ${packet.topic}: a device publishes only to ${own ?? 'its own topic'}`);
+        log(`refused publish by ${who(client)} to ${packet.topic}: ${own ? `a device publishes only to ${own}` : 'not a device with valid credentials'}`);
         callback(new Error(`not authorized to publish to ${packet.topic}`));
         return;
       }
@@ -105,9 +304,25 @@ export async function startBroker(options: BrokerOptions): Promise<EmbeddedBroke
       (error: unknown) => callback(error instanceof Error ? error : new Error(String(error))),
     );
   };
-  const server: Server = createServer(aedes.handle);
+
+  const sockets = new Set<Socket>();
+  const server: Server = createServer((socket) => {
+    sockets.add(socket);
+    socket.once('close', () => sockets.delete(socket));
+    aedes.handle(socket);
+    const frames = new PacketFrames(maxPacketBytes);
+    // aedes reads with read() on 'readable'; a 'data' listener added after it sees each
+    // chunk as aedes takes it, without switching the socket to flowing mode.
+    socket.on('data', (chunk: Buffer) => {
+      const problem = frames.feed(chunk);
+      if (problem === undefined || socket.destroyed) return;
+      log(`closed connection from ${socket.remoteAddress ?? 'unknown'}: ${problem}`);
+      socket.destroy();
+    });
+  });
   const port = await new Promise<number>((resolve, reject) => {
     server.once('error', (error: NodeJS.ErrnoException) => {
+      stopFollowing?.();
       aedes.close();
       reject(new BrokerListenError(host, options.port ?? 1883, error));
     });
@@ -120,8 +335,12 @@ export async function startBroker(options: BrokerOptions): Promise<EmbeddedBroke
     aedes,
     port,
     close: async () => {
+      stopFollowing?.();
       await new Promise<void>((resolve) => aedes.close(() => resolve()));
-      await new Promise<void>((resolve) => server.close(() => resolve()));
+      const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+      // Connections that never finished CONNECT are no client of aedes: ended here.
+      for (const socket of sockets) socket.destroy();
+      await closed;
     },
   };
 }

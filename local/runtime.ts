@@ -43,6 +43,18 @@ export interface LocalPlatform {
   stop(): Promise<RunSummary>;
 }
 
+/** One line on the authentication mode in force, for the start and for each change. */
+function describeAuthentication(devices: DeviceRegistry, now = ''): string {
+  const count = `${devices.registered} registered device${devices.registered === 1 ? '' : 's'}`;
+  if (devices.enforcing) {
+    return `device authentication is ${now}on: ${count} and the demo fleet may connect, each with its own credentials, and publish only to its own topic (switch it off with: npx datastroom sensors auth off --local)`;
+  }
+  if (devices.registered === 0) {
+    return `device authentication is ${now}off: no device is registered, so any client may publish on any topic (register one with: npx datastroom sensors register --local <dataset> <sensorId>)`;
+  }
+  return `device authentication is ${now}off, as switched off by an operator: any client may publish on any topic although there are ${count} (switch it on with: npx datastroom sensors auth on --local)`;
+}
+
 /** The data dir is held by another running `datastroom dev`. */
 export class DataDirBusyError extends Error {
   constructor(dir: string, cause: Error) {
@@ -60,11 +72,15 @@ export async function startLocalPlatform(options: LocalPlatformOptions): Promise
   const log = options.log ?? ((line: string) => process.stderr.write(`${line}\n`));
   const layout = dataDirLayout(options.dataDir);
   await ensureDataDir(layout);
+  // An invalid devices file stops the start here, before any port or database is opened.
+  const devices = DeviceRegistry.of(layout, { log });
+  await devices.open();
   const pseudonymKey = await loadPseudonymKey(layout);
   let duckdb: DuckDBInstance;
   try {
     duckdb = await createTransformEngine({ path: layout.database, tempDirectory: join(layout.scratch, 'spill') });
   } catch (error) {
+    devices.close();
     if (error instanceof Error && /lock/i.test(error.message)) throw new DataDirBusyError(layout.root, error);
     throw error;
   }
@@ -94,25 +110,29 @@ export async function startLocalPlatform(options: LocalPlatformOptions): Promise
   const ingest = new Ingest(layout.buffers, layout.root, { ...BUFFERING_DEFAULTS, ...options.buffering }, (_dataset, key) =>
     pipeline.enqueue(key),
   );
-  const devices = DeviceRegistry.of(layout);
   let broker: EmbeddedBroker;
   try {
     broker = await startBroker({ port: options.port, host: options.host, ingest, devices, log });
   } catch (error) {
+    devices.close();
     await pipeline.close();
     duckdb.closeSync();
     throw error;
   }
-  if (!devices.enforcing) {
-    log('device authentication is off: no device is registered, so any client may publish on any topic (register one with: npx datastroom sensors register --local <dataset> <sensorId>)');
-  }
+  log(describeAuthentication(devices));
+  let mode = devices.authentication;
+  devices.onChange(() => {
+    if (devices.authentication === mode) return;
+    mode = devices.authentication;
+    log(describeAuthentication(devices, 'now '));
+  });
   let simulator: Simulator | undefined;
   if (options.simulate ?? true) {
     simulator = new Simulator({
       ...options.simulator,
       brokerUrl: `mqtt://127.0.0.1:${broker.port}`,
-      // With authentication on, the demo fleet registers itself for this run only.
-      credentials: devices.enforcing ? (datasetId, sensorId) => devices.addEphemeral(datasetId, sensorId) : undefined,
+      // The demo fleet registers itself for this run only, so authentication switched on mid-run never locks it out.
+      credentials: (datasetId, sensorId) => devices.addEphemeral(datasetId, sensorId),
     });
     await simulator.start();
   }
@@ -121,6 +141,7 @@ export async function startLocalPlatform(options: LocalPlatformOptions): Promise
   const stop = async (): Promise<RunSummary> => {
     await simulator?.stop();
     await broker.close();
+    devices.close();
     await ingest.sealAll();
     await pipeline.close();
     duckdb.closeSync();

@@ -24,7 +24,9 @@ export interface SimulatorOptions {
   /** Datasets to simulate. @default - the whole registry */
   readonly datasets?: readonly Dataset[];
   /**
-   * Credentials for each sensor when the broker authenticates devices: returns its password.
+   * Credentials for each sensor (username = client id = sensor id): returns its password.
+   * The local platform always gives the fleet this run's, so authentication switched on
+   * while it runs never locks it out.
    * @default - sensors connect without credentials
    */
   readonly credentials?: (datasetId: string, sensorId: string) => string;

@@ -17,12 +17,17 @@ export const SENSORS_USAGE = `Usage: datastroom sensors <command> [options]
   register <datasetId> <sensorId>   create the sensor's identity and write its credentials
   list [<datasetId>]                the registered sensors
   revoke <datasetId> <sensorId>     deactivate and detach its certificate, remove it
+  auth on|off|status                (--local only) whether the local broker authenticates devices
 
 On AWS (IoT Core; names from the deployed stack's outputs):
   --outputs FILE    the file "cdk deploy --outputs-file" wrote (default cdk-outputs.json)
   --stack NAME      the stack, when the file holds several or to look it up in CloudFormation
   --csr FILE        sign the device's own certificate request instead of creating keys
 With --local, on the local platform (datastroom dev): credentials stored hashed in the data dir.
+  Registering a device switches authentication on: from then on only registered devices
+  (and the demo fleet) may connect, each publishing to its own topic only, and nobody may
+  subscribe. It stays on, also when the last device is revoked, until "auth off". A running
+  datastroom dev applies every change at once and disconnects clients no longer allowed.
   --port P          the broker port to write into the credentials (default 1883)
 
   --out DIR         where credentials go (default <data-dir>/devices/<sensorId>), readable by you only
@@ -73,11 +78,12 @@ export async function sensorsCommand(argv: readonly string[], iot: () => IoTClie
       if (values.local) {
         if (values.csr) throw new UsageError('--csr is for AWS IoT Core; local devices use a password');
         const port = values.port === undefined ? 1883 : Number(values.port);
-        const { password } = await DeviceRegistry.of(layout).register(datasetId, sensorId);
+        const { password, switchedOn } = await DeviceRegistry.of(layout).register(datasetId, sensorId);
         const file = await writeLocalCredentials(out, { device, password, host: '127.0.0.1', port, topic });
         process.stdout.write(
           [
             `registered ${sensorId} for ${datasetId} with the local platform; credentials in ${file} (readable by you only)`,
+            ...(switchedOn ? ['device authentication is now on: only registered devices (and the demo fleet) may connect'] : []),
             `password (shown once): ${password}`,
             'publish with:',
             `  mosquitto_pub -h 127.0.0.1 -p ${port} -i ${sensorId} -u ${sensorId} -P ${shellQuote(password)} -q 1 -t ${topic} -m ${shellQuote(examplePayload(datasetId))}`,
@@ -118,9 +124,7 @@ export async function sensorsCommand(argv: readonly string[], iot: () => IoTClie
       const datasets = datasetId === undefined ? registry : [getDataset(datasetId)];
       let rows: string[][];
       if (values.local) {
-        rows = DeviceRegistry.of(layout)
-          .list(datasetId)
-          .map((d) => [d.datasetId, d.sensorId, topicFor(d.datasetId, d.sensorId)]);
+        rows = (await DeviceRegistry.of(layout).list(datasetId)).map((d) => [d.datasetId, d.sensorId, topicFor(d.datasetId, d.sensorId)]);
       } else {
         rows = [];
         const client = iot();
@@ -137,13 +141,34 @@ export async function sensorsCommand(argv: readonly string[], iot: () => IoTClie
       if (!datasetId || !sensorId || args.length !== 2) throw new UsageError(`revoke takes <datasetId> <sensorId>\n\n${SENSORS_USAGE}`);
       checkDeviceIds(datasetId, sensorId);
       if (values.local) {
-        const removed = await DeviceRegistry.of(layout).revoke(datasetId, sensorId);
+        const registry = DeviceRegistry.of(layout);
+        const removed = await registry.revoke(datasetId, sensorId);
         if (!removed) throw new UsageError(`no local device ${sensorId} of ${datasetId} is registered`);
-        process.stdout.write(`revoked ${sensorId}: the local broker refuses it from its next connection\n`);
+        const { authentication, devices } = await registry.status();
+        process.stdout.write(
+          `revoked ${sensorId}: a running datastroom dev disconnects it at once; device authentication stays ${authentication} (${devices} device${devices === 1 ? '' : 's'} left)\n`,
+        );
         return 0;
       }
       const deactivated = await revokeDevice(iot(), await iotNames(datasetId, values), sensorId);
       process.stdout.write(`revoked ${sensorId}: certificate(s) ${deactivated.length > 0 ? deactivated.join(', ') : 'none'} deactivated and detached, thing deleted\n`);
+      return 0;
+    }
+    case 'auth': {
+      const [mode] = args;
+      if (!values.local) throw new UsageError('auth is for the local platform (--local); on AWS IoT Core every device connects with its own certificate');
+      if ((mode !== 'on' && mode !== 'off' && mode !== 'status') || args.length !== 1) {
+        throw new UsageError(`auth takes on, off or status\n\n${SENSORS_USAGE}`);
+      }
+      const registry = DeviceRegistry.of(layout);
+      if (mode !== 'status') await registry.setAuthentication(mode);
+      const { authentication, devices } = await registry.status();
+      const count = `${devices} registered device${devices === 1 ? '' : 's'}`;
+      process.stdout.write(
+        authentication === 'on'
+          ? `device authentication is on: only the ${count} and the demo fleet may connect; a running datastroom dev disconnects any other client\n`
+          : `device authentication is off: any client may connect, publish on any topic and subscribe (${count})\n`,
+      );
       return 0;
     }
     default:

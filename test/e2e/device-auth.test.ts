@@ -1,62 +1,101 @@
 /**
- * Device authentication on the embedded broker, with real MQTT clients: the
- * rule of the IoT device policy (connect only as yourself, publish only on
- * your own topic), enforced locally once a device is registered.
+ * Device authentication on the embedded broker, with real MQTT clients and
+ * the real `datastroom sensors` command in child processes: the rule of the
+ * IoT device policy (connect only as yourself, publish only on your own
+ * topic, subscribe to nothing), a stored mode that revoking never switches
+ * off, changes applied to open connections, and password checks that an
+ * attacker can neither use to stall the broker nor to learn usernames.
  */
-import mqtt, { type IClientOptions } from 'mqtt';
+import { execFile } from 'node:child_process';
+import { readFile } from 'node:fs/promises';
+import { resolve } from 'node:path';
+import { promisify } from 'node:util';
+import mqtt, { type IClientOptions, type MqttClient } from 'mqtt';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { sensorsCommand } from '../../cli/commands/sensors.ts';
 import { dataDirLayout } from '../../local/data-dir.ts';
-import { DeviceRegistry } from '../../local/devices.ts';
+import { DeviceRegistry, SCRYPT } from '../../local/devices.ts';
 import { LocalQueryEngine } from '../../local/query.ts';
 import { brusselsIso } from '../../local/readings.ts';
-import { startLocalPlatform, type LocalPlatform } from '../../local/runtime.ts';
+import { startLocalPlatform, type LocalPlatform, type LocalPlatformOptions } from '../../local/runtime.ts';
 import type { RunSummary } from '../../local/stats.ts';
 import { tempDir } from '../helpers/fixtures.ts';
 
-let dataDir: string;
-let platform: LocalPlatform;
-let airPassword: string;
-let noisePassword: string;
-const refusals: string[] = [];
+const BIN = resolve(import.meta.dirname, '../../bin/datastroom.mjs');
+const run = promisify(execFile);
 
-const reading = (pm25: number) => JSON.stringify({ ts: brusselsIso(new Date()), pm25, pm10: 20, no2: 31 });
-const url = () => `mqtt://127.0.0.1:${platform.port}`;
-const connect = (options: IClientOptions) => mqtt.connectAsync(url(), { reconnectPeriod: 0, connectTimeout: 5000, ...options });
-
-/** Publishes and waits for the broker to close the connection, as it does on an unauthorised publish. */
-async function publishAndExpectDisconnect(options: IClientOptions, topic: string, payload: string): Promise<void> {
-  const client = await connect(options);
-  const closed = new Promise<void>((resolve) => client.once('close', () => resolve()));
-  client.publish(topic, payload, { qos: 0 });
-  await closed;
-  client.end(true);
+/** Runs the CLI in a child process; never throws on a non-zero exit. */
+async function cli(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  try {
+    const { stdout, stderr } = await run(process.execPath, [BIN, ...args]);
+    return { code: 0, stdout, stderr };
+  } catch (error) {
+    const e = error as { code?: number; stdout?: string; stderr?: string };
+    return { code: e.code ?? -1, stdout: e.stdout ?? '', stderr: e.stderr ?? '' };
+  }
 }
 
-beforeAll(async () => {
-  dataDir = await tempDir('datastroom-auth-', 'file');
-  const registry = DeviceRegistry.of(dataDirLayout(dataDir));
-  ({ password: airPassword } = await registry.register('air_quality', 'aq-auth-1'));
-  ({ password: noisePassword } = await registry.register('noise', 'nz-auth-1'));
-  platform = await startLocalPlatform({
-    dataDir,
-    port: 0,
-    simulator: { sensors: 7, intervalMs: 100, seed: 7, malformedShare: 0 },
-    buffering: { maxAgeMs: 200 },
-    log: (line) => refusals.push(line),
-  });
-});
+/** Waits for a condition, checking often; fails with `what` after a generous safety timeout. */
+async function until(condition: () => boolean, what: string, timeoutMs = 20_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!condition()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
 
-let summary: RunSummary | undefined;
-afterAll(async () => {
-  summary ??= await platform.stop();
-});
+const reading = (pm25: number) => JSON.stringify({ ts: brusselsIso(new Date()), pm25, pm10: 20, no2: 31 });
+const connectTo = (port: number, options: IClientOptions) =>
+  mqtt.connectAsync(`mqtt://127.0.0.1:${port}`, { reconnectPeriod: 0, connectTimeout: 10_000, ...options });
+const asDevice = (sensorId: string, password: string): IClientOptions => ({ clientId: sensorId, username: sensorId, password });
+/** Resolves when the broker closes the client's connection. */
+const closedByBroker = (client: MqttClient) => new Promise<void>((resolve) => client.once('close', () => resolve()));
+
+async function platformIn(dataDir: string, lines: string[], options: Partial<LocalPlatformOptions> = {}): Promise<LocalPlatform> {
+  return startLocalPlatform({ dataDir, port: 0, simulate: false, buffering: { maxAgeMs: 200 }, log: (line) => lines.push(line), ...options });
+}
 
 describe('local device authentication', () => {
-  it('stores credentials hashed, never in clear', async () => {
-    const { readFile } = await import('node:fs/promises');
-    const stored = await readFile(`${dataDirLayout(dataDir).state}/devices.json`, 'utf8');
-    expect(stored).toMatch(/"hash": "scrypt\$/);
-    expect(stored).not.toContain(airPassword);
+  let dataDir: string;
+  let platform: LocalPlatform;
+  let airPassword: string;
+  let noisePassword: string;
+  let summary: RunSummary | undefined;
+  const lines: string[] = [];
+  const connect = (options: IClientOptions) => connectTo(platform.port, options);
+
+  /** Publishes and waits for the broker to close the connection, as it does on an unauthorised publish. */
+  async function publishAndExpectDisconnect(options: IClientOptions, topic: string, payload: string): Promise<void> {
+    const client = await connect(options);
+    const closed = closedByBroker(client);
+    client.publish(topic, payload, { qos: 0 });
+    await closed;
+    client.end(true);
+  }
+
+  beforeAll(async () => {
+    dataDir = await tempDir('datastroom-auth-', 'file');
+    const registry = DeviceRegistry.of(dataDirLayout(dataDir));
+    ({ password: airPassword } = await registry.register('air_quality', 'aq-auth-1'));
+    ({ password: noisePassword } = await registry.register('noise', 'nz-auth-1'));
+    await registry.register('air_quality', 'aq-auth-2');
+    platform = await platformIn(dataDir, lines, { simulate: true, simulator: { sensors: 7, intervalMs: 100, seed: 7, malformedShare: 0 } });
+  });
+
+  afterAll(async () => {
+    summary ??= await platform.stop();
+  });
+
+  it('says at start that authentication is on, and stores credentials hashed, never in clear', async () => {
+    expect(lines.filter((l) => l.startsWith('device authentication is on: 3 registered devices'))).toHaveLength(1);
+    const stored = JSON.parse(await readFile(`${dataDirLayout(dataDir).state}/devices.json`, 'utf8'));
+    expect(stored.authentication).toBe('on');
+    expect(stored.devices.map((d: { hash: string }) => d.hash)).toEqual([
+      expect.stringMatching(/^scrypt\$16384\$8\$1\$/),
+      expect.stringMatching(/^scrypt\$16384\$8\$1\$/),
+      expect.stringMatching(/^scrypt\$16384\$8\$1\$/),
+    ]);
+    expect(JSON.stringify(stored)).not.toContain(airPassword);
   });
 
   it('refuses a client that is not a registered device', async () => {
@@ -64,24 +103,30 @@ describe('local device authentication', () => {
   });
 
   it('refuses a registered sensor with a wrong password', async () => {
-    await expect(connect({ clientId: 'aq-auth-1', username: 'aq-auth-1', password: 'guess' })).rejects.toThrow(/Bad username or password/i);
+    await expect(connect(asDevice('aq-auth-2', 'guess'))).rejects.toThrow(/Bad username or password/i);
   });
 
   it('refuses a device connecting under another client id', async () => {
     await expect(connect({ clientId: 'someone-else', username: 'aq-auth-1', password: airPassword })).rejects.toThrow(/Identifier rejected/i);
   });
 
+  it('refuses every subscription, even of a registered device', async () => {
+    const client = await connect(asDevice('nz-auth-1', noisePassword));
+    await expect(client.subscribeAsync('#', { qos: 0 })).rejects.toThrow(/Subscribe error/);
+    await expect(client.subscribeAsync('datastroom/anpr_passage/+', { qos: 1 })).rejects.toThrow(/Subscribe error/);
+    await client.endAsync();
+  });
+
   it('disconnects a sensor publishing to another sensor’s or another dataset’s topic, and keeps nothing of it', async () => {
-    await publishAndExpectDisconnect({ clientId: 'aq-auth-1', username: 'aq-auth-1', password: airPassword }, 'datastroom/air_quality/aq-other', reading(901));
-    await publishAndExpectDisconnect({ clientId: 'nz-auth-1', username: 'nz-auth-1', password: noisePassword }, 'datastroom/air_quality/nz-auth-1', reading(902));
-    expect(refusals.filter((l) => l.startsWith('refused publish'))).toHaveLength(2);
+    await publishAndExpectDisconnect(asDevice('aq-auth-1', airPassword), 'datastroom/air_quality/aq-other', reading(901));
+    await publishAndExpectDisconnect(asDevice('nz-auth-1', noisePassword), 'datastroom/air_quality/nz-auth-1', reading(902));
+    expect(lines.filter((l) => l.startsWith('refused publish'))).toHaveLength(2);
   });
 
   it('curates a registered sensor’s own readings, and the demo fleet’s, which registered itself', async () => {
-    const client = await connect({ clientId: 'aq-auth-1', username: 'aq-auth-1', password: airPassword });
+    const client = await connect(asDevice('aq-auth-1', airPassword));
     await client.publishAsync('datastroom/air_quality/aq-auth-1', reading(42), { qos: 1 });
     await client.endAsync();
-    await new Promise((r) => setTimeout(r, 500));
     summary = await platform.stop();
     const engine = await LocalQueryEngine.open(dataDir);
     const own = await engine.query("SELECT pm25 FROM air_quality WHERE sensor_id = 'aq-auth-1'");
@@ -91,6 +136,174 @@ describe('local device authentication', () => {
     expect(own.rows).toEqual([[42]]);
     expect(stolen.rows).toEqual([[0]]);
     expect(Number(fleet.rows[0]?.[0])).toBeGreaterThan(0);
-    expect(summary.published).toBeGreaterThan(0);
+    expect(platform.simulator?.failures).toBe(0);
+    expect(summary.received).toBe(summary.published + 1);
+  });
+});
+
+describe('authentication is a stored mode, applied to open connections', () => {
+  it('stays on when the last device is revoked; the revoked device is disconnected and forged readings are refused', async () => {
+    const dataDir = await tempDir();
+    const { password } = await DeviceRegistry.of(dataDirLayout(dataDir)).register('air_quality', 'aq-last');
+    const lines: string[] = [];
+    const platform = await platformIn(dataDir, lines);
+    const device = await connectTo(platform.port, asDevice('aq-last', password));
+    const disconnected = closedByBroker(device);
+    await device.publishAsync('datastroom/air_quality/aq-last', reading(1), { qos: 1 });
+
+    const revoke = await cli(['sensors', 'revoke', 'air_quality', 'aq-last', '--local', '--data-dir', dataDir]);
+    expect(revoke).toMatchObject({ code: 0, stdout: expect.stringContaining('device authentication stays on (0 devices left)') });
+    await disconnected;
+    device.end(true);
+
+    await expect(connectTo(platform.port, asDevice('aq-last', password))).rejects.toThrow(/Bad username or password/i);
+    await expect(connectTo(platform.port, { clientId: 'forger' })).rejects.toThrow(/Bad username or password/i);
+    const status = await cli(['sensors', 'auth', 'status', '--local', '--data-dir', dataDir]);
+    expect(status.stdout).toBe('device authentication is on: only the 0 registered devices and the demo fleet may connect; a running datastroom dev disconnects any other client\n');
+    const summary = await platform.stop();
+    expect(summary.datasets.air_quality).toEqual({ received: 1, duplicates: 0, curated: 1, quarantined: 0 });
+    expect(lines.filter((l) => l.startsWith('disconnected client "aq-last": device aq-last was revoked'))).toHaveLength(1);
+  });
+
+  it('disconnects clients that connected while it was off once a device is registered, and the demo fleet goes on', async () => {
+    const dataDir = await tempDir();
+    const lines: string[] = [];
+    const platform = await platformIn(dataDir, lines, { simulate: true, simulator: { sensors: 7, intervalMs: 50, seed: 11, malformedShare: 0 } });
+    expect(lines.filter((l) => l.startsWith('device authentication is off: no device is registered'))).toHaveLength(1);
+    const spy = await connectTo(platform.port, { clientId: 'spy' });
+    let passages = 0;
+    spy.on('message', (topic) => {
+      if (topic.startsWith('datastroom/anpr_passage/')) passages += 1;
+    });
+    await spy.subscribeAsync('#', { qos: 0 });
+    await until(() => passages > 0, 'the spy to receive an ANPR passage while authentication is off');
+    const spyDisconnected = closedByBroker(spy);
+
+    const register = await cli(['sensors', 'register', 'noise', 'nz-new', '--local', '--data-dir', dataDir]);
+    expect(register.stdout).toContain('device authentication is now on');
+    await spyDisconnected;
+    spy.end(true);
+    const password = /password \(shown once\): (\S+)/.exec(register.stdout)?.[1] ?? '';
+    await expect(connectTo(platform.port, { clientId: 'spy' })).rejects.toThrow(/Bad username or password/i);
+    const device = await connectTo(platform.port, asDevice('nz-new', password));
+    await expect(device.subscribeAsync('#', { qos: 0 })).rejects.toThrow(/Subscribe error/);
+    await device.publishAsync('datastroom/noise/nz-new', JSON.stringify({ ts: brusselsIso(new Date()), laeq: 55.5 }), { qos: 1 });
+    await device.endAsync();
+
+    const fleet = platform.simulator!;
+    const atSwitch = fleet.total;
+    await until(() => fleet.total > atSwitch + 20, 'the demo fleet to keep publishing with authentication on');
+    const summary = await platform.stop();
+    expect(fleet.failures).toBe(0);
+    expect(summary.received).toBe(summary.published + 1);
+    expect(lines.filter((l) => l.startsWith('device authentication is now on'))).toHaveLength(1);
+    expect(lines.filter((l) => l.startsWith('disconnected client "spy"'))).toHaveLength(1);
+    expect(lines.filter((l) => l.startsWith('disconnected client "') && !l.startsWith('disconnected client "spy"'))).toEqual([]);
+  });
+
+  it('goes off only when an operator says so, and on again the same way', async () => {
+    const dataDir = await tempDir();
+    await DeviceRegistry.of(dataDirLayout(dataDir)).register('air_quality', 'aq-op');
+    const lines: string[] = [];
+    const platform = await platformIn(dataDir, lines);
+    await expect(connectTo(platform.port, { clientId: 'guest' })).rejects.toThrow(/Bad username or password/i);
+
+    const off = await cli(['sensors', 'auth', 'off', '--local', '--data-dir', dataDir]);
+    expect(off).toMatchObject({ code: 0, stdout: 'device authentication is off: any client may connect, publish on any topic and subscribe (1 registered device)\n' });
+    await until(() => lines.some((l) => l.startsWith('device authentication is now off')), 'the broker to switch authentication off');
+    const guest = await connectTo(platform.port, { clientId: 'guest' });
+    await guest.publishAsync('datastroom/air_quality/guest', reading(3), { qos: 1 });
+    const guestDisconnected = closedByBroker(guest);
+
+    expect((await cli(['sensors', 'auth', 'on', '--local', '--data-dir', dataDir])).code).toBe(0);
+    await guestDisconnected;
+    guest.end(true);
+    const summary = await platform.stop();
+    expect(summary.datasets.air_quality).toEqual({ received: 1, duplicates: 0, curated: 1, quarantined: 0 });
+
+    await DeviceRegistry.of(dataDirLayout(dataDir)).setAuthentication('off');
+    const again: string[] = [];
+    await (await platformIn(dataDir, again)).stop();
+    expect(again.filter((l) => l.startsWith('device authentication is off, as switched off by an operator'))).toHaveLength(1);
+    await expect(sensorsCommand(['auth', 'sideways', '--local', '--data-dir', dataDir])).rejects.toThrow(/auth takes on, off or status/);
+    await expect(sensorsCommand(['auth', 'status', '--data-dir', dataDir])).rejects.toThrow(/auth is for the local platform \(--local\)/);
+  });
+});
+
+describe('password checks', () => {
+  it('cost one scrypt derivation of the same parameters for an unknown user and for a wrong password', async () => {
+    const dataDir = await tempDir();
+    const registry = DeviceRegistry.of(dataDirLayout(dataDir));
+    const { password } = await registry.register('water_level', 'wl-known');
+    const { password: other } = await registry.register('water_level', 'wl-other');
+    const platform = await platformIn(dataDir, []);
+    const checks = () => platform.devices.passwordChecks;
+
+    await expect(connectTo(platform.port, asDevice('wl-unknown', password))).rejects.toThrow(/Bad username or password/i);
+    expect(checks()).toBe(1);
+    await expect(connectTo(platform.port, asDevice('wl-known', `${password}x`))).rejects.toThrow(/Bad username or password/i);
+    expect(checks()).toBe(2);
+    // The client that just failed is backed off: refused again without a check, as a wrong password is.
+    await expect(connectTo(platform.port, asDevice('wl-known', password))).rejects.toThrow(/Bad username or password/i);
+    expect(checks()).toBe(2);
+    const device = await connectTo(platform.port, asDevice('wl-other', other));
+    expect(checks()).toBe(3);
+    await device.endAsync();
+    await platform.stop();
+    // New hashes are made with the same parameters an unknown username is checked with.
+    const stored = JSON.parse(await readFile(registry.file, 'utf8'));
+    expect(stored.devices[0].hash).toMatch(new RegExp(`^scrypt\\$${SCRYPT.N}\\$${SCRYPT.r}\\$${SCRYPT.p}\\$`));
+  });
+
+  it('run off the event loop: a device’s publishes are acknowledged while 20 attackers hammer wrong passwords, all refused', async () => {
+    const dataDir = await tempDir();
+    const { password } = await DeviceRegistry.of(dataDirLayout(dataDir)).register('air_quality', 'aq-target');
+    const lines: string[] = [];
+    const platform = await platformIn(dataDir, lines);
+    const device = await connectTo(platform.port, asDevice('aq-target', password));
+
+    const ATTACKERS = 20;
+    const ATTEMPTS = 3;
+    let refused = 0;
+    let admitted = 0;
+    let attacking = true;
+    // Half guess usernames (each attempt a new one, so no backoff spares the check),
+    // half guess the target's password (backed off after their first failure).
+    const attack = Promise.all(
+      Array.from({ length: ATTACKERS }, async (_, a) => {
+        for (let k = 0; k < ATTEMPTS; k++) {
+          const id = a % 2 === 0 ? `ghost-${a}-${k}` : 'aq-target';
+          try {
+            const intruder = await connectTo(platform.port, { clientId: id, username: id, password: `guess-${a}-${k}` });
+            admitted += 1;
+            intruder.end(true);
+          } catch (error) {
+            if (/Bad username or password|Server unavailable/i.test(String(error))) refused += 1;
+            else throw error;
+          }
+        }
+      }),
+    ).finally(() => (attacking = false));
+
+    await until(() => platform.devices.passwordChecks > 0, 'the attack to start');
+    let acknowledged = 0;
+    let duringAttack = 0;
+    for (let i = 0; i < 20; i++) {
+      await device.publishAsync('datastroom/air_quality/aq-target', reading(i), { qos: 1 });
+      acknowledged += 1;
+      if (attacking) duringAttack += 1;
+    }
+    await attack;
+    await device.endAsync();
+    const summary = await platform.stop();
+
+    expect(acknowledged).toBe(20);
+    expect(duringAttack).toBeGreaterThan(0);
+    expect(admitted).toBe(0);
+    expect(refused).toBe(ATTACKERS * ATTEMPTS);
+    // Every guessed username cost its check; the target's guessers were mostly backed off.
+    expect(platform.devices.passwordChecks).toBeGreaterThanOrEqual((ATTACKERS / 2) * ATTEMPTS);
+    expect(platform.devices.passwordChecks).toBeLessThan(ATTACKERS * ATTEMPTS);
+    expect(summary.datasets.air_quality).toEqual({ received: 20, duplicates: 0, curated: 20, quarantined: 0 });
   });
 });

@@ -1,0 +1,154 @@
+import { randomBytes } from 'node:crypto';
+import { link, open, readFile, rename, stat, unlink } from 'node:fs/promises';
+import { dirname } from 'node:path';
+
+/** How long a state file's lock is waited for, and when a held lock counts as abandoned. */
+export const STATE_LOCK_DEFAULTS = Object.freeze({
+  /** Give up waiting for another process's lock after this long. */
+  timeoutMs: 20_000,
+  /** A lock held this long is abandoned even if its process still runs (a hung or reused pid). */
+  staleMs: 30_000,
+});
+
+/** Another process holds a state file's lock and did not let go in time. */
+export class StateFileLockedError extends Error {
+  constructor(file: string, holder: string) {
+    super(
+      `${file} is being changed by another process (${holder}); try again, or if no datastroom command is running, remove ${lockPath(file)}`,
+    );
+    this.name = 'StateFileLockedError';
+  }
+}
+
+/** Options of {@link withStateLock}. */
+export interface StateLockOptions {
+  /** @default STATE_LOCK_DEFAULTS.timeoutMs */
+  readonly timeoutMs?: number;
+  /** @default STATE_LOCK_DEFAULTS.staleMs */
+  readonly staleMs?: number;
+}
+
+function lockPath(file: string): string {
+  return `${file}.lock`;
+}
+
+function errno(error: unknown): string | undefined {
+  return error instanceof Error && 'code' in error && typeof error.code === 'string' ? error.code : undefined;
+}
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+function holderOf(content: string): { pid?: number; text: string } {
+  const match = /^(\d+) /.exec(content);
+  const pid = match?.[1] === undefined ? undefined : Number(match[1]);
+  return { pid, text: pid === undefined ? 'an unknown process' : `process ${pid}` };
+}
+
+function processAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    // EPERM: it exists, it is just not ours.
+    return errno(error) === 'EPERM';
+  }
+}
+
+/**
+ * Moves an abandoned lock aside. Only the lock that was judged is removed: if
+ * another process replaced it meanwhile, the fresh lock is put back.
+ */
+async function breakLock(lock: string, judged: string): Promise<void> {
+  const aside = `${lock}.${process.pid}.${randomBytes(6).toString('hex')}.stale`;
+  try {
+    await rename(lock, aside);
+  } catch (error) {
+    if (errno(error) === 'ENOENT') return;
+    throw error;
+  }
+  const moved = await readFile(aside, 'utf8').catch(() => judged);
+  if (moved !== judged) {
+    // link() creates the name only if it is free: whoever holds the lock now keeps it.
+    await link(aside, lock).catch(() => undefined);
+  }
+  await unlink(aside).catch(() => undefined);
+}
+
+/**
+ * Runs `change` while holding `<file>.lock`, a lock every datastroom process
+ * honours, so read-modify-write cycles of one state file never interleave.
+ * A lock left by a process that died (or held past `staleMs`) is broken.
+ */
+export async function withStateLock<T>(file: string, change: () => Promise<T>, options: StateLockOptions = {}): Promise<T> {
+  const lock = lockPath(file);
+  const timeoutMs = options.timeoutMs ?? STATE_LOCK_DEFAULTS.timeoutMs;
+  const staleMs = options.staleMs ?? STATE_LOCK_DEFAULTS.staleMs;
+  const mine = `${process.pid} ${randomBytes(8).toString('hex')} ${new Date().toISOString()}\n`;
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    try {
+      const handle = await open(lock, 'wx', 0o600);
+      try {
+        await handle.writeFile(mine);
+      } finally {
+        await handle.close();
+      }
+      break;
+    } catch (error) {
+      if (errno(error) !== 'EEXIST') throw error;
+    }
+    let content: string;
+    let ageMs: number;
+    try {
+      content = await readFile(lock, 'utf8');
+      ageMs = Date.now() - (await stat(lock)).mtimeMs;
+    } catch (error) {
+      if (errno(error) === 'ENOENT') continue;
+      throw error;
+    }
+    const holder = holderOf(content);
+    // An empty lock is one being written right now, unless it is old.
+    const abandoned = ageMs > staleMs || (holder.pid !== undefined && holder.pid !== process.pid && !processAlive(holder.pid));
+    if (abandoned) {
+      await breakLock(lock, content);
+      continue;
+    }
+    if (Date.now() > deadline) throw new StateFileLockedError(file, holder.text);
+    await sleep(5 + Math.floor(Math.random() * 20));
+  }
+  try {
+    return await change();
+  } finally {
+    // Removed only while it is still ours (it is not if it was judged abandoned).
+    const content = await readFile(lock, 'utf8').catch(() => undefined);
+    if (content === mine) await unlink(lock).catch(() => undefined);
+  }
+}
+
+/**
+ * Replaces a file's content all at once: readers see the old or the new
+ * content, never a part. Written to a temporary file beside it, synced, then
+ * renamed over it; the directory is synced so the rename survives a crash.
+ */
+export async function writeFileAtomic(file: string, content: string, mode = 0o600): Promise<void> {
+  const temp = `${file}.${process.pid}.${randomBytes(6).toString('hex')}.tmp`;
+  try {
+    const handle = await open(temp, 'wx', mode);
+    try {
+      await handle.writeFile(content);
+      await handle.sync();
+    } finally {
+      await handle.close();
+    }
+    await rename(temp, file);
+  } catch (error) {
+    await unlink(temp).catch(() => undefined);
+    throw error;
+  }
+  const dir = await open(dirname(file), 'r');
+  try {
+    await dir.sync();
+  } finally {
+    await dir.close();
+  }
+}

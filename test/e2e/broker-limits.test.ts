@@ -1,0 +1,156 @@
+/**
+ * What a connection may cost the embedded broker before it has proved
+ * anything, tried with raw TCP sockets as an attacker would: a CONNECT that
+ * announces a huge packet is cut off at its first bytes, one that never ends
+ * is dropped after the connect timeout, and the broker keeps none of it.
+ */
+import { connect as tcpConnect, type Socket } from 'node:net';
+import mqtt from 'mqtt';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { MAX_PAYLOAD_BYTES } from '../../functions/core/envelope.ts';
+import { BROKER_LIMITS, PacketFrames } from '../../local/broker.ts';
+import { dataDirLayout } from '../../local/data-dir.ts';
+import { DeviceRegistry } from '../../local/devices.ts';
+import { brusselsIso } from '../../local/readings.ts';
+import { startLocalPlatform, type LocalPlatform } from '../../local/runtime.ts';
+import type { RunSummary } from '../../local/stats.ts';
+import { tempDir } from '../helpers/fixtures.ts';
+
+/** MQTT's variable-length encoding of a remaining length. */
+function remainingLength(n: number): Buffer {
+  const bytes: number[] = [];
+  do {
+    let byte = n % 128;
+    n = Math.floor(n / 128);
+    if (n > 0) byte |= 0x80;
+    bytes.push(byte);
+  } while (n > 0);
+  return Buffer.from(bytes);
+}
+
+const CONNECT = 0x10;
+const MQTT_MAX_REMAINING_LENGTH = 268_435_455;
+const MiB = 1024 * 1024;
+
+interface Attempt {
+  /** Bytes the socket accepted before it closed. */
+  readonly sent: number;
+  /** Whether the broker closed it (rather than the attacker running out of bytes to send). */
+  readonly closedByBroker: boolean;
+}
+
+function opened(port: number): Promise<Socket> {
+  return new Promise((resolve, reject) => {
+    const socket = tcpConnect(port, '127.0.0.1', () => resolve(socket));
+    socket.once('error', reject);
+  });
+}
+
+/** Announces a CONNECT of the largest size MQTT allows and streams zeros into it, up to `budget` bytes. */
+async function hugeConnect(port: number, budget: number): Promise<Attempt> {
+  const socket = await opened(port);
+  const chunk = Buffer.alloc(64 * 1024);
+  let sent = 0;
+  let closed = false;
+  const gone = new Promise<void>((resolve) => socket.once('close', () => resolve()));
+  socket.on('error', () => (closed = true));
+  socket.once('close', () => (closed = true));
+  const write = (bytes: Buffer) =>
+    new Promise<boolean>((resolve) => {
+      if (closed) return resolve(false);
+      socket.write(bytes, (error) => resolve(!error));
+    });
+  if (await write(Buffer.concat([Buffer.from([CONNECT]), remainingLength(MQTT_MAX_REMAINING_LENGTH)]))) {
+    while (sent < budget && (await write(chunk))) sent += chunk.length;
+  }
+  const closedByBroker = sent < budget;
+  socket.destroy();
+  await gone;
+  return { sent, closedByBroker };
+}
+
+/** Opens a connection that sends `bytes` and then nothing; resolves when the broker closes it. */
+async function stalled(port: number, bytes: Buffer): Promise<'closed'> {
+  const socket = await opened(port);
+  socket.on('error', () => undefined);
+  const gone = new Promise<'closed'>((resolve) => socket.once('close', () => resolve('closed')));
+  socket.resume();
+  if (bytes.length > 0) socket.write(bytes);
+  return gone;
+}
+
+describe('the packet framing guard', () => {
+  it('follows packets split anywhere and names the first one over the limit', () => {
+    const frames = new PacketFrames(300);
+    const stream = Buffer.concat([
+      Buffer.from([0x30]), remainingLength(200), Buffer.alloc(200),
+      Buffer.from([0xc0, 0x00]),
+      Buffer.from([0x30]), remainingLength(300), Buffer.alloc(300),
+      Buffer.from([0x30]), remainingLength(301),
+    ]);
+    const problems = [...stream].map((byte) => frames.feed(Buffer.from([byte]))).filter((p) => p !== undefined);
+    expect(problems).toEqual(['a packet of 301 bytes, over the limit of 300']);
+    expect(new PacketFrames(300).feed(Buffer.from([0x10, 0xff, 0xff, 0xff, 0xff]))).toBe('a packet length longer than four bytes');
+  });
+
+  it('lets a whole 128 KB payload through with the longest topic', () => {
+    expect(BROKER_LIMITS.maxPacketBytes).toBe(MAX_PAYLOAD_BYTES + 2 + 65_535 + 2);
+  });
+});
+
+describe('connections that never finish CONNECT', () => {
+  let platform: LocalPlatform;
+  let password: string;
+  let summary: RunSummary | undefined;
+  const lines: string[] = [];
+
+  beforeAll(async () => {
+    const dataDir = await tempDir('datastroom-limits-', 'file');
+    ({ password } = await DeviceRegistry.of(dataDirLayout(dataDir)).register('air_quality', 'aq-limits'));
+    platform = await startLocalPlatform({ dataDir, port: 0, simulate: false, buffering: { maxAgeMs: 200 }, log: (line) => lines.push(line) });
+  });
+
+  afterAll(async () => {
+    summary ??= await platform.stop();
+  });
+
+  it('closes 8 connections announcing a 256 MB CONNECT at once, and the broker keeps none of their bytes', async () => {
+    const budget = 64 * MiB;
+    const before = process.memoryUsage().arrayBuffers;
+    const attempts = await Promise.all(Array.from({ length: 8 }, () => hugeConnect(platform.port, budget)));
+    const grown = process.memoryUsage().arrayBuffers - before;
+    expect(attempts.filter((a) => a.closedByBroker)).toHaveLength(8);
+    // Loopback socket buffers take a few MB before the reset arrives; the broker buffered nothing.
+    expect(Math.max(...attempts.map((a) => a.sent))).toBeLessThan(budget / 4);
+    expect(grown).toBeLessThan(budget / 2);
+    expect(lines.filter((l) => l === `closed connection from 127.0.0.1: a packet of ${MQTT_MAX_REMAINING_LENGTH} bytes, over the limit of ${BROKER_LIMITS.maxPacketBytes}`)).toHaveLength(8);
+  });
+
+  it('drops 8 connections that send part of a CONNECT and 8 that send nothing, after the connect timeout', async () => {
+    const partial = Buffer.concat([Buffer.from([CONNECT]), remainingLength(100), Buffer.from('\u0000\u0004MQTT')]);
+    const outcomes = await Promise.all([
+      ...Array.from({ length: 8 }, () => stalled(platform.port, partial)),
+      ...Array.from({ length: 8 }, () => stalled(platform.port, Buffer.alloc(0))),
+    ]);
+    expect(outcomes).toEqual(Array.from({ length: 16 }, () => 'closed'));
+  });
+
+  it('closes a device’s connection on a publish over the limit, and still takes a large one within it', async () => {
+    const client = await mqtt.connectAsync(`mqtt://127.0.0.1:${platform.port}`, {
+      clientId: 'aq-limits',
+      username: 'aq-limits',
+      password,
+      reconnectPeriod: 0,
+    });
+    const topic = 'datastroom/air_quality/aq-limits';
+    // Over 128 KB but within the packet limit: kept, and quarantined for its size.
+    await client.publishAsync(topic, JSON.stringify({ ts: brusselsIso(new Date()), pm25: 1, pm10: 2, no2: 3, note: 'x'.repeat(MAX_PAYLOAD_BYTES) }), { qos: 1 });
+    const closed = new Promise<void>((resolve) => client.once('close', () => resolve()));
+    client.publish(topic, Buffer.alloc(BROKER_LIMITS.maxPacketBytes), { qos: 1 });
+    await closed;
+    client.end(true);
+    summary = await platform.stop();
+    expect(summary.datasets.air_quality).toEqual({ received: 1, duplicates: 0, curated: 0, quarantined: 1 });
+    expect(lines.filter((l) => /^closed connection from 127\.0\.0\.1: a packet of \d+ bytes, over the limit/.test(l))).toHaveLength(9);
+  });
+});
