@@ -21,8 +21,12 @@ export interface DevProcess {
   readonly exited: Promise<number | null>;
   stdout(): string;
   stderr(): string;
+  /** Why it can no longer answer (it exited), or undefined while it runs. */
+  gone(): string | undefined;
   /** Asks it to stop, as Ctrl+C does. */
   interrupt(): void;
+  /** Kills it if it still runs (cleanup after a failed test) and waits for its exit. */
+  kill(): Promise<void>;
   /** The summary `--summary-json` printed as the last line. */
   summary(): RunSummary;
 }
@@ -51,7 +55,12 @@ export async function startDev(dataDir: string, args: readonly string[] = [], sh
     exited,
     stdout: () => out,
     stderr: () => err,
+    gone: () => (child.exitCode !== null || child.signalCode !== null ? `dev exited (${child.exitCode ?? child.signalCode}):\n${err}` : undefined),
     interrupt: () => child.kill('SIGINT'),
+    kill: async () => {
+      if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+      await exited;
+    },
     summary: (): RunSummary => JSON.parse(out.trim().split('\n').at(-1) ?? ''),
   };
 }

@@ -10,12 +10,12 @@ import {
   sealBufferFile,
   sealedKeyOf,
   SealError,
-  type BufferFile,
   type BufferingHints,
   type OpenBufferFile,
   WRITE_RECOVERY,
 } from '../../local/raw-buffer.ts';
 import { tempDir } from '../helpers/fixtures.ts';
+import { errno, SmallDisk } from '../helpers/small-disk.ts';
 
 async function setup(hints: BufferingHints, open?: OpenBufferFile) {
   const root = await tempDir();
@@ -39,58 +39,6 @@ async function sealedTexts(root: string, keys: readonly string[]): Promise<strin
 async function until(condition: () => boolean): Promise<void> {
   // A safety net only: the test's own timeout bounds the wait.
   while (!condition()) await new Promise((r) => setTimeout(r, 10));
-}
-
-function errno(code: string, syscall: string): NodeJS.ErrnoException {
-  return Object.assign(new Error(`${code}: injected, ${syscall}`), { code, syscall });
-}
-
-/**
- * A file system with a budget of free blocks shared by its files, over real
- * files, allocating as real ones do: a write that does not fit writes what
- * fits (a short write), the next one fails with ENOSPC; truncating frees the
- * blocks past the new end, and a file's last block keeps its unused bytes.
- */
-class SmallDisk {
-  shortWrites = 0;
-  refusals = 0;
-  constructor(
-    public freeBlocks: number,
-    readonly blockSize = 4096,
-  ) {}
-  readonly open: OpenBufferFile = async (path) => {
-    const real = await openBufferFile(path);
-    const bs = this.blockSize;
-    let size = 0;
-    let blocks = 0;
-    const file: BufferFile = {
-      write: async (data, offset, length) => {
-        const room = blocks * bs - size + this.freeBlocks * bs;
-        if (room <= 0) {
-          this.refusals += 1;
-          throw errno('ENOSPC', 'write');
-        }
-        const fits = Math.min(length, room);
-        if (fits < length) this.shortWrites += 1;
-        const { bytesWritten } = await real.write(data, offset, fits);
-        size += bytesWritten;
-        const needed = Math.ceil(size / bs);
-        this.freeBlocks -= Math.max(0, needed - blocks);
-        blocks = Math.max(blocks, needed);
-        return { bytesWritten };
-      },
-      datasync: () => real.datasync(),
-      truncate: async (length) => {
-        await real.truncate(length);
-        size = length;
-        const kept = Math.ceil(length / bs);
-        this.freeBlocks += Math.max(0, blocks - kept);
-        blocks = Math.min(blocks, kept);
-      },
-      close: () => real.close(),
-    };
-    return file;
-  };
 }
 
 describe('the raw buffer', () => {

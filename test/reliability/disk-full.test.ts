@@ -14,12 +14,12 @@ import mqtt from 'mqtt';
 import { describe, expect, it } from 'vitest';
 import { messageIdFor, topicFor } from '../../functions/core/envelope.ts';
 import { LocalQueryEngine } from '../../local/query.ts';
-import { openBufferFile, type BufferFile, type OpenBufferFile } from '../../local/raw-buffer.ts';
 import { brusselsIso } from '../../local/readings.ts';
 import { startLocalPlatform } from '../../local/runtime.ts';
 import type { RunSummary } from '../../local/stats.ts';
 import { tempDir } from '../helpers/fixtures.ts';
-import { startDev, until } from '../helpers/dev-process.ts';
+import { startDev, until, type DevProcess } from '../helpers/dev-process.ts';
+import { SmallDisk } from '../helpers/small-disk.ts';
 
 const DATASET = 'water_level';
 const READINGS = 20_000;
@@ -119,53 +119,6 @@ function count(pattern: RegExp, text: string): number {
   return text.match(pattern)?.length ?? 0;
 }
 
-/**
- * A file system with a budget of free blocks shared by the buffer files, over
- * real files: a write that does not fit writes what fits (a short write), the
- * next fails with ENOSPC; truncating frees the blocks past the new end.
- */
-class SmallDisk {
-  refusals = 0;
-  shortWrites = 0;
-  constructor(
-    public freeBlocks: number,
-    readonly blockSize = 4096,
-  ) {}
-  readonly open: OpenBufferFile = async (path) => {
-    const real = await openBufferFile(path);
-    const bs = this.blockSize;
-    let size = 0;
-    let blocks = 0;
-    const file: BufferFile = {
-      write: async (data, offset, length) => {
-        const room = blocks * bs - size + this.freeBlocks * bs;
-        if (room <= 0) {
-          this.refusals += 1;
-          throw Object.assign(new Error('ENOSPC: no space left on device, write'), { code: 'ENOSPC', syscall: 'write' });
-        }
-        const fits = Math.min(length, room);
-        if (fits < length) this.shortWrites += 1;
-        const { bytesWritten } = await real.write(data, offset, fits);
-        size += bytesWritten;
-        const needed = Math.ceil(size / bs);
-        this.freeBlocks -= Math.max(0, needed - blocks);
-        blocks = Math.max(blocks, needed);
-        return { bytesWritten };
-      },
-      datasync: () => real.datasync(),
-      truncate: async (length) => {
-        await real.truncate(length);
-        size = length;
-        const kept = Math.ceil(length / bs);
-        this.freeBlocks += Math.max(0, blocks - kept);
-        blocks = Math.min(blocks, kept);
-      },
-      close: () => real.close(),
-    };
-    return file;
-  };
-}
-
 /** Capability checks of the two kernel-level ways to fill a disk; each says why it cannot run, if it cannot. */
 function tmpfsCapability(): { ok: true } | { ok: false; reason: string } {
   const probe = execFileSync('mktemp', ['-d'], { encoding: 'utf8' }).trim();
@@ -214,54 +167,61 @@ describe('a full disk under the local platform', () => {
       openBufferFile: disk.open,
       log: (line) => logged.push(line),
     });
-    const batch = messages();
-    const run = await publishThroughFullDisk(`mqtt://127.0.0.1:${platform.port}`, batch, {
-      reportedFull: () => logged.some((l) => l.startsWith('data directory full')),
-      makeRoom: async () => {
-        disk.freeBlocks = Infinity;
-      },
-    });
-    const summary = await platform.stop();
+    try {
+      const batch = messages();
+      const run = await publishThroughFullDisk(`mqtt://127.0.0.1:${platform.port}`, batch, {
+        reportedFull: () => logged.some((l) => l.startsWith('data directory full')),
+        makeRoom: async () => {
+          disk.freeBlocks = Infinity;
+        },
+      });
+      const summary = await platform.stop();
 
-    expect(run.ackedWhenFull).toBeGreaterThan(0);
-    expect(run.ackedWhenRoomMade).toBeLessThan(READINGS);
-    expect(disk.shortWrites).toBeGreaterThan(0);
-    expect(disk.refusals).toBeGreaterThan(1);
-    const log = logged.join('\n');
-    expect(count(FULL, log)).toBe(1);
-    expect(count(WRITABLE, log)).toBe(1);
-    expect(platform.ingest.unsealed).toEqual([]);
-    await expectEveryReadingKept(dataDir, batch, summary);
+      expect(run.ackedWhenFull).toBeGreaterThan(0);
+      expect(run.ackedWhenRoomMade).toBeLessThan(READINGS);
+      expect(disk.shortWrites).toBeGreaterThan(0);
+      expect(disk.refusals).toBeGreaterThan(1);
+      const log = logged.join('\n');
+      expect(count(FULL, log)).toBe(1);
+      expect(count(WRITABLE, log)).toBe(1);
+      expect(platform.ingest.unsealed).toEqual([]);
+      await expectEveryReadingKept(dataDir, batch, summary);
+    } finally {
+      await platform.stop();
+    }
   });
 
   it.runIf(tmpfs.ok)('on a real tmpfs that fills up part-way and gets space back, `dev` keeps every acknowledged reading', async () => {
     const mountPoint = await tempDir();
     execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=24m', 'tmpfs', mountPoint]);
+    let dev: DevProcess | undefined;
     try {
       const dataDir = join(mountPoint, 'data');
       await mkdir(dataDir);
       // No seal and no transform while the disk is full: the buffer is the only writer then.
-      const dev = await startDev(dataDir, ['--flush-ms', '600000', '--flush-bytes', String(1 << 30)]);
+      dev = await startDev(dataDir, ['--flush-ms', '600000', '--flush-bytes', String(1 << 30)]);
       // Leave 512 KiB: room for some 2,500 of the 20,000 raw lines.
       const { bavail, bsize } = await statfs(mountPoint);
       const ballast = join(mountPoint, 'ballast');
       await writeFile(ballast, Buffer.alloc(Number(bavail) * Number(bsize) - 512 * 1024));
       const batch = messages();
+      const stderr = dev.stderr;
       const run = await publishThroughFullDisk(`mqtt://127.0.0.1:${dev.port}`, batch, {
-        reportedFull: () => count(FULL, dev.stderr()) > 0,
+        reportedFull: () => count(FULL, stderr()) > 0,
         makeRoom: () => rm(ballast),
-        failure: () => (dev.stderr().includes('datastroom dev:') ? dev.stderr() : undefined),
+        failure: dev.gone,
       });
       dev.interrupt();
       expect(await dev.exited).toBe(0);
 
       expect(run.ackedWhenFull).toBeGreaterThan(0);
       expect(run.ackedWhenRoomMade).toBeLessThan(READINGS);
-      expect(dev.stderr()).toMatch(/^data directory full: .*water_level-.*\.jsonl: ENOSPC: no space left on device, write; messages/m);
-      expect(count(FULL, dev.stderr())).toBe(1);
-      expect(count(WRITABLE, dev.stderr())).toBe(1);
+      expect(stderr()).toMatch(/^data directory full: .*water_level-.*\.jsonl: ENOSPC: no space left on device, write; messages/m);
+      expect(count(FULL, stderr())).toBe(1);
+      expect(count(WRITABLE, stderr())).toBe(1);
       await expectEveryReadingKept(dataDir, batch, dev.summary());
     } finally {
+      await dev?.kill();
       execFileSync('umount', [mountPoint]);
     }
   });
@@ -271,20 +231,24 @@ describe('a full disk under the local platform', () => {
     // 8 MiB per file (in 512-byte blocks): each buffer fills up within its 2 s and refuses more until its seal
     // opens a new one. Readings of 2 KiB keep the state database's files, which have the same limit, far below it.
     const dev = await startDev(dataDir, ['--flush-ms', '2000', '--flush-bytes', String(1 << 30)], 'ulimit -f 16384 && ');
-    const batch = messages(2048);
-    const run = await publishThroughFullDisk(`mqtt://127.0.0.1:${dev.port}`, batch, {
-      reportedFull: () => count(FULL, dev.stderr()) > 0,
-      makeRoom: async () => undefined,
-      failure: () => (dev.stderr().includes('datastroom dev:') ? dev.stderr() : undefined),
-    });
-    dev.interrupt();
-    expect(await dev.exited).toBe(0);
+    try {
+      const batch = messages(2048);
+      const run = await publishThroughFullDisk(`mqtt://127.0.0.1:${dev.port}`, batch, {
+        reportedFull: () => count(FULL, dev.stderr()) > 0,
+        makeRoom: async () => undefined,
+        failure: dev.gone,
+      });
+      dev.interrupt();
+      expect(await dev.exited).toBe(0);
 
-    expect(run.ackedWhenFull).toBeGreaterThan(0);
-    expect(run.ackedWhenRoomMade).toBeLessThan(READINGS);
-    expect(dev.stderr()).toMatch(/^data directory full: .*water_level-.*\.jsonl: EFBIG: file too large, write; messages/m);
-    // Each sealed-off full buffer is one episode, and each ended.
-    expect(count(WRITABLE, dev.stderr())).toBe(count(FULL, dev.stderr()));
-    await expectEveryReadingKept(dataDir, batch, dev.summary());
+      expect(run.ackedWhenFull).toBeGreaterThan(0);
+      expect(run.ackedWhenRoomMade).toBeLessThan(READINGS);
+      expect(dev.stderr()).toMatch(/^data directory full: .*water_level-.*\.jsonl: EFBIG: file too large, write; messages/m);
+      // Each sealed-off full buffer is one episode, and each ended.
+      expect(count(WRITABLE, dev.stderr())).toBe(count(FULL, dev.stderr()));
+      await expectEveryReadingKept(dataDir, batch, dev.summary());
+    } finally {
+      await dev.kill();
+    }
   });
 });

@@ -27,30 +27,35 @@ describe('a seal that fails', () => {
     await writeFile(blocker, '');
 
     const dev = await startDev(dataDir, ['--flush-ms', '200']);
-    const client = await mqtt.connectAsync(`mqtt://127.0.0.1:${dev.port}`, { clientId: 'wl-seal' });
-    const base = Date.now() - 60_000;
-    for (let i = 0; i < READINGS; i += 50) {
-      await Promise.all(
-        Array.from({ length: 50 }, (_, j) =>
-          client.publishAsync('datastroom/water_level/wl-seal', JSON.stringify({ ts: brusselsIso(new Date(base + i + j)), level_cm: i + j }), { qos: 1 }),
-        ),
-      );
-    }
-    await client.endAsync();
-    // Reported while running, by the age seal, not only at stop.
-    await until(() => dev.stderr().includes('cannot seal'), 'the failed seal to be reported');
-    dev.interrupt();
-    expect(await dev.exited).toBe(1);
+    let left: string[];
+    try {
+      const client = await mqtt.connectAsync(`mqtt://127.0.0.1:${dev.port}`, { clientId: 'wl-seal' });
+      const base = Date.now() - 60_000;
+      for (let i = 0; i < READINGS; i += 50) {
+        await Promise.all(
+          Array.from({ length: 50 }, (_, j) =>
+            client.publishAsync('datastroom/water_level/wl-seal', JSON.stringify({ ts: brusselsIso(new Date(base + i + j)), level_cm: i + j }), { qos: 1 }),
+          ),
+        );
+      }
+      await client.endAsync();
+      // Reported while running, by the age seal, not only at stop.
+      await until(() => dev.stderr().includes('cannot seal'), 'the failed seal to be reported', dev.gone);
+      dev.interrupt();
+      expect(await dev.exited).toBe(1);
 
-    const stderr = dev.stderr();
-    expect(stderr.match(/^cannot seal .*water_level-.*\.jsonl into the raw zone: .*; buffers stay in .*, are retried, and are recovered at the next start$/gm)).toHaveLength(1);
-    const left = await leftoverBuffers(join(dataDir, 'state', 'buffers'));
-    expect(left.length).toBeGreaterThan(0);
-    expect(stderr).toContain(`${left.length} raw buffer file(s) could not be sealed into the raw zone; they stay in ${join(dataDir, 'state', 'buffers')}`);
-    expect(stderr).toMatch(new RegExp(`^datastroom dev: ${left.length} raw buffer file\\(s\\) could not be sealed into .*; their messages are safe where they are`, 'm'));
-    const lines = (await Promise.all(left.map((f) => readFile(f, 'utf8')))).join('').split('\n').filter((l) => l !== '');
-    expect(lines).toHaveLength(READINGS);
-    expect(dev.summary().datasets.water_level).toEqual({ received: 0, duplicates: 0, curated: 0, quarantined: 0 });
+      const stderr = dev.stderr();
+      expect(stderr.match(/^cannot seal .*water_level-.*\.jsonl into the raw zone: .*; buffers stay in .*, are retried, and are recovered at the next start$/gm)).toHaveLength(1);
+      left = await leftoverBuffers(join(dataDir, 'state', 'buffers'));
+      expect(left.length).toBeGreaterThan(0);
+      expect(stderr).toContain(`${left.length} raw buffer file(s) could not be sealed into the raw zone; they stay in ${join(dataDir, 'state', 'buffers')}`);
+      expect(stderr).toMatch(new RegExp(`^datastroom dev: ${left.length} raw buffer file\\(s\\) could not be sealed into .*; their messages are safe where they are`, 'm'));
+      const lines = (await Promise.all(left.map((f) => readFile(f, 'utf8')))).join('').split('\n').filter((l) => l !== '');
+      expect(lines).toHaveLength(READINGS);
+      expect(dev.summary().datasets.water_level).toEqual({ received: 0, duplicates: 0, curated: 0, quarantined: 0 });
+    } finally {
+      await dev.kill();
+    }
 
     await rm(blocker);
     const restart = await promisify(execFile)(process.execPath, [BIN, 'dev', '--no-simulate', '--port', '0', '--duration', '1', '--summary-json', '--data-dir', dataDir]);
