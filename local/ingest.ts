@@ -1,20 +1,40 @@
+import { basename, join } from 'node:path';
 import { findDataset } from '../datasets/index.ts';
 import { messageIdFor, parseTopic, rawLine, TOPIC_ROOT, unroutedLine } from '../functions/core/envelope.ts';
 import { UNROUTED } from '../functions/core/keys.ts';
-import { RawBuffer, type BufferingHints, type SealedListener } from './raw-buffer.ts';
-import { join } from 'node:path';
+import {
+  BufferHealthLog,
+  leftoverBuffers,
+  RawBuffer,
+  sealBufferFile,
+  sealedKeyOf,
+  type BufferingHints,
+  type OpenBufferFile,
+  type SealedListener,
+} from './raw-buffer.ts';
 
-/** Messages the ingest has taken in, per dataset (UNROUTED for unknown datasets). */
+/** Messages written to the raw buffers, so acknowledged, per dataset (UNROUTED for unknown datasets). */
 export type ArrivalCounts = Map<string, number>;
+
+/** How the ingest reports trouble and opens its buffer files. */
+export interface IngestOptions {
+  /** Where write and seal failures are reported, once per episode. @default - standard error */
+  readonly log?: (line: string) => void;
+  /** @default openBufferFile, owner-only files */
+  readonly openBufferFile?: OpenBufferFile;
+}
 
 /**
  * The local topic rule: what IoT Core's rule and Firehose do in the cloud.
  * It stamps each message on a Datastroom topic with its envelope and appends
  * it to its dataset's durable buffer; the returned promise settles once the
- * line is on disk, and only then may the broker acknowledge the message.
+ * line is on disk, and only then may the broker acknowledge the message. It
+ * rejects when the line cannot be written (a full disk): the broker then
+ * sends no acknowledgement and the sender resends.
  */
 export class Ingest {
   private readonly buffers = new Map<string, RawBuffer>();
+  private readonly health: BufferHealthLog;
   readonly arrivals: ArrivalCounts = new Map();
 
   constructor(
@@ -22,7 +42,10 @@ export class Ingest {
     private readonly dataRoot: string,
     private readonly hints: BufferingHints,
     private readonly onSealed: SealedListener,
-  ) {}
+    private readonly options: IngestOptions = {},
+  ) {
+    this.health = new BufferHealthLog(options.log ?? ((line) => process.stderr.write(`${line}\n`)));
+  }
 
   /** Takes one message in. Returns undefined for topics outside `datastroom/`, which are not the platform's. */
   accept(topic: string, payload: Buffer, receivedAt: Date = new Date()): Promise<void> | undefined {
@@ -31,23 +54,54 @@ export class Ingest {
     const parsed = parseTopic(topic);
     const dataset = parsed ? findDataset(parsed.datasetId) : undefined;
     if (!parsed || !dataset) {
-      return this.append(UNROUTED, unroutedLine(topic, messageId, receivedAt, payload));
+      return this.bufferOf(UNROUTED).append(unroutedLine(topic, messageId, receivedAt, payload));
     }
-    return this.append(dataset.id, rawLine(parsed.sensorId, messageId, receivedAt, payload));
+    return this.bufferOf(dataset.id).append(rawLine(parsed.sensorId, messageId, receivedAt, payload));
   }
 
-  private append(datasetId: string, line: string): Promise<void> {
-    this.arrivals.set(datasetId, (this.arrivals.get(datasetId) ?? 0) + 1);
+  /**
+   * Seals the buffer files an earlier run left behind (it stopped without
+   * sealing them) and returns their raw keys. One that cannot be sealed now is
+   * reported and retried with its dataset's seals.
+   */
+  async recoverLeftovers(): Promise<string[]> {
+    const keys: string[] = [];
+    for (const path of await leftoverBuffers(this.bufferRoot)) {
+      try {
+        const key = await sealBufferFile(path, this.dataRoot);
+        this.health.sealSucceeded();
+        if (key) keys.push(key);
+      } catch (error) {
+        this.health.sealFailed(path, error);
+        this.bufferOf(sealedKeyOf(basename(path)).datasetId).adopt(path);
+      }
+    }
+    return keys;
+  }
+
+  /** Seals every open buffer into the raw zone; returns the buffer files that could not be sealed (see {@link unsealed}). */
+  async sealAll(): Promise<string[]> {
+    // Failures are reported by the health log; what they leave behind is listed below.
+    await Promise.all([...this.buffers.values()].map((b) => b.seal().catch(() => undefined)));
+    this.health.settle();
+    return this.unsealed;
+  }
+
+  /** Buffer files that could not be sealed into the raw zone so far; they stay under the buffer root and the next start recovers them. */
+  get unsealed(): string[] {
+    return [...this.buffers.values()].flatMap((b) => b.unsealed);
+  }
+
+  private bufferOf(datasetId: string): RawBuffer {
     let buffer = this.buffers.get(datasetId);
     if (!buffer) {
-      buffer = new RawBuffer(datasetId, join(this.bufferRoot, datasetId), this.dataRoot, this.hints, this.onSealed);
+      buffer = new RawBuffer(datasetId, join(this.bufferRoot, datasetId), this.dataRoot, this.hints, this.onSealed, {
+        reporter: this.health,
+        open: this.options.openBufferFile,
+        onWritten: (lines) => this.arrivals.set(datasetId, (this.arrivals.get(datasetId) ?? 0) + lines),
+      });
       this.buffers.set(datasetId, buffer);
     }
-    return buffer.append(line);
-  }
-
-  /** Seals every open buffer into the raw zone. */
-  async sealAll(): Promise<void> {
-    await Promise.all([...this.buffers.values()].map((b) => b.seal()));
+    return buffer;
   }
 }

@@ -8,7 +8,7 @@ import { dataDirLayout, ensureDataDir, loadPseudonymKey, type DataDirLayout } fr
 import { DeviceRegistry } from './devices.ts';
 import { Ingest } from './ingest.ts';
 import { TransformPipeline, type PipelineFailure } from './pipeline.ts';
-import { BUFFERING_DEFAULTS, leftoverBuffers, sealBufferFile, type BufferingHints } from './raw-buffer.ts';
+import { BUFFERING_DEFAULTS, type BufferingHints, type OpenBufferFile } from './raw-buffer.ts';
 import { Simulator, type SimulatorOptions } from './simulator.ts';
 import { RunStats, type RunSummary } from './stats.ts';
 
@@ -28,6 +28,8 @@ export interface LocalPlatformOptions {
   readonly policy?: TransformPolicy;
   /** Where warnings and failures are reported. @default - standard error */
   readonly log?: (line: string) => void;
+  /** How raw buffer files are opened (a seam for write failures). @default - owner-only files through node:fs */
+  readonly openBufferFile?: OpenBufferFile;
 }
 
 /** A running local platform. */
@@ -39,7 +41,7 @@ export interface LocalPlatform {
   readonly pipeline: TransformPipeline;
   readonly simulator: Simulator | undefined;
   readonly devices: DeviceRegistry;
-  /** Stops publishing, stops the broker, seals every buffer, transforms everything, and reports. */
+  /** Stops publishing, stops the broker, seals every buffer, transforms everything, and reports (what could not be sealed: `ingest.unsealed`). */
   stop(): Promise<RunSummary>;
 }
 
@@ -100,16 +102,17 @@ export async function startLocalPlatform(options: LocalPlatformOptions): Promise
   });
   await pipeline.open();
 
+  const ingest = new Ingest(
+    layout.buffers,
+    layout.root,
+    { ...BUFFERING_DEFAULTS, ...options.buffering },
+    (_dataset, key) => pipeline.enqueue(key),
+    { log, openBufferFile: options.openBufferFile },
+  );
   // A previous run may have stopped hard: its buffers hold acknowledged messages.
-  for (const path of await leftoverBuffers(layout.buffers)) {
-    const key = await sealBufferFile(path, layout.root);
-    log(`recovered ${key} from an unfinished buffer`);
-  }
+  for (const key of await ingest.recoverLeftovers()) log(`recovered ${key} from an unfinished buffer`);
   for (const key of await pipeline.untransformed()) pipeline.enqueue(key);
 
-  const ingest = new Ingest(layout.buffers, layout.root, { ...BUFFERING_DEFAULTS, ...options.buffering }, (_dataset, key) =>
-    pipeline.enqueue(key),
-  );
   let broker: EmbeddedBroker;
   try {
     broker = await startBroker({ port: options.port, host: options.host, ingest, devices, log });
@@ -142,7 +145,10 @@ export async function startLocalPlatform(options: LocalPlatformOptions): Promise
     await simulator?.stop();
     await broker.close();
     devices.close();
-    await ingest.sealAll();
+    const unsealed = await ingest.sealAll();
+    if (unsealed.length > 0) {
+      log(`${unsealed.length} raw buffer file(s) could not be sealed into the raw zone; they stay in ${layout.buffers} and the next start recovers them: ${unsealed.join(', ')}`);
+    }
     await pipeline.close();
     duckdb.closeSync();
     return stats.summary(simulator?.total ?? 0);

@@ -28,7 +28,8 @@ quarantine zones under the data dir, the transform, and a demo fleet.
   --data-dir DIR      where the zones live (default .datastroom)
 
 Stopping (Ctrl+C or --duration) flushes every buffer and transforms
-everything first.`;
+everything first. It exits with status 1 if a buffer could not be sealed into
+the raw zone; the next start recovers it.`;
 
 function describeSummary(s: RunSummary): string {
   const lines = [
@@ -127,5 +128,13 @@ export async function devCommand(argv: readonly string[]): Promise<number> {
   progress.stop();
   process.stderr.write(`${describeSummary(summary)}\n`);
   if (values['summary-json']) process.stdout.write(`${JSON.stringify(summary)}\n`);
+  const unsealed = platform.ingest.unsealed;
+  if (unsealed.length > 0) {
+    process.stderr.write(
+      `datastroom dev: ${unsealed.length} raw buffer file(s) could not be sealed into ${platform.layout.root}/raw (see above); ` +
+        'their messages are safe where they are: fix the cause (permissions, free space) and start dev again to recover them\n',
+    );
+    return 1;
+  }
   return 0;
 }
