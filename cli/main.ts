@@ -2,6 +2,7 @@ import { DatasetDefinitionError } from '../datasets/index.ts';
 import { UsageError } from './args.ts';
 import { DATASETS_USAGE, datasetsCommand } from './commands/datasets.ts';
 import { DEV_USAGE, devCommand } from './commands/dev.ts';
+import { FAILED_USAGE, failedCommand } from './commands/failed.ts';
 import { QUERY_USAGE, queryCommand } from './commands/query.ts';
 import { SCHEMA_USAGE, schemaCommand } from './commands/schema.ts';
 import { SENSORS_USAGE, sensorsCommand } from './commands/sensors.ts';
@@ -14,6 +15,7 @@ Commands:
   datasets   show the dataset register
   schema     the JSON Schema of a dataset's readings, for vendors
   sensors    register, list and revoke sensors (AWS IoT Core, or --local)
+  failed     raw objects whose transform failed, and trying them again
 
 Every command takes --data-dir DIR (default .datastroom) and --help.
 
@@ -21,7 +23,8 @@ ${DEV_USAGE.split('\n')[0]}
 ${QUERY_USAGE.split('\n')[0]}
 ${DATASETS_USAGE.split('\n')[0]}
 ${SCHEMA_USAGE.split('\n')[0]}
-${SENSORS_USAGE.split('\n')[0]}`;
+${SENSORS_USAGE.split('\n')[0]}
+${FAILED_USAGE.split('\n')[0]}`;
 
 /** Runs one command line; returns the exit status. */
 export async function main(argv: readonly string[]): Promise<number> {
@@ -38,6 +41,8 @@ export async function main(argv: readonly string[]): Promise<number> {
         return await schemaCommand(rest);
       case 'sensors':
         return await sensorsCommand(rest);
+      case 'failed':
+        return await failedCommand(rest);
       case undefined:
       case 'help':
       case '--help':

@@ -1,8 +1,7 @@
-import { createReadStream } from 'node:fs';
-import { mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import { createInterface } from 'node:readline';
 import type { DuckDBConnection, DuckDBInstance } from '@duckdb/node-api';
+import { z } from 'zod';
 import { findDataset } from '../datasets/index.ts';
 import { parseRawKey, quarantineKey, UNROUTED } from '../functions/core/keys.ts';
 import { processRawObject } from '../functions/core/process.ts';
@@ -14,6 +13,8 @@ import {
   type TransformCounts,
 } from '../functions/core/transform.ts';
 import type { LocalObjectStore } from '../functions/adapters/local-store.ts';
+import { JsonLinesWriter, lineId, numberedLines } from '../functions/core/raw-lines.ts';
+import { RETRY_POLICY, type FailedObjects, type RetryPolicy } from './failed-objects.ts';
 
 /** Claims older than this are forgotten; a redelivery arrives within minutes, not days. */
 export const CLAIM_RETENTION_DAYS = 7;
@@ -26,10 +27,19 @@ export interface PipelineEvent extends TransformCounts {
   readonly rawKey: string;
 }
 
-/** A raw object that failed; it stays untransformed and is retried at the next start. */
+/**
+ * A raw object whose transform failed. It stays untransformed: tried again
+ * after a wait, and parked once it failed as often as the retry policy allows.
+ */
 export interface PipelineFailure {
   readonly rawKey: string;
   readonly error: Error;
+  /** Attempts so far, across runs. */
+  readonly attempts: number;
+  /** Whether it is parked: no more automatic tries. */
+  readonly parked: boolean;
+  /** Milliseconds until the next try, when it is not parked. */
+  readonly retryInMs?: number;
 }
 
 export interface PipelineOptions {
@@ -40,6 +50,14 @@ export interface PipelineOptions {
   readonly policy?: TransformPolicy;
   readonly onResult?: (event: PipelineEvent) => void;
   readonly onFailure?: (failure: PipelineFailure) => void;
+  /**
+   * Where failures are recorded: then an object is tried a bounded number of
+   * times (RETRY_POLICY) and parked after that, never blocking the others.
+   * @default - a failed object is retried at the next start only, without limit
+   */
+  readonly failures?: FailedObjects;
+  /** @default RETRY_POLICY */
+  readonly retryPolicy?: RetryPolicy;
 }
 
 /**
@@ -53,8 +71,15 @@ export class TransformPipeline {
   private readonly queued = new Set<string>();
   private running: Promise<void> | undefined;
   private conn: DuckDBConnection | undefined;
+  private readonly retries = new Map<string, NodeJS.Timeout>();
+  private watcher: NodeJS.Timeout | undefined;
+  private closed = false;
 
   constructor(private readonly options: PipelineOptions) {}
+
+  private get retryPolicy(): RetryPolicy {
+    return this.options.retryPolicy ?? RETRY_POLICY;
+  }
 
   /** Creates the bookkeeping tables and forgets old claims. */
   async open(): Promise<void> {
@@ -67,13 +92,14 @@ export class TransformPipeline {
     );
   }
 
-  /** Raw objects in the raw zone that were never recorded as transformed. */
+  /** Raw objects in the raw zone that were never recorded as transformed, except those parked as failed. */
   async untransformed(): Promise<string[]> {
     const done = new Set(
       ((await this.connection().runAndReadAll('SELECT raw_key FROM transformed')).getRowObjectsJS() as { raw_key: string }[]).map(
         (r) => r.raw_key,
       ),
     );
+    for (const failed of (await this.options.failures?.list()) ?? []) if (failed.parked) done.add(failed.rawKey);
     const keys: string[] = [];
     const rawRoot = this.options.store.pathOf('raw');
     for (const dataset of await readdirOrEmpty(rawRoot)) {
@@ -107,7 +133,30 @@ export class TransformPipeline {
     return this.queue.length;
   }
 
+  /**
+   * Takes up objects an operator released (`datastroom failed --retry`) while
+   * this runs, checking the ledger every few seconds.
+   */
+  watchReleased(intervalMs = 2000): void {
+    const failures = this.options.failures;
+    if (!failures || this.watcher) return;
+    this.watcher = setInterval(() => {
+      void failures
+        .list()
+        .then((objects) => {
+          for (const o of objects) if (!o.parked && o.attempts === 0 && !this.retries.has(o.rawKey) && !this.closed) this.enqueue(o.rawKey);
+        })
+        .catch(() => undefined);
+    }, intervalMs);
+    this.watcher.unref();
+  }
+
+  /** Finishes the queue; retries still waiting are left for the next start. */
   async close(): Promise<void> {
+    this.closed = true;
+    clearInterval(this.watcher);
+    for (const timer of this.retries.values()) clearTimeout(timer);
+    this.retries.clear();
     await this.idle();
     this.conn?.closeSync();
     this.conn = undefined;
@@ -126,13 +175,45 @@ export class TransformPipeline {
           'INSERT OR REPLACE INTO transformed VALUES ($key, now()::TIMESTAMP, $received, $duplicates, $curated, $quarantined)',
           { key, ...counts },
         );
+        await this.options.failures?.recordSuccess(key).catch(() => undefined);
         this.options.onResult?.({ datasetId: parseRawKey(key).datasetId, rawKey: key, ...counts });
       } catch (error) {
-        this.options.onFailure?.({ rawKey: key, error: error instanceof Error ? error : new Error(String(error)) });
+        await this.failed(key, error instanceof Error ? error : new Error(String(error)));
       } finally {
         this.queued.delete(key);
       }
     }
+  }
+
+  /** Records a failure and schedules the next try, or parks the object; the queue goes on either way. */
+  private async failed(key: string, error: Error): Promise<void> {
+    const failures = this.options.failures;
+    if (!failures) {
+      this.options.onFailure?.({ rawKey: key, error, attempts: 1, parked: false });
+      return;
+    }
+    let entry;
+    try {
+      entry = await failures.recordFailure(key, error, this.retryPolicy.maxAttempts);
+    } catch (ledgerError) {
+      // Without a ledger entry it is simply tried again at the next start.
+      const why = ledgerError instanceof Error ? ledgerError.message : String(ledgerError);
+      this.options.onFailure?.({ rawKey: key, error: new Error(`${error.message} (and recording the failure failed: ${why})`), attempts: 1, parked: false });
+      return;
+    }
+    if (entry.parked || this.closed) {
+      this.options.onFailure?.({ rawKey: key, error, attempts: entry.attempts, parked: entry.parked });
+      return;
+    }
+    const delays = this.retryPolicy.delaysMs;
+    const retryInMs = delays[Math.min(entry.attempts - 1, delays.length - 1)] ?? 5000;
+    this.options.onFailure?.({ rawKey: key, error, attempts: entry.attempts, parked: false, retryInMs });
+    const timer = setTimeout(() => {
+      this.retries.delete(key);
+      if (!this.closed) this.enqueue(key);
+    }, retryInMs);
+    timer.unref();
+    this.retries.set(key, timer);
   }
 
   private async process(key: string): Promise<TransformCounts> {
@@ -162,31 +243,46 @@ export class TransformPipeline {
    */
   private async quarantineUnrouted(key: string): Promise<TransformCounts> {
     const { store, scratch } = this.options;
-    const records: QuarantineRecord[] = [];
-    const lines = createInterface({ input: createReadStream(await store.fetch(key)), crlfDelay: Infinity });
-    for await (const line of lines) {
-      if (line.trim() === '') continue;
-      const arrival = JSON.parse(line) as { messageId: string; topic: string; receivedAt: string; payloadBytes: number };
-      records.push({
-        reason: `topic ${JSON.stringify(arrival.topic)} names no dataset: publish to datastroom/<dataset>/<sensorId>`,
-        messageId: arrival.messageId,
-        sensorId: null,
-        receivedAt: arrival.receivedAt,
-        rawKey: key,
-        payloadOmitted: `${arrival.payloadBytes} bytes kept in the raw object only`,
-      });
-    }
-    if (records.length > 0) {
-      const dir = await mkdtemp(join(scratch, 'unrouted-'));
+    const dir = await mkdtemp(join(scratch, 'unrouted-'));
+    try {
+      const out = new JsonLinesWriter(join(dir, 'quarantine.jsonl.gz'), { gzip: true });
       try {
-        const file = join(dir, 'quarantine.jsonl');
-        await writeFile(file, records.map((r) => JSON.stringify(r)).join('\n') + '\n');
-        await store.put(quarantineKey(parseRawKey(key)), file);
-      } finally {
-        await rm(dir, { recursive: true, force: true });
+        for await (const { n, text } of numberedLines(await store.fetch(key))) {
+          if (text.trim() === '') continue;
+          const arrival = UnroutedArrival.safeParse(safeJson(text));
+          const record: QuarantineRecord = arrival.success
+            ? {
+                reason: `topic ${JSON.stringify(arrival.data.topic)} names no dataset: publish to datastroom/<dataset>/<sensorId>`,
+                messageId: arrival.data.messageId,
+                sensorId: null,
+                receivedAt: arrival.data.receivedAt,
+                rawKey: key,
+                payloadOmitted: `${arrival.data.payloadBytes} bytes kept in the raw object only`,
+              }
+            : { reason: `raw line ${n} is not an arrival on a topic`, messageId: lineId(parseRawKey(key).name, n), sensorId: null, receivedAt: null, rawKey: key, payloadOmitted: 'kept in the raw object only' };
+          await out.write(record);
+        }
+        await out.close();
+      } catch (error) {
+        out.destroy();
+        throw error;
       }
+      if (out.count > 0) await store.put(quarantineKey(parseRawKey(key)), out.file);
+      return { received: out.count, duplicates: 0, curated: 0, quarantined: out.count };
+    } finally {
+      await rm(dir, { recursive: true, force: true });
     }
-    return { received: records.length, duplicates: 0, curated: 0, quarantined: records.length };
+  }
+}
+
+/** One line of an unrouted raw object, as the ingest writes it. */
+const UnroutedArrival = z.object({ messageId: z.string(), topic: z.string(), receivedAt: z.string(), payloadBytes: z.number() });
+
+function safeJson(text: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch {
+    return undefined;
   }
 }
 

@@ -1,3 +1,4 @@
+import { readdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { DuckDBInstance } from '@duckdb/node-api';
 import { createTransformEngine } from '../functions/core/engine.ts';
@@ -6,6 +7,7 @@ import type { TransformPolicy } from '../functions/core/reading.ts';
 import { startBroker, type EmbeddedBroker } from './broker.ts';
 import { dataDirLayout, ensureDataDir, loadPseudonymKey, type DataDirLayout } from './data-dir.ts';
 import { DeviceRegistry } from './devices.ts';
+import { FailedObjects, RETRY_POLICY, type RetryPolicy } from './failed-objects.ts';
 import { Ingest } from './ingest.ts';
 import { TransformPipeline, type PipelineFailure } from './pipeline.ts';
 import { BUFFERING_DEFAULTS, type BufferingHints, type OpenBufferFile } from './raw-buffer.ts';
@@ -26,6 +28,8 @@ export interface LocalPlatformOptions {
   readonly buffering?: Partial<BufferingHints>;
   /** @default TRANSFORM_DEFAULTS */
   readonly policy?: TransformPolicy;
+  /** How often a failing raw object is tried before it is parked. @default RETRY_POLICY */
+  readonly retryPolicy?: RetryPolicy;
   /** Where warnings and failures are reported. @default - standard error */
   readonly log?: (line: string) => void;
   /** How raw buffer files are opened (a seam for write failures). @default - owner-only files through node:fs */
@@ -57,6 +61,11 @@ function describeAuthentication(devices: DeviceRegistry, now = ''): string {
   return `device authentication is ${now}off, as switched off by an operator: any client may publish on any topic although there are ${count} (switch it on with: npx datastroom sensors auth on --local)`;
 }
 
+/** Removes everything inside a directory, keeping the directory (and its mode). */
+async function emptyDirectory(dir: string): Promise<void> {
+  for (const entry of await readdir(dir).catch(() => [])) await rm(join(dir, entry), { recursive: true, force: true });
+}
+
 /** The data dir is held by another running `datastroom dev`. */
 export class DataDirBusyError extends Error {
   constructor(dir: string, cause: Error) {
@@ -86,21 +95,40 @@ export async function startLocalPlatform(options: LocalPlatformOptions): Promise
     if (error instanceof Error && /lock/i.test(error.message)) throw new DataDirBusyError(layout.root, error);
     throw error;
   }
+  // Only one process holds the database: what scratch holds now was left by a transform that was killed
+  // (a raw object's copy, plates in clear), never by one that runs.
+  await emptyDirectory(layout.scratch);
   const store = new LocalObjectStore(layout.root);
   const stats = new RunStats();
+  const failures = FailedObjects.of(layout);
   const pipeline = new TransformPipeline({
     store,
     duckdb,
     pseudonymKey,
     scratch: layout.scratch,
     policy: options.policy,
+    failures,
+    retryPolicy: options.retryPolicy,
     onResult: (event) => stats.record(event),
     onFailure: (failure: PipelineFailure) => {
-      stats.failedObjects += 1;
-      log(`transform of ${failure.rawKey} failed, kept for the next start: ${failure.error.message}`);
+      const what = `transform of ${failure.rawKey} failed (attempt ${failure.attempts} of ${(options.retryPolicy ?? RETRY_POLICY).maxAttempts}): ${failure.error.message}`;
+      if (failure.parked) log(`${what}; parked: \`npx datastroom failed\` lists it, \`npx datastroom failed --retry\` tries it again`);
+      else if (failure.retryInMs !== undefined) log(`${what}; trying again in ${Math.round(failure.retryInMs / 1000)} s`);
+      else log(`${what}; tried again at the next start`);
     },
   });
-  await pipeline.open();
+  try {
+    await pipeline.open();
+    const parked = (await failures.list()).filter((f) => f.parked);
+    if (parked.length > 0) {
+      log(`${parked.length} raw object${parked.length === 1 ? ' is' : 's are'} parked as failed: \`npx datastroom failed\` lists them, \`npx datastroom failed --retry\` tries them again`);
+    }
+  } catch (error) {
+    devices.close();
+    duckdb.closeSync();
+    throw error;
+  }
+  pipeline.watchReleased();
 
   const ingest = new Ingest(
     layout.buffers,
@@ -151,7 +179,8 @@ export async function startLocalPlatform(options: LocalPlatformOptions): Promise
     }
     await pipeline.close();
     duckdb.closeSync();
-    return stats.summary(simulator?.total ?? 0);
+    const failed = await failures.list().catch(() => []);
+    return stats.summary(simulator?.total ?? 0, { failed: failed.length, parked: failed.filter((f) => f.parked).length });
   };
   return {
     port: broker.port,

@@ -13,8 +13,10 @@ export interface RunSummary extends TransformCounts {
   readonly published: number;
   /** Messages on a Datastroom topic naming no dataset (counted in received and quarantined). */
   readonly unrouted: number;
-  /** Raw objects whose transform failed; they are retried at the next start. */
+  /** Raw objects left untransformed at stop because their transform failed (in the data dir's ledger). */
   readonly failedObjects: number;
+  /** Of those, the ones parked after the retry policy's attempts: they wait for `datastroom failed --retry`. */
+  readonly parkedObjects: number;
   readonly datasets: Readonly<Record<string, TransformCounts>>;
 }
 
@@ -22,7 +24,6 @@ export interface RunSummary extends TransformCounts {
 export class RunStats {
   private readonly perDataset = new Map<string, Counts>(registry.map((d) => [d.id, zero()]));
   private unrouted = 0;
-  failedObjects = 0;
 
   record(event: PipelineEvent): void {
     if (event.datasetId === UNROUTED) {
@@ -42,7 +43,8 @@ export class RunStats {
     return this.perDataset;
   }
 
-  summary(published: number): RunSummary {
+  /** The run's summary; `failures` counts the data dir's failed and parked raw objects at stop. */
+  summary(published: number, failures: { readonly failed: number; readonly parked: number } = { failed: 0, parked: 0 }): RunSummary {
     const total = zero();
     for (const counts of this.perDataset.values()) {
       for (const key of Object.keys(total) as (keyof Counts)[]) total[key] += counts[key];
@@ -54,7 +56,8 @@ export class RunStats {
       curated: total.curated,
       quarantined: total.quarantined + this.unrouted,
       unrouted: this.unrouted,
-      failedObjects: this.failedObjects,
+      failedObjects: failures.failed,
+      parkedObjects: failures.parked,
       datasets: Object.fromEntries([...this.perDataset].map(([id, c]) => [id, { ...c }])),
     };
   }

@@ -35,7 +35,10 @@ function describeSummary(s: RunSummary): string {
   const lines = [
     `published ${s.published}, received ${s.received}: curated ${s.curated}, quarantined ${s.quarantined}, duplicates ${s.duplicates}` +
       (s.unrouted ? ` (unrouted ${s.unrouted})` : '') +
-      (s.failedObjects ? `; ${s.failedObjects} raw objects failed and wait for the next start` : ''),
+      (s.failedObjects
+        ? `; ${s.failedObjects} raw object${s.failedObjects === 1 ? '' : 's'} failed to transform` +
+          (s.parkedObjects ? ` (${s.parkedObjects} parked: npx datastroom failed)` : ', tried again at the next start')
+        : ''),
   ];
   return lines.join('\n');
 }

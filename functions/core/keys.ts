@@ -58,10 +58,14 @@ export function curatedKey(raw: RawKeyParts, eventDate: string): string {
   return `${zonePrefix('curated', raw.datasetId)}dt=${eventDate}/${raw.name}.parquet`;
 }
 
-/** Key of the quarantine object of one raw object, under its arrival date. */
+/**
+ * Key of the quarantine object of one raw object, under its arrival date:
+ * gzip JSON lines, so refused garbage takes a fraction of its size on disk
+ * (DuckDB, Athena and zcat read it as it is).
+ */
 export function quarantineKey(raw: RawKeyParts): string {
   checkParts(raw);
-  return `${zonePrefix('quarantine', raw.datasetId)}dt=${raw.dt}/${raw.name}.jsonl`;
+  return `${zonePrefix('quarantine', raw.datasetId)}dt=${raw.dt}/${raw.name}.jsonl.gz`;
 }
 
 function checkParts(parts: RawKeyParts): void {

@@ -8,20 +8,33 @@ import { createReadStream, createWriteStream, type WriteStream } from 'node:fs';
 import { open } from 'node:fs/promises';
 import { once } from 'node:events';
 import { createInterface } from 'node:readline';
-import { createGunzip } from 'node:zlib';
+import { createGzip, createGunzip, type Gzip } from 'node:zlib';
 import type { RawRecord } from './envelope.ts';
 import { decodePayload, readingId, typeName } from './reading.ts';
 
 /** A JSON-lines file written in batches, waiting for the disk when the stream asks it to. */
 export class JsonLinesWriter {
-  private readonly out: WriteStream;
+  private readonly out: WriteStream | Gzip;
+  private readonly file$: WriteStream;
   private batch: string[] = [];
   private batchChars = 0;
   /** Lines written so far. */
   count = 0;
 
-  constructor(readonly file: string) {
-    this.out = createWriteStream(file);
+  /** With `gzip`, the file is compressed as it is written (in the thread pool, beside the caller). */
+  constructor(
+    readonly file: string,
+    options: { readonly gzip?: boolean } = {},
+  ) {
+    this.file$ = createWriteStream(file);
+    if (options.gzip ?? false) {
+      const gzip = createGzip();
+      gzip.pipe(this.file$);
+      gzip.on('error', (error) => this.file$.destroy(error));
+      this.out = gzip;
+    } else {
+      this.out = this.file$;
+    }
   }
 
   /** Adds one line (a value to serialise, or a line of JSON text); call {@link flush} when {@link full}. */
@@ -56,12 +69,13 @@ export class JsonLinesWriter {
   async close(): Promise<void> {
     await this.flush();
     this.out.end();
-    await once(this.out, 'finish');
+    await once(this.file$, 'close');
   }
 
   /** Closes the file without waiting for what is left (after a failure). */
   destroy(): void {
     this.out.destroy();
+    this.file$.destroy();
   }
 }
 

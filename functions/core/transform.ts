@@ -206,7 +206,7 @@ export async function transformRawObject(request: TransformRequest, env: Transfo
                ${withRescued ? `UNION ALL SELECT ${columnList}, ${PARTITION_COLUMN} FROM t_rescued` : ''})
          TO ${quoteString(curatedDir)} (FORMAT parquet, COMPRESSION snappy, PARTITION_BY (${PARTITION_COLUMN}), RETURN_STATS)`,
       );
-    const quarantineFile = join(workDir, 'quarantine.jsonl');
+    const quarantineFile = join(workDir, 'quarantine.jsonl.gz');
     const rescuedFile = join(workDir, 'rescued.jsonl');
     // The writer works in DuckDB's threads while the reference judge reads the refused rows here.
     const [firstWrite, judged] = await Promise.all([
@@ -327,7 +327,7 @@ async function judgeRefused(
   refusedFile: string,
   outputs: JudgeOutputs,
 ): Promise<{ rescued: number; quarantined: number }> {
-  const quarantined = new JsonLinesWriter(outputs.quarantine);
+  const quarantined = new JsonLinesWriter(outputs.quarantine, { gzip: true });
   const rescued = new JsonLinesWriter(outputs.rescued);
   // A decision depends on the line but not on its message id: the rest of the line is the key.
   const remembered = new Map<string, Decision>();

@@ -1,5 +1,5 @@
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
-import { readFile, readdir } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
 import mqtt from 'mqtt';
@@ -7,7 +7,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { dataDirLayout } from '../../local/data-dir.ts';
 import { brusselsIso } from '../../local/readings.ts';
 import { fileTree, SEEDED_PLATE, seededDataDir } from '../helpers/data-dir.ts';
-import { tempDir } from '../helpers/fixtures.ts';
+import { quarantineRecords, tempDir } from '../helpers/fixtures.ts';
 import { freePort, hasCommand } from '../helpers/net.ts';
 
 const BIN = resolve(import.meta.dirname, '../../bin/datastroom.mjs');
@@ -48,13 +48,7 @@ async function startDev(args: string[]): Promise<DevProcess> {
 }
 
 async function quarantineReasons(dataDir: string): Promise<string[]> {
-  const dir = join(dataDir, 'quarantine');
-  const reasons: string[] = [];
-  for (const file of await readdir(dir, { recursive: true }).catch(() => [] as string[])) {
-    if (!file.endsWith('.jsonl')) continue;
-    for (const line of (await readFile(join(dir, file), 'utf8')).trim().split('\n')) reasons.push(JSON.parse(line).reason);
-  }
-  return reasons;
+  return (await quarantineRecords<{ reason: string }>(dataDir)).map((r) => r.reason);
 }
 
 describe('the datastroom command', () => {

@@ -1,22 +1,10 @@
-import { readFile, readdir } from 'node:fs/promises';
-import { join } from 'node:path';
 import mqtt from 'mqtt';
 import { describe, expect, it } from 'vitest';
 import { registry } from '../../datasets/index.ts';
 import { LocalQueryEngine } from '../../local/query.ts';
 import { brusselsIso } from '../../local/readings.ts';
 import { startLocalPlatform } from '../../local/runtime.ts';
-import { tempDir } from '../helpers/fixtures.ts';
-
-async function quarantineRecords(root: string): Promise<Record<string, unknown>[]> {
-  const records: Record<string, unknown>[] = [];
-  const dir = join(root, 'quarantine');
-  for (const file of await readdir(dir, { recursive: true }).catch(() => [] as string[])) {
-    if (!file.endsWith('.jsonl')) continue;
-    for (const line of (await readFile(join(dir, file), 'utf8')).trim().split('\n')) records.push(JSON.parse(line));
-  }
-  return records;
-}
+import { quarantineRecords, tempDir } from '../helpers/fixtures.ts';
 
 describe('the local platform, end to end over real MQTT', () => {
   it('turns publishes into SQL answers, quarantines bad ones with reasons, removes redeliveries', async () => {

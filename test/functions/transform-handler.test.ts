@@ -4,7 +4,7 @@
  * the handler to its contract with S3, Secrets Manager and SQS: which objects
  * it reads and writes, partial batch failures, and idempotent retries.
  */
-import { gzipSync } from 'node:zlib';
+import { gunzipSync, gzipSync } from 'node:zlib';
 import { Readable } from 'node:stream';
 import { buffer } from 'node:stream/consumers';
 import { afterAll, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
@@ -53,7 +53,10 @@ function objectCreated(key: string, messageId: string) {
 const keyA = 'raw/air_quality/dt=2026-11-29/datastroom-test-air_quality-1-2026-11-29-10-00-00-aaaa.jsonl.gz';
 const keyB = 'raw/air_quality/dt=2026-11-29/datastroom-test-air_quality-1-2026-11-29-10-01-00-bbbb.jsonl.gz';
 const curatedOf = (rawKey: string) => `curated/air_quality/dt=2026-11-29/${rawKey.split('/').at(-1)!.replace('.jsonl.gz', '')}.parquet`;
-const quarantineOf = (rawKey: string) => `quarantine/air_quality/dt=2026-11-29/${rawKey.split('/').at(-1)!.replace('.jsonl.gz', '.jsonl')}`;
+const quarantineOf = (rawKey: string) => `quarantine/air_quality/dt=2026-11-29/${rawKey.split('/').at(-1)!}`;
+/** The quarantine records of a raw object, as the handler stored them. */
+const quarantineRecords = (rawKey: string) =>
+  gunzipSync(objects.get(`${CURATED}/${quarantineOf(rawKey)}`)!).toString().trim().split('\n').map((l) => JSON.parse(l) as { reason: string; messageId: string; payload?: unknown });
 
 let handler: (event: unknown) => Promise<{ batchItemFailures: { itemIdentifier: string }[] }>;
 
@@ -108,8 +111,7 @@ describe('the transform handler', () => {
       [CURATED, curatedOf(keyB)],
     ]);
     for (const call of s3.commandCalls(PutObjectCommand)) expect(call.args[0].input.ContentLength).toBeGreaterThan(0);
-    const quarantine = objects.get(`${CURATED}/${quarantineOf(keyA)}`)!.toString().trim().split('\n').map((l) => JSON.parse(l));
-    expect(quarantine.map((q: { reason: string }) => q.reason)).toEqual(
+    expect(quarantineRecords(keyA).map((q) => q.reason)).toEqual(
       expect.arrayContaining(['pm25 must be a number, got string "12,5"', expect.stringMatching(/^payload is not valid JSON/)]),
     );
   });
@@ -154,6 +156,26 @@ describe('the transform handler', () => {
   it('fails the record when the raw object is missing, and leaves others alone', async () => {
     const response = await handler({ Records: [objectCreated(keyA.replace('aaaa', 'gone'), 'gone'), objectCreated(keyB, 'm-b')] });
     expect(response.batchItemFailures).toEqual([{ itemIdentifier: 'gone' }]);
+  });
+
+  it('quarantines a reading DuckDB cannot read (a lone surrogate in a key, a field or ts) alone; its object never fails', async () => {
+    const keyC = keyA.replace('aaaa', 'cccc');
+    const hostile = ['{"ts":"2026-11-29T11:00:00+01:00","pm25":1,"pm10":2,"no2":3,"note":"\\ud800"}', '{"ts":"\\udc00","pm25":1,"pm10":2,"no2":3}', '{"\\ud83d":1}'];
+    objects.set(`${RAW}/${keyC}`, cloudRawObject('aq-3', [airReading('2026-11-29T11:00:00+01:00'), ...hostile, airReading('2026-11-29T11:00:03+01:00')]));
+    // The same object, again and again: it never fails, and each time gives the same outputs.
+    for (const attempt of ['m-c1', 'm-c2']) {
+      const response = await handler({ Records: [objectCreated(keyC, attempt)] });
+      expect(response).toEqual({ batchItemFailures: [] });
+      expect(logged.at(-1)).toMatch(/"message":"transformed".*"received":5,"curated":2,"quarantined":3,"duplicates":0/);
+    }
+    const records = quarantineRecords(keyC);
+    expect(records.map((q) => q.reason).sort()).toEqual([
+      'a key of reading is not valid Unicode: it holds a lone UTF-16 surrogate (such as \\ud800)',
+      'reading.note is not valid Unicode: it holds a lone UTF-16 surrogate (such as \\ud800)',
+      'reading.ts is not valid Unicode: it holds a lone UTF-16 surrogate (such as \\ud800)',
+    ]);
+    // Quarantine keeps the reading with U+FFFD in place of the surrogate, so every JSON reader takes it.
+    expect(records.map((q) => q.payload)).toContainEqual(expect.objectContaining({ note: '\uFFFD' }));
   });
 
   it('refuses an event that is not an SQS batch', async () => {

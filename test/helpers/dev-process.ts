@@ -17,6 +17,8 @@ export async function until(condition: () => boolean, what: string, failure?: ()
 /** A `datastroom dev` child process. */
 export interface DevProcess {
   readonly port: number;
+  /** Its process id (for a kill -9). */
+  readonly pid: number;
   /** Its exit status. */
   readonly exited: Promise<number | null>;
   stdout(): string;
@@ -52,6 +54,7 @@ export async function startDev(dataDir: string, args: readonly string[] = [], sh
   );
   return {
     port,
+    pid: child.pid ?? 0,
     exited,
     stdout: () => out,
     stderr: () => err,

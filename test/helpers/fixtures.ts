@@ -54,3 +54,18 @@ export async function writeRawObject(dir: string, lines: readonly string[], name
 export function airReading(ts = '2026-11-29T11:00:00+01:00', values: Partial<Record<'pm25' | 'pm10' | 'no2', unknown>> = {}) {
   return { ts, pm25: 12.5, pm10: 20, no2: 31, ...values };
 }
+
+/** Every quarantine record under a data dir (or any folder of quarantine objects), gzip or not. */
+export async function quarantineRecords<T = Record<string, unknown>>(root: string): Promise<T[]> {
+  const { readdir, readFile } = await import('node:fs/promises');
+  const { gunzipSync } = await import('node:zlib');
+  const dir = join(root, 'quarantine');
+  const records: T[] = [];
+  for (const file of (await readdir(dir, { recursive: true }).catch(() => [] as string[])).sort()) {
+    if (!/\.jsonl(\.gz)?$/.test(file)) continue;
+    const bytes = await readFile(join(dir, file));
+    const text = (file.endsWith('.gz') ? gunzipSync(bytes) : bytes).toString('utf8');
+    for (const line of text.split('\n')) if (line.trim() !== '') records.push(JSON.parse(line) as T);
+  }
+  return records;
+}

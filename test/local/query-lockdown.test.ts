@@ -140,7 +140,7 @@ describe('query still answers', () => {
   });
 
   it('the quarantine zone, read by path', async () => {
-    const glob = join(layout().zones.quarantine, 'air_quality', '*', '*.jsonl');
+    const glob = join(layout().zones.quarantine, 'air_quality', '*', '*.jsonl.gz');
     const { rows } = await engine.query(`SELECT reason FROM read_json('${q(glob)}')`);
     expect(rows).toEqual([['pm25 must be a number, got string "12,5"']]);
   });

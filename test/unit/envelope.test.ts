@@ -81,7 +81,7 @@ describe('zone keys', () => {
     expect(key).toBe('raw/air_quality/dt=2026-11-29/air_quality-20261129T100000000Z-0a1b2c3d.jsonl');
     expect(parseRawKey(key)).toEqual(parts);
     expect(curatedKey(parts, '2026-11-28')).toBe('curated/air_quality/dt=2026-11-28/air_quality-20261129T100000000Z-0a1b2c3d.parquet');
-    expect(quarantineKey(parts)).toBe('quarantine/air_quality/dt=2026-11-29/air_quality-20261129T100000000Z-0a1b2c3d.jsonl');
+    expect(quarantineKey(parts)).toBe('quarantine/air_quality/dt=2026-11-29/air_quality-20261129T100000000Z-0a1b2c3d.jsonl.gz');
   });
 
   it('refuse keys that would escape a zone or a partition', () => {
