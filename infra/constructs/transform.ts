@@ -13,10 +13,12 @@ import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
 import { zonePrefix } from '../../functions/core/keys.ts';
+import { TRANSFORM_DEFAULTS, type TransformPolicy } from '../../functions/core/reading.ts';
 import { TRANSFORM_ENV } from '../../functions/transform/config.ts';
 import type { Dataset } from '../../datasets/index.ts';
 import { acknowledgeObjectPrefixes } from '../governance/nag.ts';
 import { tagComponent } from '../governance/tags.ts';
+import { logGroupPrefix } from '../names.ts';
 
 /** The Lambda runtime: the newest Node.js aws-cdk-lib offers. */
 export const LAMBDA_RUNTIME = lambda.Runtime.NODEJS_24_X;
@@ -36,8 +38,17 @@ export interface TransformProps {
   readonly rawBucket: s3.IBucket;
   readonly curatedBucket: s3.IBucket;
   readonly key: kms.IKey;
-  /** @default false - the pseudonymisation secret is retained with the stack's data */
+  /**
+   * @default false - the pseudonymisation secret is retained with the stack's
+   * data (and removed when the stack's first create rolls back)
+   */
   readonly destroyData?: boolean;
+  /**
+   * How far event times may lie from arrival; the catalog's partition
+   * projection covers the same window.
+   * @default TRANSFORM_DEFAULTS
+   */
+  readonly policy?: TransformPolicy;
   /** @default 2048 */
   readonly memorySizeMb?: number;
   /** @default 5 minutes */
@@ -64,6 +75,7 @@ export class Transform extends Construct {
     tagComponent(this, 'transform');
     const timeout = props.timeout ?? Duration.minutes(5);
     const memorySize = props.memorySizeMb ?? 2048;
+    const policy = props.policy ?? TRANSFORM_DEFAULTS;
 
     this.deadLetterQueue = new sqs.Queue(this, 'DeadLetters', {
       encryption: sqs.QueueEncryption.SQS_MANAGED,
@@ -96,7 +108,7 @@ export class Transform extends Construct {
       description: `Datastroom ${props.envName}: key of the HMAC that pseudonymises personal data`,
       encryptionKey: props.key,
       generateSecretString: { passwordLength: 64, excludePunctuation: true, includeSpace: false },
-      removalPolicy: props.destroyData ?? false ? RemovalPolicy.DESTROY : RemovalPolicy.RETAIN,
+      removalPolicy: props.destroyData ?? false ? RemovalPolicy.DESTROY : RemovalPolicy.RETAIN_ON_UPDATE_OR_DELETE,
     });
     Validations.of(this.secret).acknowledge({
       id: 'AwsSolutions-SMG4',
@@ -104,7 +116,8 @@ export class Transform extends Construct {
     });
 
     const logGroup = new logs.LogGroup(this, 'Logs', {
-      retention: logs.RetentionDays.THREE_MONTHS,
+      logGroupName: `${logGroupPrefix(props.envName)}transform`,
+      retention: logs.RetentionDays.ONE_YEAR,
       encryptionKey: props.key,
       removalPolicy: RemovalPolicy.DESTROY,
     });
@@ -145,12 +158,16 @@ export class Transform extends Construct {
         // DuckDB gets most of the memory; the rest is Node's and the SDK's.
         [TRANSFORM_ENV.duckdbMemoryMb]: String(Math.floor(memorySize * 0.6)),
         [TRANSFORM_ENV.metricsNamespace]: props.metricsNamespace,
+        [TRANSFORM_ENV.futureToleranceSeconds]: String(policy.futureToleranceSeconds),
+        [TRANSFORM_ENV.maxLatenessDays]: String(policy.maxLatenessDays),
       },
       bundling: {
         format: nodejs.OutputFormat.CJS,
         target: 'node22',
         minify: true,
-        sourceMap: true,
+        // No source map: Node ignores one unless started with --enable-source-maps, which loads it at cold start and
+        // makes every Error.stack slower; the handler's named errors say what went wrong without it.
+        sourceMap: false,
         forceDockerBundling: false,
         externalModules: [...NATIVE_PACKAGES],
         commandHooks: {

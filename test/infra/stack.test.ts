@@ -47,10 +47,20 @@ describe.each(registry.map((d) => [d.id, d] as const))('dataset %s in the cloud'
     });
   });
 
-  it('expires its objects per zone after the registry’s retention', () => {
+  it('expires its objects per zone after the registry’s retention, every version of its raw messages included', () => {
     const raw = bucketRules('StorageRaw');
     const curated = bucketRules('StorageCurated');
-    expect(raw).toContainEqual(expect.objectContaining({ Prefix: `raw/${dataset.id}/`, ExpirationInDays: dataset.retention.rawDays, Status: 'Enabled' }));
+    // The raw bucket is versioned: expiry leaves a noncurrent version, removed a day later, at the retention.
+    for (const prefix of [`raw/${dataset.id}/`, `raw-errors/rules/${dataset.id}/`, `raw-errors/delivery/${dataset.id}/`]) {
+      expect(raw).toContainEqual(
+        expect.objectContaining({
+          Prefix: prefix,
+          ExpirationInDays: dataset.retention.rawDays - 1,
+          NoncurrentVersionExpiration: { NoncurrentDays: 1 },
+          Status: 'Enabled',
+        }),
+      );
+    }
     expect(curated).toContainEqual(
       expect.objectContaining({ Prefix: `curated/${dataset.id}/`, ExpirationInDays: dataset.retention.curatedDays, Status: 'Enabled' }),
     );
@@ -128,10 +138,21 @@ describe('the lake buckets', () => {
     });
   });
 
-  it('are retained with the stack unless destroyData is set', () => {
-    for (const [, b] of resources('AWS::S3::Bucket')) expect((b as { DeletionPolicy?: string }).DeletionPolicy).toBe('Retain');
-    const destroyed = platform({ config: { destroyData: true } }).template.toJSON().Resources as Record<string, { Type: string; DeletionPolicy?: string }>;
-    for (const b of Object.values(destroyed).filter((r) => r.Type === 'AWS::S3::Bucket')) expect(b.DeletionPolicy).toBe('Delete');
+  it('are retained with the stack, removed when its first create rolls back, deleted with it if destroyData is set', () => {
+    const kept = ['AWS::S3::Bucket', 'AWS::KMS::Key', 'AWS::SecretsManager::Secret', 'AWS::Glue::Database', 'AWS::Glue::Table'];
+    const policies = (all: Record<string, { Type: string; DeletionPolicy?: string; UpdateReplacePolicy?: string }>) =>
+      Object.entries(all).filter(([, r]) => kept.includes(r.Type));
+    const retained = policies(template.toJSON().Resources);
+    expect(retained).toHaveLength(4 + 1 + 1 + 1 + 3 * registry.length);
+    for (const [id, r] of retained) expect([id, r.DeletionPolicy, r.UpdateReplacePolicy]).toEqual([id, 'RetainExceptOnCreate', 'Retain']);
+    const destroyed = policies(platform({ config: { destroyData: true } }).template.toJSON().Resources);
+    for (const [id, r] of destroyed) expect([id, r.DeletionPolicy]).toEqual([id, 'Delete']);
+  });
+
+  it('leave nothing behind when the first create rolls back: no resource is retained unconditionally', () => {
+    const all = resources();
+    expect(all.length).toBeGreaterThan(100);
+    for (const [id, r] of all) expect([id, (r as { DeletionPolicy?: string }).DeletionPolicy]).not.toEqual([id, 'Retain']);
   });
 });
 
@@ -187,12 +208,12 @@ describe('the transform function', () => {
       Timeout: 300,
       TracingConfig: { Mode: 'Active' },
     });
-    template.hasResourceProperties('AWS::Logs::LogGroup', { RetentionInDays: 90, KmsKeyId: Match.anyValue() });
+    template.hasResourceProperties('AWS::Logs::LogGroup', { LogGroupName: '/datastroom/test/transform', RetentionInDays: 365, KmsKeyId: Match.anyValue() });
   });
 
   it('gets every setting its handler reads from the environment', async () => {
     const { readTransformConfig } = await import('../../functions/transform/config.ts');
-    const [, fn] = resources('AWS::Lambda::Function')[0]!;
+    const [, fn] = resources('AWS::Lambda::Function').find(([id]) => id.startsWith('TransformFunction'))!;
     const variables = (fn.Properties!.Environment as { Variables: Record<string, unknown> }).Variables;
     const env = Object.fromEntries(Object.keys(variables).map((k) => [k, typeof variables[k] === 'string' ? (variables[k] as string) : 'resolved-at-deploy']));
     expect(() => readTransformConfig(env)).not.toThrow();
@@ -242,17 +263,42 @@ describe('governance tags', () => {
 });
 
 describe('observability', () => {
+  type Alarm = { AlarmName: string; AlarmActions?: unknown[]; TreatMissingData?: string; MetricName?: string; EvaluationPeriods?: number };
+  const alarms = () => resources('AWS::CloudWatch::Alarm').map(([, r]) => r.Properties as Alarm);
+  const composites = () => resources('AWS::CloudWatch::CompositeAlarm').map(([, r]) => r.Properties as { AlarmName: string; AlarmRule: unknown; AlarmActions: unknown[] });
+
   it('alarms on dead letters, transform errors, and per dataset on quarantine rate and freshness', () => {
-    const alarms = resources('AWS::CloudWatch::Alarm');
-    expect(alarms).toHaveLength(2 + 2 * registry.length);
-    template.hasResourceProperties('AWS::CloudWatch::Alarm', { MetricName: 'ApproximateNumberOfMessagesVisible', Threshold: 1 });
-    template.hasResourceProperties('AWS::CloudWatch::Alarm', { MetricName: 'Errors', Namespace: 'AWS/Lambda' });
-    template.hasResourceProperties('AWS::CloudWatch::Alarm', {
-      MetricName: 'IncomingRecords',
-      Namespace: 'AWS/Firehose',
-      TreatMissingData: 'breaching',
-      ComparisonOperator: 'LessThanThreshold',
-    });
+    expect(alarms()).toHaveLength(2 + 3 * registry.length);
+    expect(composites()).toHaveLength(registry.length);
+    template.hasResourceProperties('AWS::CloudWatch::Alarm', { AlarmName: 'datastroom-test-dead-letters', MetricName: 'ApproximateNumberOfMessagesVisible', Threshold: 1 });
+    template.hasResourceProperties('AWS::CloudWatch::Alarm', { AlarmName: 'datastroom-test-transform-errors', MetricName: 'Errors', Namespace: 'AWS/Lambda' });
+    for (const d of registry) {
+      template.hasResourceProperties('AWS::CloudWatch::Alarm', { AlarmName: `datastroom-test-${d.id}-quarantine-rate`, AlarmActions: [Match.anyValue()] });
+      template.hasResourceProperties('AWS::CloudWatch::CompositeAlarm', { AlarmName: `datastroom-test-${d.id}-freshness`, AlarmActions: [Match.anyValue()] });
+    }
+  });
+
+  it('raise no freshness alarm before a dataset has readings: what notifies needs readings within the dormancy window', () => {
+    // An alarm that treats missing data as breaching is in ALARM from the deploy on; none such may notify.
+    const breaching = alarms().filter((a) => a.TreatMissingData === 'breaching');
+    expect(breaching).toHaveLength(2 * registry.length);
+    for (const a of breaching) expect(a.AlarmActions, a.AlarmName).toBeUndefined();
+    for (const d of registry) {
+      const freshness = composites().find((c) => c.AlarmName === `datastroom-test-${d.id}-freshness`)!;
+      const idOf = (name: string) => resources('AWS::CloudWatch::Alarm').find(([, r]) => r.Properties!.AlarmName === name)![0];
+      const arn = (name: string) => ({ 'Fn::GetAtt': [idOf(name), 'Arn'] });
+      expect(freshness.AlarmRule).toEqual({
+        'Fn::Join': ['', ['(ALARM("', arn(`datastroom-test-${d.id}-stale`), '") AND OK("', arn(`datastroom-test-${d.id}-dormant`), '"))']],
+      });
+      template.hasResourceProperties('AWS::CloudWatch::Alarm', {
+        AlarmName: `datastroom-test-${d.id}-dormant`,
+        MetricName: 'IncomingRecords',
+        Period: 86_400,
+        EvaluationPeriods: 7,
+        DatapointsToAlarm: 7,
+        ComparisonOperator: 'LessThanThreshold',
+      });
+    }
   });
 });
 
