@@ -5,6 +5,7 @@ import type * as kms from 'aws-cdk-lib/aws-kms';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import { Construct } from 'constructs';
+import { acknowledgeControl } from '../governance/nag.ts';
 import { logGroupPrefix } from '../names.ts';
 import { LAMBDA_ARCHITECTURE, LAMBDA_RUNTIME } from './transform.ts';
 
@@ -151,6 +152,12 @@ export class DeviceCleanup extends Construct {
         id: 'Serverless-LambdaDLQ',
         reason: 'CloudFormation invokes the function synchronously for its custom resource and reports a failure on the stack; there is nothing to retry later.',
       },
+    );
+
+    acknowledgeControl(
+      this.function,
+      'lambda_inside_vpc_check',
+      'The function runs once, when the stack is deleted, and calls only the IoT API with its role; a VPC would need an endpoint for it.',
     );
 
     // Through the service token the resource depends on the function, and so on its role, policy and log group.

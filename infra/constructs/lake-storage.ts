@@ -6,6 +6,7 @@ import { Construct } from 'constructs';
 import type { Dataset } from '../../datasets/index.ts';
 import { zonePrefix, type Zone } from '../../functions/core/keys.ts';
 import type { ZoneBuckets } from '../governance/check.ts';
+import { acknowledgeControl } from '../governance/nag.ts';
 import { tagComponent } from '../governance/tags.ts';
 import { logGroupPrefix } from '../names.ts';
 
@@ -116,10 +117,13 @@ export class LakeStorage extends Construct {
       lifecycleRules: [{ id: 'expire-access-logs', expiration: Duration.days(365), abortIncompleteMultipartUploadAfter: Duration.days(1) }],
       removalPolicy,
     });
-    Validations.of(this.logBucket).acknowledge({
-      id: 'AwsSolutions-S1',
-      reason: 'This is the access-log bucket the lake buckets log to; logging it to itself would loop.',
-    });
+    const selfLogging = 'This is the access-log bucket the lake buckets log to; logging it to itself would loop.';
+    Validations.of(this.logBucket).acknowledge({ id: 'AwsSolutions-S1', reason: selfLogging });
+    acknowledgeControl(this.logBucket, 's3_bucket_logging_enabled_check', selfLogging);
+    acknowledgeControl(this.logBucket, 's3_bucket_default_encryption_kms_check', 'S3 delivers server access logs only to a bucket encrypted with S3-managed keys (SSE-S3).');
+    acknowledgeControl(this.logBucket, 's3_bucket_versioning_enabled_check', 'S3 writes each access log once and the logs expire after a year; versions would only keep deleted logs longer.');
+    acknowledgeControl(this.logBucket, 's3_event_notifications_enabled_check', 'Nothing reacts to an access log being written; its events would go nowhere.');
+    acknowledgeControl(this.logBucket, 's3_bucket_object_lock_enabled_check', 'Object Lock would stop the yearly expiry from deleting access logs.');
 
     const lakeBucket = (id: string, role: string, extra: Partial<s3.BucketProps>) =>
       new s3.Bucket(this, id, {
@@ -156,6 +160,29 @@ export class LakeStorage extends Construct {
     this.resultsBucket = lakeBucket('QueryResults', 'results', {
       lifecycleRules: [abort, { id: 'expire-query-results', expiration: Duration.days(props.queryResultsDays ?? 30) }],
     });
+
+    // The Control Tower controls that do not fit a lake that must delete on schedule, each with why.
+    const deletesOnSchedule = (what: string) =>
+      `${what} must be deleted at each dataset's retention (personal data included); Object Lock exists to prevent deletion.`;
+    acknowledgeControl(
+      this.rawBucket,
+      's3_bucket_object_lock_enabled_check',
+      `${deletesOnSchedule('Raw objects')} Versioning keeps them from being overwritten, and no role may delete them.`,
+    );
+    acknowledgeControl(this.curatedBucket, 's3_bucket_object_lock_enabled_check', deletesOnSchedule('Curated and quarantine objects'));
+    acknowledgeControl(
+      this.curatedBucket,
+      's3_bucket_versioning_enabled_check',
+      'Curated objects are derived from the raw zone and rewritten under the same key when a raw object is transformed again; versions would keep superseded copies past the dataset\'s retention.',
+    );
+    acknowledgeControl(this.curatedBucket, 's3_event_notifications_enabled_check', 'Nothing reacts to a curated object being written: Athena reads them when queried.');
+    acknowledgeControl(this.resultsBucket, 's3_bucket_object_lock_enabled_check', 'Query results expire after queryResultsDays; Object Lock would keep them.');
+    acknowledgeControl(
+      this.resultsBucket,
+      's3_bucket_versioning_enabled_check',
+      'Athena writes each result once and results expire after queryResultsDays; versions would keep results, which can hold closed data, longer.',
+    );
+    acknowledgeControl(this.resultsBucket, 's3_event_notifications_enabled_check', 'Nothing reacts to a query result being written; its events would go nowhere.');
   }
 
   /** The bucket that holds each zone. */

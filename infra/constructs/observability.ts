@@ -9,6 +9,7 @@ import type * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
 import { durationSeconds, type Dataset } from '../../datasets/index.ts';
 import type { DatasetIngestion } from './ingestion.ts';
+import { acknowledgeControl } from '../governance/nag.ts';
 import { tagComponent, tagDataset } from '../governance/tags.ts';
 import { alarmNamePrefix } from '../names.ts';
 
@@ -157,6 +158,13 @@ export class Observability extends Construct {
         ),
       });
       freshness.addAlarmAction(notify);
+      for (const part of [stale, dormant]) {
+        acknowledgeControl(
+          part,
+          'cloudwatch_alarm_action_check',
+          'Part of the dataset\'s freshness alarm, which notifies; on its own it would notify for datasets that have no sensors yet.',
+        );
+      }
       this.alarms.push(freshness);
     }
   }

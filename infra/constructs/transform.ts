@@ -16,7 +16,7 @@ import { zonePrefix } from '../../functions/core/keys.ts';
 import { TRANSFORM_DEFAULTS, type TransformPolicy } from '../../functions/core/reading.ts';
 import { TRANSFORM_ENV } from '../../functions/transform/config.ts';
 import type { Dataset } from '../../datasets/index.ts';
-import { acknowledgeObjectPrefixes } from '../governance/nag.ts';
+import { acknowledgeControl, acknowledgeObjectPrefixes } from '../governance/nag.ts';
 import { tagComponent } from '../governance/tags.ts';
 import { logGroupPrefix } from '../names.ts';
 
@@ -82,10 +82,12 @@ export class Transform extends Construct {
       enforceSSL: true,
       retentionPeriod: Duration.days(14),
     });
+    const isDeadLetterQueue = 'This is the dead-letter queue of the transform queue; it has none of its own.';
     Validations.of(this.deadLetterQueue).acknowledge(
-      { id: 'AwsSolutions-SQS3', reason: 'This is the dead-letter queue of the transform queue; it has none of its own.' },
-      { id: 'Serverless-SQSRedrivePolicy', reason: 'This is the dead-letter queue of the transform queue; it has none of its own.' },
+      { id: 'AwsSolutions-SQS3', reason: isDeadLetterQueue },
+      { id: 'Serverless-SQSRedrivePolicy', reason: isDeadLetterQueue },
     );
+    acknowledgeControl(this.deadLetterQueue, 'sqs_dlq_check', isDeadLetterQueue);
     this.queue = new sqs.Queue(this, 'RawObjects', {
       encryption: sqs.QueueEncryption.SQS_MANAGED,
       enforceSSL: true,
@@ -194,6 +196,11 @@ export class Transform extends Construct {
         id: 'Serverless-LambdaEventSourceMappingDestination',
         reason: 'On-failure destinations apply to stream sources; for an SQS source the queue\'s redrive policy sends failed messages to the dead-letter queue.',
       },
+    );
+    acknowledgeControl(
+      this.function,
+      'lambda_inside_vpc_check',
+      'The transform calls only AWS APIs (S3, Secrets Manager, CloudWatch, X-Ray) over TLS with its role; in a VPC it would need an interface endpoint for each (about $7 a month per availability zone each) or a NAT gateway, for no traffic that leaves AWS.',
     );
     this.function.addEventSource(
       new SqsEventSource(this.queue, { batchSize: 10, maxBatchingWindow: Duration.seconds(5), reportBatchItemFailures: true }),
