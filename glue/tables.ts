@@ -7,6 +7,7 @@
 import { EVENT_TIME_FIELD, PARTITION_COLUMN, type Dataset, type FieldKind } from '../datasets/index.ts';
 import { curatedColumns, PARTITION } from '../functions/core/columns.ts';
 import { zonePrefix } from '../functions/core/keys.ts';
+import type { TransformPolicy } from '../functions/core/reading.ts';
 import { GLUE_TYPES } from './columns.ts';
 import { allViews, type ViewDefinition } from './views.ts';
 
@@ -29,7 +30,11 @@ export interface GlueTableInput {
     readonly location?: string;
     readonly inputFormat?: string;
     readonly outputFormat?: string;
-    readonly serdeInfo?: { readonly serializationLibrary: string; readonly parameters?: Readonly<Record<string, string>> };
+    readonly serdeInfo: { readonly serializationLibrary?: string; readonly parameters?: Readonly<Record<string, string>> };
+    readonly compressed?: boolean;
+    readonly numberOfBuckets?: number;
+    readonly sortColumns?: readonly never[];
+    readonly storedAsSubDirectories?: boolean;
   };
   readonly viewOriginalText?: string;
   readonly viewExpandedText?: string;
@@ -41,8 +46,34 @@ export interface TableLocations {
   readonly curatedBucket: string;
 }
 
-/** First day partition projection offers; a query filtering on dt never lists S3. */
-export const PROJECTION_START = '2020-01-01';
+/**
+ * The dt range partition projection offers, relative to the query's time in
+ * Athena's documented form (NOW-<n>DAYS,NOW+<n>DAYS): a query without a dt
+ * filter lists only the days that can hold data, never years of empty
+ * prefixes.
+ */
+export function projectionRange(daysBack: number, daysAhead: number): string {
+  const at = (days: number) => (days === 0 ? 'NOW' : `NOW${days > 0 ? '+' : '-'}${Math.abs(days)}DAYS`);
+  return `${at(-daysBack)},${at(daysAhead)}`;
+}
+
+/**
+ * The curated table's dt range. dt is the event date: a reading arrives up to
+ * maxLatenessDays late and stays curatedDays after it arrives, so the oldest
+ * partition that can hold data is curatedDays + maxLatenessDays back; one up
+ * to futureToleranceSeconds early lands in a partition up to that many days
+ * ahead, which must be queryable as soon as it is written.
+ */
+export function curatedProjectionRange(dataset: Dataset, policy: TransformPolicy): string {
+  // Optional chaining: a dataset without retention still builds, so the governance check can name it.
+  const curatedDays = dataset.retention?.curatedDays ?? 0;
+  return projectionRange(curatedDays + policy.maxLatenessDays, Math.ceil(policy.futureToleranceSeconds / 86_400));
+}
+
+/** The raw table's dt range: dt is the arrival date, kept rawDays. */
+export function rawProjectionRange(dataset: Dataset): string {
+  return projectionRange(dataset.retention?.rawDays ?? 0, 0);
+}
 
 const PARQUET = {
   inputFormat: 'org.apache.hadoop.hive.ql.io.parquet.MapredParquetInputFormat',
@@ -80,12 +111,12 @@ export function governanceParameters(dataset: Dataset): Record<string, string> {
   };
 }
 
-function projection(locationPrefix: string): Record<string, string> {
+function projection(locationPrefix: string, range: string): Record<string, string> {
   return {
     'projection.enabled': 'true',
     [`projection.${PARTITION_COLUMN}.type`]: 'date',
     [`projection.${PARTITION_COLUMN}.format`]: 'yyyy-MM-dd',
-    [`projection.${PARTITION_COLUMN}.range`]: `${PROJECTION_START},NOW`,
+    [`projection.${PARTITION_COLUMN}.range`]: range,
     [`projection.${PARTITION_COLUMN}.interval`]: '1',
     [`projection.${PARTITION_COLUMN}.interval.unit`]: 'DAYS',
     'storage.location.template': `${locationPrefix}${PARTITION_COLUMN}=\${${PARTITION_COLUMN}}/`,
@@ -95,13 +126,18 @@ function projection(locationPrefix: string): Record<string, string> {
 const partitionKey: GlueColumn = { name: PARTITION.name, type: GLUE_TYPES[PARTITION.kind], comment: PARTITION.comment };
 
 /** The curated table: Parquet written by the transform, typed from the registry. */
-export function curatedTable(dataset: Dataset, at: TableLocations): GlueTableInput {
+export function curatedTable(dataset: Dataset, at: TableLocations, policy: TransformPolicy): GlueTableInput {
   const location = `s3://${at.curatedBucket}/${zonePrefix('curated', dataset.id)}`;
   return {
     name: dataset.id,
     description: `${dataset.title}: ${dataset.description}`,
     tableType: 'EXTERNAL_TABLE',
-    parameters: { classification: 'parquet', EXTERNAL: 'TRUE', ...projection(location), ...governanceParameters(dataset) },
+    parameters: {
+      classification: 'parquet',
+      EXTERNAL: 'TRUE',
+      ...projection(location, curatedProjectionRange(dataset, policy)),
+      ...governanceParameters(dataset),
+    },
     partitionKeys: [partitionKey],
     storageDescriptor: {
       columns: curatedColumns(dataset).map((c) => ({ name: c.name, type: GLUE_TYPES[c.kind], comment: c.comment })),
@@ -124,13 +160,14 @@ export function rawTable(dataset: Dataset, at: TableLocations): GlueTableInput {
     name: rawTableName(dataset),
     description: `${dataset.title}: raw arrivals by arrival date, for debugging (restricted: may hold personal data)`,
     tableType: 'EXTERNAL_TABLE',
-    parameters: { classification: 'json', EXTERNAL: 'TRUE', ...projection(location), ...governanceParameters(dataset) },
+    parameters: { classification: 'json', EXTERNAL: 'TRUE', ...projection(location, rawProjectionRange(dataset)), ...governanceParameters(dataset) },
     partitionKeys: [{ ...partitionKey, comment: 'Arrival date (UTC), YYYY-MM-DD' }],
     storageDescriptor: { columns, location, ...JSON_LINES },
   };
 }
 
-const PRESTO_TYPES: Readonly<Record<FieldKind, string>> = {
+/** The Presto (Trino) type of each column kind, as a view's document declares it. */
+export const PRESTO_TYPES: Readonly<Record<FieldKind, string>> = {
   timestamp: 'timestamp(3)',
   double: 'double',
   bigint: 'bigint',
@@ -156,17 +193,40 @@ export function viewColumns(view: ViewDefinition, dataset: Dataset): { name: str
   return columns;
 }
 
+/** Athena's data catalog, as a view's document names it. */
+export const ATHENA_CATALOG = 'awsdatacatalog';
+
+/** The document Athena (Trino) decodes a view from: Trino's view definition. */
+export interface PrestoViewDocument {
+  readonly originalSql: string;
+  readonly catalog: string;
+  readonly schema: string;
+  readonly columns: readonly { readonly name: string; readonly type: string }[];
+  readonly runAsInvoker: boolean;
+  readonly path: readonly never[];
+}
+
+/** The wrapping of a view's document in ViewOriginalText. */
+export const PRESTO_VIEW_TEXT = { prefix: '/* Presto View: ', suffix: ' */', expanded: '/* Presto View */' } as const;
+
 /**
- * A view as Athena stores it in Glue: the SQL and its column types in a
- * base64 "Presto View" document, so it exists after deploy with no query run.
+ * A view as Athena's CREATE VIEW stores it in Glue, so it exists after deploy
+ * with no query run: the SQL and its column types in a base64 "Presto View"
+ * document, and a storage descriptor of the same shape as Athena's own
+ * (engine v3 refuses a view whose storage descriptor has no SerdeInfo).
+ * runAsInvoker and path are fields of Trino's view definition that the
+ * decoder expects; false and empty are what a definer view without a path
+ * carries.
  */
 export function viewTable(view: ViewDefinition, dataset: Dataset, databaseName: string): GlueTableInput {
   const columns = viewColumns(view, dataset);
-  const document = {
+  const document: PrestoViewDocument = {
     originalSql: view.sql,
-    catalog: 'awsdatacatalog',
+    catalog: ATHENA_CATALOG,
     schema: databaseName,
     columns: columns.map((c) => ({ name: c.name, type: PRESTO_TYPES[c.kind] })),
+    runAsInvoker: false,
+    path: [],
   };
   return {
     name: view.name,
@@ -174,9 +234,17 @@ export function viewTable(view: ViewDefinition, dataset: Dataset, databaseName: 
     tableType: 'VIRTUAL_VIEW',
     parameters: { presto_view: 'true', comment: 'Presto View', ...governanceParameters(dataset) },
     partitionKeys: [],
-    storageDescriptor: { columns: columns.map((c) => ({ name: c.name, type: GLUE_TYPES[c.kind] })) },
-    viewOriginalText: `/* Presto View: ${Buffer.from(JSON.stringify(document)).toString('base64')} */`,
-    viewExpandedText: '/* Presto View */',
+    storageDescriptor: {
+      columns: columns.map((c) => ({ name: c.name, type: GLUE_TYPES[c.kind] })),
+      location: '',
+      compressed: false,
+      numberOfBuckets: 0,
+      serdeInfo: {},
+      sortColumns: [],
+      storedAsSubDirectories: false,
+    },
+    viewOriginalText: `${PRESTO_VIEW_TEXT.prefix}${Buffer.from(JSON.stringify(document)).toString('base64')}${PRESTO_VIEW_TEXT.suffix}`,
+    viewExpandedText: PRESTO_VIEW_TEXT.expanded,
   };
 }
 

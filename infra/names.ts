@@ -20,6 +20,16 @@ export function databaseName(envName: string): string {
   return `datastroom_${envName.replace(/-/g, '_')}`;
 }
 
+/** Prefix of every log group of an environment; the key policy lets CloudWatch Logs use the key for these only. */
+export function logGroupPrefix(envName: string): string {
+  return `/datastroom/${envName}/`;
+}
+
+/** Prefix of every alarm of an environment; the key policy lets CloudWatch alarms publish for these only. */
+export function alarmNamePrefix(envName: string): string {
+  return `datastroom-${envName}-`;
+}
+
 /** Keys of the stack outputs the CLI reads (from `cdk deploy --outputs-file`, or CloudFormation). */
 export const STACK_OUTPUTS = {
   envName: 'EnvironmentName',

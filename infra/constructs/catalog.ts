@@ -3,6 +3,7 @@ import * as glue from 'aws-cdk-lib/aws-glue';
 import type * as s3 from 'aws-cdk-lib/aws-s3';
 import { Construct } from 'constructs';
 import type { Dataset } from '../../datasets/index.ts';
+import { TRANSFORM_DEFAULTS, type TransformPolicy } from '../../functions/core/reading.ts';
 import { databaseName } from '../names.ts';
 import { curatedTable, rawTable, viewsOf, viewTable, type GlueTableInput } from '../../glue/tables.ts';
 
@@ -12,8 +13,17 @@ export interface CatalogProps {
   readonly datasets: readonly Dataset[];
   readonly rawBucket: s3.IBucket;
   readonly curatedBucket: s3.IBucket;
-  /** @default false - the database and tables are retained when the stack is deleted */
+  /**
+   * @default false - the database and tables are retained when the stack is
+   * deleted (and removed when the stack's first create rolls back)
+   */
   readonly destroyData?: boolean;
+  /**
+   * The transform's window for event times; the curated tables' partition
+   * projection covers it.
+   * @default TRANSFORM_DEFAULTS
+   */
+  readonly policy?: TransformPolicy;
 }
 
 function toCfn(input: GlueTableInput): glue.CfnTable.TableInputProperty {
@@ -26,6 +36,7 @@ function toCfn(input: GlueTableInput): glue.CfnTable.TableInputProperty {
     storageDescriptor: {
       ...input.storageDescriptor,
       columns: input.storageDescriptor.columns.map((c) => ({ ...c })),
+      sortColumns: input.storageDescriptor.sortColumns ? [...input.storageDescriptor.sortColumns] : undefined,
     },
     viewOriginalText: input.viewOriginalText,
     viewExpandedText: input.viewExpandedText,
@@ -46,7 +57,7 @@ export class Catalog extends Construct {
   constructor(scope: Construct, id: string, props: CatalogProps) {
     super(scope, id);
     this.databaseName = databaseName(props.envName);
-    const removalPolicy = props.destroyData ?? false ? RemovalPolicy.DESTROY : RemovalPolicy.RETAIN;
+    const removalPolicy = props.destroyData ?? false ? RemovalPolicy.DESTROY : RemovalPolicy.RETAIN_ON_UPDATE_OR_DELETE;
     this.database = new glue.CfnDatabase(this, 'Database', {
       catalogId: Aws.ACCOUNT_ID,
       databaseInput: { name: this.databaseName, description: `Datastroom ${props.envName}: curated tables, raw tables and views` },
@@ -55,7 +66,7 @@ export class Catalog extends Construct {
     const at = { rawBucket: props.rawBucket.bucketName, curatedBucket: props.curatedBucket.bucketName };
     const tables = new Map<string, { curated: string; raw: string; views: string[] }>();
     for (const dataset of props.datasets) {
-      const curated = curatedTable(dataset, at);
+      const curated = curatedTable(dataset, at, props.policy ?? TRANSFORM_DEFAULTS);
       const raw = rawTable(dataset, at);
       const views = viewsOf(dataset).map((v) => viewTable(v, dataset, this.databaseName));
       for (const input of [curated, raw, ...views]) {

@@ -1,4 +1,4 @@
-import { Duration, Size, Stack } from 'aws-cdk-lib';
+import { Duration, RemovalPolicy, Size, Stack } from 'aws-cdk-lib';
 import * as firehose from 'aws-cdk-lib/aws-kinesisfirehose';
 import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import * as iam from 'aws-cdk-lib/aws-iam';
@@ -9,11 +9,11 @@ import type * as s3 from 'aws-cdk-lib/aws-s3';
 import { Construct } from 'constructs';
 import type { Dataset } from '../../datasets/index.ts';
 import { datasetTopicFilter, TOPIC_ROOT } from '../../functions/core/envelope.ts';
-import { zonePrefix } from '../../functions/core/keys.ts';
 import { acknowledgeObjectPrefixes } from '../governance/nag.ts';
 import { tagComponent, tagDataset } from '../governance/tags.ts';
-import { RAW_ERRORS_PREFIX } from './lake-storage.ts';
-import { devicePolicyName, thingTypeName } from '../names.ts';
+import { RAW_ERRORS_PREFIX, rawPrefixes } from './lake-storage.ts';
+import { DeviceCleanup } from './device-cleanup.ts';
+import { devicePolicyName, logGroupPrefix, thingTypeName } from '../names.ts';
 
 /** Props of {@link Ingestion}. */
 export interface IngestionProps {
@@ -56,7 +56,9 @@ export function ingestSql(dataset: Dataset): string {
  * IoT Core ingestion, per dataset: a thing type, a device policy that lets a
  * device connect only as its own attached thing and publish only on its own
  * topic, a topic rule on datastroom/<dataset>/+ with an error action, and a
- * buffered delivery stream writing gzip JSON lines into the raw zone.
+ * buffered delivery stream writing gzip JSON lines into the raw zone. When
+ * the stack is deleted, the devices registered since are let go of first,
+ * so the policies and thing types can be deleted.
  */
 export class Ingestion extends Construct {
   readonly datasets: readonly DatasetIngestion[];
@@ -76,19 +78,23 @@ export class Ingestion extends Construct {
         resources: [props.rawBucket.arnForObjects(`${errorsPrefix}*`)],
       }),
     );
-    ruleRole.addToPolicy(new iam.PolicyStatement({ actions: ['kms:GenerateDataKey', 'kms:Decrypt'], resources: [props.key.keyArn] }));
+    const { policyDependable: ruleRolePolicy } = ruleRole.addToPrincipalPolicy(
+      new iam.PolicyStatement({ actions: ['kms:GenerateDataKey', 'kms:Decrypt'], resources: [props.key.keyArn] }),
+    );
     acknowledgeObjectPrefixes(ruleRole, props.rawBucket, [errorsPrefix], 'The error action writes one object per failed message under this prefix.');
 
     this.datasets = props.datasets.map((dataset) => {
       const scope = new Construct(this, dataset.id);
       tagDataset(scope, dataset);
       const name = `datastroom-${props.envName}-${dataset.id}`;
+      const prefixes = rawPrefixes(dataset.id);
       const deliveryStream = new RawDeliveryStream(scope, 'Delivery', {
         name,
         rawBucket: props.rawBucket,
         key: props.key,
-        prefix: zonePrefix('raw', dataset.id),
-        errorPrefix: `${RAW_ERRORS_PREFIX}delivery/${dataset.id}/`,
+        prefix: prefixes.zone,
+        errorPrefix: prefixes.deliveryErrors,
+        logGroupName: `${logGroupPrefix(props.envName)}delivery/${dataset.id}`,
         bufferingInterval: props.bufferingInterval ?? Duration.seconds(60),
         bufferingSize: props.bufferingSize ?? Size.mebibytes(5),
       });
@@ -108,13 +114,14 @@ export class Ingestion extends Construct {
           errorAction: {
             s3: {
               bucketName: props.rawBucket.bucketName,
-              key: `${errorsPrefix}${dataset.id}/\${parse_time("yyyy-MM-dd", timestamp(), "UTC")}/\${newuuid()}.json`,
+              key: `${prefixes.ruleErrors}\${parse_time("yyyy-MM-dd", timestamp(), "UTC")}/\${newuuid()}.json`,
               roleArn: ruleRole.roleArn,
             },
           },
         },
       });
-      topicRule.node.addDependency(ruleRole);
+      // The role's policy must exist before the rule first delivers (the role itself is referenced already).
+      if (ruleRolePolicy) topicRule.node.addDependency(ruleRolePolicy);
 
       const thingType = new iot.CfnThingType(scope, 'ThingType', {
         thingTypeName: thingTypeName(props.envName, dataset),
@@ -146,6 +153,13 @@ export class Ingestion extends Construct {
       });
       return { dataset, deliveryStream, topicRule, thingType, devicePolicy };
     });
+
+    new DeviceCleanup(this, 'DeviceCleanup', {
+      envName: props.envName,
+      key: props.key,
+      devicePolicies: this.datasets.map((d) => d.devicePolicy),
+      thingTypes: this.datasets.map((d) => d.thingType),
+    });
   }
 }
 
@@ -158,6 +172,8 @@ export interface RawDeliveryStreamProps {
   readonly prefix: string;
   /** Where records that could not be delivered go. */
   readonly errorPrefix: string;
+  /** Name of the stream's log group, under the platform's log group prefix. */
+  readonly logGroupName: string;
   readonly bufferingInterval: Duration;
   readonly bufferingSize: Size;
 }
@@ -173,8 +189,14 @@ export class RawDeliveryStream extends Construct {
 
   constructor(scope: Construct, id: string, props: RawDeliveryStreamProps) {
     super(scope, id);
-    const logGroup = new logs.LogGroup(this, 'Logs', { retention: logs.RetentionDays.THREE_MONTHS, encryptionKey: props.key });
-    const logStream = new logs.LogStream(this, 'S3Delivery', { logGroup });
+    // Operational logs go with the stack: named, they would block a redeploy if kept.
+    const logGroup = new logs.LogGroup(this, 'Logs', {
+      logGroupName: props.logGroupName,
+      retention: logs.RetentionDays.ONE_YEAR,
+      encryptionKey: props.key,
+      removalPolicy: RemovalPolicy.DESTROY,
+    });
+    const logStream = new logs.LogStream(this, 'S3Delivery', { logGroup, removalPolicy: RemovalPolicy.DESTROY });
     const role = new iam.Role(this, 'Role', {
       assumedBy: new iam.ServicePrincipal('firehose.amazonaws.com'),
       description: `Delivery stream ${props.name}: writes ${props.prefix} objects`,
@@ -192,7 +214,9 @@ export class RawDeliveryStream extends Construct {
       }),
     );
     role.addToPolicy(new iam.PolicyStatement({ actions: ['kms:GenerateDataKey', 'kms:Decrypt'], resources: [props.key.keyArn] }));
-    role.addToPolicy(new iam.PolicyStatement({ actions: ['logs:PutLogEvents'], resources: [logGroup.logGroupArn] }));
+    const { policyDependable } = role.addToPrincipalPolicy(
+      new iam.PolicyStatement({ actions: ['logs:PutLogEvents'], resources: [logGroup.logGroupArn] }),
+    );
     acknowledgeObjectPrefixes(role, props.rawBucket, [props.prefix, props.errorPrefix], 'The stream writes one object per buffer under its own prefixes only.');
 
     const stream = new firehose.CfnDeliveryStream(this, 'Resource', {
@@ -211,8 +235,8 @@ export class RawDeliveryStream extends Construct {
         cloudWatchLoggingOptions: { enabled: true, logGroupName: logGroup.logGroupName, logStreamName: logStream.logStreamName },
       },
     });
-    // The role's policy must exist before the stream first writes.
-    stream.node.addDependency(role);
+    // The role's policy must exist before the stream first writes (the role itself is referenced already).
+    if (policyDependable) stream.node.addDependency(policyDependable);
     this.name = stream.ref;
     this.arn = stream.attrArn;
   }

@@ -1,26 +1,58 @@
 import { Aws, Duration, Fn, RemovalPolicy, Validations } from 'aws-cdk-lib';
+import * as iam from 'aws-cdk-lib/aws-iam';
 import * as kms from 'aws-cdk-lib/aws-kms';
 import * as s3 from 'aws-cdk-lib/aws-s3';
 import { Construct } from 'constructs';
 import type { Dataset } from '../../datasets/index.ts';
 import { zonePrefix, type Zone } from '../../functions/core/keys.ts';
 import type { ZoneBuckets } from '../governance/check.ts';
+import { acknowledgeControl } from '../governance/nag.ts';
 import { tagComponent } from '../governance/tags.ts';
+import { logGroupPrefix } from '../names.ts';
 
 /** Props of {@link LakeStorage}. */
 export interface LakeStorageProps {
   readonly envName: string;
   readonly datasets: readonly Dataset[];
-  /** @default false - buckets and key are retained when the stack is deleted */
+  /**
+   * @default false - buckets and key are retained when the stack is deleted
+   * (and removed when the stack's first create rolls back)
+   */
   readonly destroyData?: boolean;
   /** Days Athena query results are kept. @default 30 */
   readonly queryResultsDays?: number;
-  /** Days noncurrent versions of raw objects are kept. @default 7 */
+  /**
+   * Days noncurrent versions of raw objects outside a dataset's prefixes are
+   * kept. A dataset's own raw objects are kept no longer than its retention
+   * in any version.
+   * @default 7
+   */
   readonly noncurrentVersionDays?: number;
 }
 
-/** Prefix the delivery streams write failed records under, in the raw bucket. */
+/** Prefix the topic rules and delivery streams write failed records under, in the raw bucket. */
 export const RAW_ERRORS_PREFIX = 'raw-errors/';
+
+/**
+ * Where a dataset's messages can land in the raw bucket: its raw zone, and
+ * the failed records of its topic rule and delivery stream, which hold the
+ * same clear-text payloads.
+ */
+export function rawPrefixes(datasetId: string): { zone: string; ruleErrors: string; deliveryErrors: string } {
+  return {
+    zone: zonePrefix('raw', datasetId),
+    ruleErrors: `${RAW_ERRORS_PREFIX}rules/${datasetId}/`,
+    deliveryErrors: `${RAW_ERRORS_PREFIX}delivery/${datasetId}/`,
+  };
+}
+
+/**
+ * Days a version stays noncurrent in the versioned raw bucket before it is
+ * removed: expiry makes the current version noncurrent, so a dataset's
+ * objects expire this much before its retention and are gone, in every
+ * version, at its retention.
+ */
+export const RAW_NONCURRENT_DAYS = 1;
 
 /**
  * The lake's buckets: raw (immutable arrivals, versioned), curated (curated
@@ -40,7 +72,8 @@ export class LakeStorage extends Construct {
   constructor(scope: Construct, id: string, props: LakeStorageProps) {
     super(scope, id);
     tagComponent(this, 'storage');
-    const removalPolicy = props.destroyData ?? false ? RemovalPolicy.DESTROY : RemovalPolicy.RETAIN;
+    // Retained with the stack, but removed when its first create rolls back, so a retry finds no named leftovers.
+    const removalPolicy = props.destroyData ?? false ? RemovalPolicy.DESTROY : RemovalPolicy.RETAIN_ON_UPDATE_OR_DELETE;
     const name = (role: string) => Fn.join('-', ['datastroom', props.envName, role, Aws.ACCOUNT_ID, Aws.REGION]);
 
     this.key = new kms.Key(this, 'Key', {
@@ -49,6 +82,31 @@ export class LakeStorage extends Construct {
       enableKeyRotation: true,
       removalPolicy,
     });
+    // CloudWatch Logs encrypts with the key only for the platform's log groups (the condition AWS documents for it).
+    this.key.addToResourcePolicy(
+      new iam.PolicyStatement({
+        sid: 'CloudWatchLogsEncryptPlatformLogGroups',
+        principals: [new iam.ServicePrincipal(`logs.${Aws.REGION}.amazonaws.com`)],
+        actions: ['kms:Encrypt*', 'kms:Decrypt*', 'kms:ReEncrypt*', 'kms:GenerateDataKey*', 'kms:Describe*'],
+        resources: ['*'],
+        conditions: {
+          ArnLike: {
+            'kms:EncryptionContext:aws:logs:arn': `arn:${Aws.PARTITION}:logs:${Aws.REGION}:${Aws.ACCOUNT_ID}:log-group:${logGroupPrefix(props.envName)}*`,
+          },
+        },
+      }),
+    );
+    // Grants on the key are for AWS services acting on a resource (S3, Secrets Manager), never handed out by a person.
+    this.key.addToResourcePolicy(
+      new iam.PolicyStatement({
+        sid: 'GrantsOnlyForAwsResources',
+        effect: iam.Effect.DENY,
+        principals: [new iam.AnyPrincipal()],
+        actions: ['kms:CreateGrant'],
+        resources: ['*'],
+        conditions: { BoolIfExists: { 'kms:GrantIsForAWSResource': 'false', 'aws:PrincipalIsAWSService': 'false' } },
+      }),
+    );
 
     this.logBucket = new s3.Bucket(this, 'AccessLogs', {
       bucketName: name('logs'),
@@ -59,10 +117,13 @@ export class LakeStorage extends Construct {
       lifecycleRules: [{ id: 'expire-access-logs', expiration: Duration.days(365), abortIncompleteMultipartUploadAfter: Duration.days(1) }],
       removalPolicy,
     });
-    Validations.of(this.logBucket).acknowledge({
-      id: 'AwsSolutions-S1',
-      reason: 'This is the access-log bucket the lake buckets log to; logging it to itself would loop.',
-    });
+    const selfLogging = 'This is the access-log bucket the lake buckets log to; logging it to itself would loop.';
+    Validations.of(this.logBucket).acknowledge({ id: 'AwsSolutions-S1', reason: selfLogging });
+    acknowledgeControl(this.logBucket, 's3_bucket_logging_enabled_check', selfLogging);
+    acknowledgeControl(this.logBucket, 's3_bucket_default_encryption_kms_check', 'S3 delivers server access logs only to a bucket encrypted with S3-managed keys (SSE-S3).');
+    acknowledgeControl(this.logBucket, 's3_bucket_versioning_enabled_check', 'S3 writes each access log once and the logs expire after a year; versions would only keep deleted logs longer.');
+    acknowledgeControl(this.logBucket, 's3_event_notifications_enabled_check', 'Nothing reacts to an access log being written; its events would go nowhere.');
+    acknowledgeControl(this.logBucket, 's3_bucket_object_lock_enabled_check', 'Object Lock would stop the yearly expiry from deleting access logs.');
 
     const lakeBucket = (id: string, role: string, extra: Partial<s3.BucketProps>) =>
       new s3.Bucket(this, id, {
@@ -86,7 +147,7 @@ export class LakeStorage extends Construct {
         abort,
         { id: 'expire-noncurrent-versions', noncurrentVersionExpiration: Duration.days(props.noncurrentVersionDays ?? 7) },
         { id: 'expire-delivery-errors', prefix: RAW_ERRORS_PREFIX, expiration: Duration.days(30) },
-        ...zoneRules(props.datasets, 'raw'),
+        ...rawRules(props.datasets),
       ],
     });
     // Object-created events go to EventBridge, set on the bucket itself: no notification custom resource.
@@ -99,6 +160,29 @@ export class LakeStorage extends Construct {
     this.resultsBucket = lakeBucket('QueryResults', 'results', {
       lifecycleRules: [abort, { id: 'expire-query-results', expiration: Duration.days(props.queryResultsDays ?? 30) }],
     });
+
+    // The Control Tower controls that do not fit a lake that must delete on schedule, each with why.
+    const deletesOnSchedule = (what: string) =>
+      `${what} must be deleted at each dataset's retention (personal data included); Object Lock exists to prevent deletion.`;
+    acknowledgeControl(
+      this.rawBucket,
+      's3_bucket_object_lock_enabled_check',
+      `${deletesOnSchedule('Raw objects')} Versioning keeps them from being overwritten, and no role may delete them.`,
+    );
+    acknowledgeControl(this.curatedBucket, 's3_bucket_object_lock_enabled_check', deletesOnSchedule('Curated and quarantine objects'));
+    acknowledgeControl(
+      this.curatedBucket,
+      's3_bucket_versioning_enabled_check',
+      'Curated objects are derived from the raw zone and rewritten under the same key when a raw object is transformed again; versions would keep superseded copies past the dataset\'s retention.',
+    );
+    acknowledgeControl(this.curatedBucket, 's3_event_notifications_enabled_check', 'Nothing reacts to a curated object being written: Athena reads them when queried.');
+    acknowledgeControl(this.resultsBucket, 's3_bucket_object_lock_enabled_check', 'Query results expire after queryResultsDays; Object Lock would keep them.');
+    acknowledgeControl(
+      this.resultsBucket,
+      's3_bucket_versioning_enabled_check',
+      'Athena writes each result once and results expire after queryResultsDays; versions would keep results, which can hold closed data, longer.',
+    );
+    acknowledgeControl(this.resultsBucket, 's3_event_notifications_enabled_check', 'Nothing reacts to a query result being written; its events would go nowhere.');
   }
 
   /** The bucket that holds each zone. */
@@ -113,17 +197,36 @@ export class LakeStorage extends Construct {
   }
 }
 
-function zoneRules(datasets: readonly Dataset[], zone: Zone): s3.LifecycleRule[] {
-  const days: Record<Zone, (d: Dataset) => number | undefined> = {
-    raw: (d) => d.retention?.rawDays,
-    curated: (d) => d.retention?.curatedDays,
-    quarantine: (d) => d.retention?.quarantineDays,
-  };
+function validDays(n: number | undefined): n is number {
+  return typeof n === 'number' && Number.isInteger(n) && n > 0;
+}
+
+function zoneRules(datasets: readonly Dataset[], zone: 'curated' | 'quarantine'): s3.LifecycleRule[] {
+  const days = (d: Dataset) => (zone === 'curated' ? d.retention?.curatedDays : d.retention?.quarantineDays);
   // A dataset without a valid retention gets no rule here; the governance check fails synth naming it.
   return datasets.flatMap((d) => {
-    const n = days[zone](d);
-    return typeof n === 'number' && Number.isInteger(n) && n > 0
-      ? [{ id: `expire-${zone}-${d.id}`, prefix: zonePrefix(zone, d.id), expiration: Duration.days(n) }]
-      : [];
+    const n = days(d);
+    return validDays(n) ? [{ id: `expire-${zone}-${d.id}`, prefix: zonePrefix(zone, d.id), expiration: Duration.days(n) }] : [];
+  });
+}
+
+/**
+ * The raw bucket is versioned: expiry only turns the current version
+ * noncurrent. Each prefix holding a dataset's clear-text messages expires
+ * its current version RAW_NONCURRENT_DAYS before the retention and removes
+ * the noncurrent one after RAW_NONCURRENT_DAYS, so no version outlives it.
+ */
+function rawRules(datasets: readonly Dataset[]): s3.LifecycleRule[] {
+  return datasets.flatMap((d) => {
+    const n = d.retention?.rawDays;
+    // Too short a retention for a versioned bucket gets no rule; the governance check names the dataset.
+    if (!validDays(n) || n <= RAW_NONCURRENT_DAYS) return [];
+    const prefixes = rawPrefixes(d.id);
+    return Object.entries(prefixes).map(([part, prefix]) => ({
+      id: part === 'zone' ? `expire-raw-${d.id}` : `expire-raw-${d.id}-${part}`,
+      prefix,
+      expiration: Duration.days(n - RAW_NONCURRENT_DAYS),
+      noncurrentVersionExpiration: Duration.days(RAW_NONCURRENT_DAYS),
+    }));
   });
 }

@@ -1,4 +1,4 @@
-import { Stack } from 'aws-cdk-lib';
+import { Stack, Validations } from 'aws-cdk-lib';
 import * as athena from 'aws-cdk-lib/aws-athena';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import type * as kms from 'aws-cdk-lib/aws-kms';
@@ -43,10 +43,22 @@ export interface QueryAccessProps {
 }
 
 /**
+ * What the Athena JDBC and ODBC drivers call to let a BI tool browse the
+ * catalog: listing catalogs, databases, tables and workgroups, and reading
+ * table metadata. The first two take no resource; the others act on the
+ * account's AwsDataCatalog.
+ */
+export const BROWSE_ACTIONS = {
+  anyResource: ['athena:ListDataCatalogs', 'athena:ListWorkGroups'],
+  dataCatalog: ['athena:GetDataCatalog', 'athena:ListDatabases', 'athena:GetDatabase', 'athena:ListTableMetadata', 'athena:GetTableMetadata'],
+} as const;
+
+/**
  * Athena workgroups (configuration enforced, results encrypted, a per-query
  * scan cutoff, metrics on) and one managed policy per classification tier
  * that grants querying, and reading the curated data and tables, of exactly
- * the datasets the tier may see. Raw tables are in no tier.
+ * the datasets the tier may see, and browsing the catalog as BI drivers do.
+ * Raw tables are in no tier.
  */
 export class QueryAccess extends Construct {
   readonly workgroups: Readonly<Record<WorkgroupRole, athena.CfnWorkGroup>>;
@@ -97,9 +109,15 @@ export class QueryAccess extends Construct {
           ],
           resources: workgroupArns,
         }),
+        new iam.PolicyStatement({ sid: 'BrowseCatalogs', actions: [...BROWSE_ACTIONS.anyResource], resources: ['*'] }),
+        new iam.PolicyStatement({
+          sid: 'BrowseDataCatalog',
+          actions: [...BROWSE_ACTIONS.dataCatalog],
+          resources: [stack.formatArn({ service: 'athena', resource: 'datacatalog', resourceName: 'AwsDataCatalog' })],
+        }),
         new iam.PolicyStatement({
           sid: 'ReadCatalog',
-          actions: ['glue:GetDatabase', 'glue:GetTable', 'glue:GetTables', 'glue:GetPartition', 'glue:GetPartitions'],
+          actions: ['glue:GetDatabase', 'glue:GetDatabases', 'glue:GetTable', 'glue:GetTables', 'glue:GetPartition', 'glue:GetPartitions'],
           resources: [
             stack.formatArn({ service: 'glue', resource: 'catalog' }),
             stack.formatArn({ service: 'glue', resource: 'database', resourceName: props.databaseName }),
@@ -113,10 +131,12 @@ export class QueryAccess extends Construct {
         }),
         new iam.PolicyStatement({
           sid: 'ListCuratedData',
-          actions: ['s3:ListBucket', 's3:GetBucketLocation'],
+          actions: ['s3:ListBucket'],
           resources: [props.curatedBucket.bucketArn],
           conditions: { StringLike: { 's3:prefix': prefixes.flatMap((p) => [p, `${p}*`]) } },
         }),
+        // GetBucketLocation carries no s3:prefix: under the condition above it would always be denied.
+        new iam.PolicyStatement({ sid: 'LocateCuratedData', actions: ['s3:GetBucketLocation'], resources: [props.curatedBucket.bucketArn] }),
         new iam.PolicyStatement({
           sid: 'QueryResults',
           actions: ['s3:GetObject', 's3:PutObject', 's3:AbortMultipartUpload', 's3:ListBucket', 's3:GetBucketLocation'],
@@ -134,6 +154,10 @@ export class QueryAccess extends Construct {
         statements,
       });
       acknowledgeObjectPrefixes(policies[tier], props.curatedBucket, prefixes, `Readers of ${tier} data read the curated objects of exactly these datasets.`);
+      Validations.of(policies[tier]).acknowledge({
+        id: 'AwsSolutions-IAM5[Resource::*]',
+        reason: 'athena:ListDataCatalogs and athena:ListWorkGroups support no resource-level permissions; BI drivers call them to browse.',
+      });
       acknowledgeObjectPrefixes(
         policies[tier],
         props.resultsBucket,

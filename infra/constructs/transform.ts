@@ -13,10 +13,12 @@ import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
 import { zonePrefix } from '../../functions/core/keys.ts';
+import { TRANSFORM_DEFAULTS, type TransformPolicy } from '../../functions/core/reading.ts';
 import { TRANSFORM_ENV } from '../../functions/transform/config.ts';
 import type { Dataset } from '../../datasets/index.ts';
-import { acknowledgeObjectPrefixes } from '../governance/nag.ts';
+import { acknowledgeControl, acknowledgeObjectPrefixes } from '../governance/nag.ts';
 import { tagComponent } from '../governance/tags.ts';
+import { logGroupPrefix } from '../names.ts';
 
 /** The Lambda runtime: the newest Node.js aws-cdk-lib offers. */
 export const LAMBDA_RUNTIME = lambda.Runtime.NODEJS_24_X;
@@ -36,8 +38,17 @@ export interface TransformProps {
   readonly rawBucket: s3.IBucket;
   readonly curatedBucket: s3.IBucket;
   readonly key: kms.IKey;
-  /** @default false - the pseudonymisation secret is retained with the stack's data */
+  /**
+   * @default false - the pseudonymisation secret is retained with the stack's
+   * data (and removed when the stack's first create rolls back)
+   */
   readonly destroyData?: boolean;
+  /**
+   * How far event times may lie from arrival; the catalog's partition
+   * projection covers the same window.
+   * @default TRANSFORM_DEFAULTS
+   */
+  readonly policy?: TransformPolicy;
   /** @default 2048 */
   readonly memorySizeMb?: number;
   /** @default 5 minutes */
@@ -64,16 +75,19 @@ export class Transform extends Construct {
     tagComponent(this, 'transform');
     const timeout = props.timeout ?? Duration.minutes(5);
     const memorySize = props.memorySizeMb ?? 2048;
+    const policy = props.policy ?? TRANSFORM_DEFAULTS;
 
     this.deadLetterQueue = new sqs.Queue(this, 'DeadLetters', {
       encryption: sqs.QueueEncryption.SQS_MANAGED,
       enforceSSL: true,
       retentionPeriod: Duration.days(14),
     });
+    const isDeadLetterQueue = 'This is the dead-letter queue of the transform queue; it has none of its own.';
     Validations.of(this.deadLetterQueue).acknowledge(
-      { id: 'AwsSolutions-SQS3', reason: 'This is the dead-letter queue of the transform queue; it has none of its own.' },
-      { id: 'Serverless-SQSRedrivePolicy', reason: 'This is the dead-letter queue of the transform queue; it has none of its own.' },
+      { id: 'AwsSolutions-SQS3', reason: isDeadLetterQueue },
+      { id: 'Serverless-SQSRedrivePolicy', reason: isDeadLetterQueue },
     );
+    acknowledgeControl(this.deadLetterQueue, 'sqs_dlq_check', isDeadLetterQueue);
     this.queue = new sqs.Queue(this, 'RawObjects', {
       encryption: sqs.QueueEncryption.SQS_MANAGED,
       enforceSSL: true,
@@ -96,7 +110,7 @@ export class Transform extends Construct {
       description: `Datastroom ${props.envName}: key of the HMAC that pseudonymises personal data`,
       encryptionKey: props.key,
       generateSecretString: { passwordLength: 64, excludePunctuation: true, includeSpace: false },
-      removalPolicy: props.destroyData ?? false ? RemovalPolicy.DESTROY : RemovalPolicy.RETAIN,
+      removalPolicy: props.destroyData ?? false ? RemovalPolicy.DESTROY : RemovalPolicy.RETAIN_ON_UPDATE_OR_DELETE,
     });
     Validations.of(this.secret).acknowledge({
       id: 'AwsSolutions-SMG4',
@@ -104,7 +118,8 @@ export class Transform extends Construct {
     });
 
     const logGroup = new logs.LogGroup(this, 'Logs', {
-      retention: logs.RetentionDays.THREE_MONTHS,
+      logGroupName: `${logGroupPrefix(props.envName)}transform`,
+      retention: logs.RetentionDays.ONE_YEAR,
       encryptionKey: props.key,
       removalPolicy: RemovalPolicy.DESTROY,
     });
@@ -145,12 +160,16 @@ export class Transform extends Construct {
         // DuckDB gets most of the memory; the rest is Node's and the SDK's.
         [TRANSFORM_ENV.duckdbMemoryMb]: String(Math.floor(memorySize * 0.6)),
         [TRANSFORM_ENV.metricsNamespace]: props.metricsNamespace,
+        [TRANSFORM_ENV.futureToleranceSeconds]: String(policy.futureToleranceSeconds),
+        [TRANSFORM_ENV.maxLatenessDays]: String(policy.maxLatenessDays),
       },
       bundling: {
         format: nodejs.OutputFormat.CJS,
         target: 'node22',
         minify: true,
-        sourceMap: true,
+        // No source map: Node ignores one unless started with --enable-source-maps, which loads it at cold start and
+        // makes every Error.stack slower; the handler's named errors say what went wrong without it.
+        sourceMap: false,
         forceDockerBundling: false,
         externalModules: [...NATIVE_PACKAGES],
         commandHooks: {
@@ -177,6 +196,11 @@ export class Transform extends Construct {
         id: 'Serverless-LambdaEventSourceMappingDestination',
         reason: 'On-failure destinations apply to stream sources; for an SQS source the queue\'s redrive policy sends failed messages to the dead-letter queue.',
       },
+    );
+    acknowledgeControl(
+      this.function,
+      'lambda_inside_vpc_check',
+      'The transform calls only AWS APIs (S3, Secrets Manager, CloudWatch, X-Ray) over TLS with its role; in a VPC it would need an interface endpoint for each (about $7 a month per availability zone each) or a NAT gateway, for no traffic that leaves AWS.',
     );
     this.function.addEventSource(
       new SqsEventSource(this.queue, { batchSize: 10, maxBatchingWindow: Duration.seconds(5), reportBatchItemFailures: true }),

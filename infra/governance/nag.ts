@@ -14,3 +14,11 @@ export function acknowledgeObjectPrefixes(scope: IConstruct, bucket: s3.IBucket,
     Validations.of(scope).acknowledge({ id: `AwsSolutions-IAM5[Resource::<${logicalId}.Arn>/${prefix}*]`, reason });
   }
 }
+
+/** Namespace of the AWS Control Tower proactive controls' findings (the cfn-guard plugin's name). */
+export const CONTROL_TOWER = 'cdk-validator-cfnguard';
+
+/** Acknowledges a Control Tower proactive control on a construct, with the written reason it does not apply there. */
+export function acknowledgeControl(scope: IConstruct, rule: string, reason: string): void {
+  Validations.of(scope).acknowledge({ id: `${CONTROL_TOWER}::${rule}`, reason });
+}

@@ -1,4 +1,4 @@
-import { existsSync, openSync, readSync, closeSync, readdirSync } from 'node:fs';
+import { existsSync, openSync, readSync, closeSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { App } from 'aws-cdk-lib';
@@ -25,6 +25,9 @@ describe('the transform function’s asset', () => {
     expect(assets).toHaveLength(1);
     const asset = join(outdir, assets[0]!);
     expect(existsSync(join(asset, 'index.js'))).toBe(true);
+    // Nothing would read a source map: the runtime starts without --enable-source-maps.
+    expect(readdirSync(asset).filter((f) => f.endsWith('.map'))).toEqual([]);
+    expect(readFileSync(join(asset, 'index.js'), 'utf8')).not.toContain('sourceMappingURL');
     for (const pkg of NATIVE_PACKAGES) expect(existsSync(join(asset, 'node_modules', pkg, 'package.json')), pkg).toBe(true);
     const binary = join(asset, 'node_modules/@duckdb/node-bindings-linux-x64/duckdb.node');
     expect(elfMachine(binary)).toEqual({ elf: true, bits64: true, machine: 0x3e });

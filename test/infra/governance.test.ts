@@ -1,5 +1,7 @@
 import { describe, expect, it } from 'vitest';
+import type * as s3 from 'aws-cdk-lib/aws-s3';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
+import { rawPrefixes } from '../../infra/constructs/lake-storage.ts';
 import { getDataset, registry, type Dataset } from '../../datasets/index.ts';
 import { CONFIG_DEFAULTS, ConfigError, readConfig } from '../../infra/config.ts';
 import { DatastroomStack } from '../../infra/stacks/datastroom-stack.ts';
@@ -29,6 +31,25 @@ describe('the synth-time governance check', () => {
     const stack = new DatastroomStack(app, 'Test');
     new sqs.Queue(stack, 'StrayQueue', { enforceSSL: true });
     expect(() => app.synth()).toThrow(/Test\/StrayQueue\/Resource lacks governance tags: datastroom:component/);
+  });
+
+  it('fails synth when a noncurrent version keeps a dataset’s raw messages beyond its retention, naming it', () => {
+    const app = testApp();
+    const stack = new DatastroomStack(app, 'Test');
+    const raw = stack.storage.rawBucket.node.defaultChild as s3.CfnBucket;
+    // Expiry at the retention, as a bucket without versioning would have it: the clear-text version outlives it by 7 days.
+    raw.lifecycleConfiguration = {
+      rules: [
+        { status: 'Enabled', noncurrentVersionExpiration: { noncurrentDays: 7 } },
+        ...registry.flatMap((d) =>
+          Object.values(rawPrefixes(d.id)).map((prefix) => ({ status: 'Enabled', prefix, expirationInDays: d.retention.rawDays })),
+        ),
+      ],
+    };
+    expect(() => app.synth()).toThrow(
+      /dataset "anpr_passage": raw objects \(raw\/anpr_passage\/\) must be gone after 7 days, in every version; the lifecycle keeps them 14 days \(7 current \+ 7 noncurrent\)/,
+    );
+    expect(() => app.synth()).toThrow(/dataset "anpr_passage": failed records \(raw-errors\/rules\/anpr_passage\/\) must be gone within the raw retention of 7 days/);
   });
 
   it('passes for the registry as it is', () => {

@@ -6,6 +6,7 @@ import { datasetTopicFilter } from '../../functions/core/envelope.ts';
 import { GLUE_TYPES } from '../../glue/columns.ts';
 import { hourlyView } from '../../glue/views.ts';
 import { DATASET_TAG_KEYS, PLATFORM_TAG_KEYS, TAG_KEYS } from '../../infra/governance/tags.ts';
+import { TRANSFORM_DEFAULTS } from '../../functions/core/reading.ts';
 import { platform } from '../helpers/stack.ts';
 
 let template: Template;
@@ -47,10 +48,20 @@ describe.each(registry.map((d) => [d.id, d] as const))('dataset %s in the cloud'
     });
   });
 
-  it('expires its objects per zone after the registry’s retention', () => {
+  it('expires its objects per zone after the registry’s retention, every version of its raw messages included', () => {
     const raw = bucketRules('StorageRaw');
     const curated = bucketRules('StorageCurated');
-    expect(raw).toContainEqual(expect.objectContaining({ Prefix: `raw/${dataset.id}/`, ExpirationInDays: dataset.retention.rawDays, Status: 'Enabled' }));
+    // The raw bucket is versioned: expiry leaves a noncurrent version, removed a day later, at the retention.
+    for (const prefix of [`raw/${dataset.id}/`, `raw-errors/rules/${dataset.id}/`, `raw-errors/delivery/${dataset.id}/`]) {
+      expect(raw).toContainEqual(
+        expect.objectContaining({
+          Prefix: prefix,
+          ExpirationInDays: dataset.retention.rawDays - 1,
+          NoncurrentVersionExpiration: { NoncurrentDays: 1 },
+          Status: 'Enabled',
+        }),
+      );
+    }
     expect(curated).toContainEqual(
       expect.objectContaining({ Prefix: `curated/${dataset.id}/`, ExpirationInDays: dataset.retention.curatedDays, Status: 'Enabled' }),
     );
@@ -128,10 +139,21 @@ describe('the lake buckets', () => {
     });
   });
 
-  it('are retained with the stack unless destroyData is set', () => {
-    for (const [, b] of resources('AWS::S3::Bucket')) expect((b as { DeletionPolicy?: string }).DeletionPolicy).toBe('Retain');
-    const destroyed = platform({ config: { destroyData: true } }).template.toJSON().Resources as Record<string, { Type: string; DeletionPolicy?: string }>;
-    for (const b of Object.values(destroyed).filter((r) => r.Type === 'AWS::S3::Bucket')) expect(b.DeletionPolicy).toBe('Delete');
+  it('are retained with the stack, removed when its first create rolls back, deleted with it if destroyData is set', () => {
+    const kept = ['AWS::S3::Bucket', 'AWS::KMS::Key', 'AWS::SecretsManager::Secret', 'AWS::Glue::Database', 'AWS::Glue::Table'];
+    const policies = (all: Record<string, { Type: string; DeletionPolicy?: string; UpdateReplacePolicy?: string }>) =>
+      Object.entries(all).filter(([, r]) => kept.includes(r.Type));
+    const retained = policies(template.toJSON().Resources);
+    expect(retained).toHaveLength(4 + 1 + 1 + 1 + 3 * registry.length);
+    for (const [id, r] of retained) expect([id, r.DeletionPolicy, r.UpdateReplacePolicy]).toEqual([id, 'RetainExceptOnCreate', 'Retain']);
+    const destroyed = policies(platform({ config: { destroyData: true } }).template.toJSON().Resources);
+    for (const [id, r] of destroyed) expect([id, r.DeletionPolicy]).toEqual([id, 'Delete']);
+  });
+
+  it('leave nothing behind when the first create rolls back: no resource is retained unconditionally', () => {
+    const all = resources();
+    expect(all.length).toBeGreaterThan(100);
+    for (const [id, r] of all) expect([id, (r as { DeletionPolicy?: string }).DeletionPolicy]).not.toEqual([id, 'Retain']);
   });
 });
 
@@ -187,12 +209,12 @@ describe('the transform function', () => {
       Timeout: 300,
       TracingConfig: { Mode: 'Active' },
     });
-    template.hasResourceProperties('AWS::Logs::LogGroup', { RetentionInDays: 90, KmsKeyId: Match.anyValue() });
+    template.hasResourceProperties('AWS::Logs::LogGroup', { LogGroupName: '/datastroom/test/transform', RetentionInDays: 365, KmsKeyId: Match.anyValue() });
   });
 
   it('gets every setting its handler reads from the environment', async () => {
     const { readTransformConfig } = await import('../../functions/transform/config.ts');
-    const [, fn] = resources('AWS::Lambda::Function')[0]!;
+    const [, fn] = resources('AWS::Lambda::Function').find(([id]) => id.startsWith('TransformFunction'))!;
     const variables = (fn.Properties!.Environment as { Variables: Record<string, unknown> }).Variables;
     const env = Object.fromEntries(Object.keys(variables).map((k) => [k, typeof variables[k] === 'string' ? (variables[k] as string) : 'resolved-at-deploy']));
     expect(() => readTransformConfig(env)).not.toThrow();
@@ -242,17 +264,42 @@ describe('governance tags', () => {
 });
 
 describe('observability', () => {
+  type Alarm = { AlarmName: string; AlarmActions?: unknown[]; TreatMissingData?: string; MetricName?: string; EvaluationPeriods?: number };
+  const alarms = () => resources('AWS::CloudWatch::Alarm').map(([, r]) => r.Properties as Alarm);
+  const composites = () => resources('AWS::CloudWatch::CompositeAlarm').map(([, r]) => r.Properties as { AlarmName: string; AlarmRule: unknown; AlarmActions: unknown[] });
+
   it('alarms on dead letters, transform errors, and per dataset on quarantine rate and freshness', () => {
-    const alarms = resources('AWS::CloudWatch::Alarm');
-    expect(alarms).toHaveLength(2 + 2 * registry.length);
-    template.hasResourceProperties('AWS::CloudWatch::Alarm', { MetricName: 'ApproximateNumberOfMessagesVisible', Threshold: 1 });
-    template.hasResourceProperties('AWS::CloudWatch::Alarm', { MetricName: 'Errors', Namespace: 'AWS/Lambda' });
-    template.hasResourceProperties('AWS::CloudWatch::Alarm', {
-      MetricName: 'IncomingRecords',
-      Namespace: 'AWS/Firehose',
-      TreatMissingData: 'breaching',
-      ComparisonOperator: 'LessThanThreshold',
-    });
+    expect(alarms()).toHaveLength(2 + 3 * registry.length);
+    expect(composites()).toHaveLength(registry.length);
+    template.hasResourceProperties('AWS::CloudWatch::Alarm', { AlarmName: 'datastroom-test-dead-letters', MetricName: 'ApproximateNumberOfMessagesVisible', Threshold: 1 });
+    template.hasResourceProperties('AWS::CloudWatch::Alarm', { AlarmName: 'datastroom-test-transform-errors', MetricName: 'Errors', Namespace: 'AWS/Lambda' });
+    for (const d of registry) {
+      template.hasResourceProperties('AWS::CloudWatch::Alarm', { AlarmName: `datastroom-test-${d.id}-quarantine-rate`, AlarmActions: [Match.anyValue()] });
+      template.hasResourceProperties('AWS::CloudWatch::CompositeAlarm', { AlarmName: `datastroom-test-${d.id}-freshness`, AlarmActions: [Match.anyValue()] });
+    }
+  });
+
+  it('raise no freshness alarm before a dataset has readings: what notifies needs readings within the dormancy window', () => {
+    // An alarm that treats missing data as breaching is in ALARM from the deploy on; none such may notify.
+    const breaching = alarms().filter((a) => a.TreatMissingData === 'breaching');
+    expect(breaching).toHaveLength(2 * registry.length);
+    for (const a of breaching) expect(a.AlarmActions, a.AlarmName).toBeUndefined();
+    for (const d of registry) {
+      const freshness = composites().find((c) => c.AlarmName === `datastroom-test-${d.id}-freshness`)!;
+      const idOf = (name: string) => resources('AWS::CloudWatch::Alarm').find(([, r]) => r.Properties!.AlarmName === name)![0];
+      const arn = (name: string) => ({ 'Fn::GetAtt': [idOf(name), 'Arn'] });
+      expect(freshness.AlarmRule).toEqual({
+        'Fn::Join': ['', ['(ALARM("', arn(`datastroom-test-${d.id}-stale`), '") AND OK("', arn(`datastroom-test-${d.id}-dormant`), '"))']],
+      });
+      template.hasResourceProperties('AWS::CloudWatch::Alarm', {
+        AlarmName: `datastroom-test-${d.id}-dormant`,
+        MetricName: 'IncomingRecords',
+        Period: 86_400,
+        EvaluationPeriods: 7,
+        DatapointsToAlarm: 7,
+        ComparisonOperator: 'LessThanThreshold',
+      });
+    }
   });
 });
 
@@ -265,5 +312,145 @@ describe('Lake Formation tags', () => {
       Resource: { Table: Match.objectLike({ Name: 'anpr_passage' }) },
       LFTags: [Match.objectLike({ TagKey: 'datastroom_classification', TagValues: ['closed'] })],
     });
+  });
+});
+
+describe('the platform key', () => {
+  type Statement = { Sid?: string; Effect: string; Principal?: unknown; Action: string | string[]; Condition?: Record<string, Record<string, unknown>> };
+  const statements = () => {
+    const [, key] = resources('AWS::KMS::Key')[0]!;
+    return (key.Properties!.KeyPolicy as { Statement: Statement[] }).Statement;
+  };
+  const join = (...parts: unknown[]) => ({ 'Fn::Join': ['', parts] });
+
+  it('lets CloudWatch Logs use it for the platform’s log groups only, which all live under that prefix', () => {
+    const logs = statements().find((s) => JSON.stringify(s.Principal).includes('"logs."'))!;
+    expect(logs.Principal).toEqual({ Service: join('logs.', { Ref: 'AWS::Region' }, '.amazonaws.com') });
+    expect(logs.Action).toEqual(expect.arrayContaining(['kms:Encrypt*', 'kms:Decrypt*', 'kms:GenerateDataKey*']));
+    expect(logs.Condition).toEqual({
+      ArnLike: {
+        'kms:EncryptionContext:aws:logs:arn': join(
+          'arn:', { Ref: 'AWS::Partition' }, ':logs:', { Ref: 'AWS::Region' }, ':', { Ref: 'AWS::AccountId' }, ':log-group:/datastroom/test/*',
+        ),
+      },
+    });
+    const groups = resources('AWS::Logs::LogGroup');
+    expect(groups).toHaveLength(registry.length + 2);
+    for (const [id, g] of groups) {
+      expect(g.Properties!.KmsKeyId, id).toBeDefined();
+      expect(g.Properties!.LogGroupName, id).toMatch(/^\/datastroom\/test\//);
+    }
+  });
+
+  it('lets CloudWatch publish to the encrypted topic only for this account’s platform alarms', () => {
+    const cloudwatch = statements().find((s) => JSON.stringify(s.Principal) === '{"Service":"cloudwatch.amazonaws.com"}')!;
+    expect(cloudwatch.Action).toEqual(['kms:Decrypt', 'kms:GenerateDataKey*']);
+    expect(cloudwatch.Condition).toEqual({
+      StringEquals: { 'aws:SourceAccount': { Ref: 'AWS::AccountId' } },
+      ArnLike: {
+        'aws:SourceArn': join('arn:', { Ref: 'AWS::Partition' }, ':cloudwatch:', { Ref: 'AWS::Region' }, ':', { Ref: 'AWS::AccountId' }, ':alarm:datastroom-test-*'),
+      },
+    });
+    for (const [id, a] of [...resources('AWS::CloudWatch::Alarm'), ...resources('AWS::CloudWatch::CompositeAlarm')]) {
+      expect(a.Properties!.AlarmName, id).toMatch(/^datastroom-test-/);
+    }
+  });
+
+  it('refuses grants that are not for an AWS resource', () => {
+    expect(statements()).toContainEqual(
+      expect.objectContaining({
+        Effect: 'Deny',
+        Principal: { AWS: '*' },
+        Action: 'kms:CreateGrant',
+        Condition: { BoolIfExists: { 'kms:GrantIsForAWSResource': 'false', 'aws:PrincipalIsAWSService': 'false' } },
+      }),
+    );
+  });
+});
+
+describe('the views in the catalog', () => {
+  it('have the storage descriptor Athena’s CREATE VIEW writes, SerdeInfo included', () => {
+    const views = resources('AWS::Glue::Table').filter(([, r]) => (r.Properties!.TableInput as { TableType: string }).TableType === 'VIRTUAL_VIEW');
+    expect(views).toHaveLength(registry.filter((d) => hourlyView(d)).length);
+    for (const [id, view] of views) {
+      const descriptor = (view.Properties!.TableInput as { StorageDescriptor: Record<string, unknown> }).StorageDescriptor;
+      expect(descriptor, id).toEqual({
+        Columns: expect.any(Array),
+        Location: '',
+        Compressed: false,
+        NumberOfBuckets: 0,
+        SerdeInfo: {},
+        SortColumns: [],
+        StoredAsSubDirectories: false,
+      });
+    }
+  });
+});
+
+describe('partition projection', () => {
+  const parameters = (name: string) => {
+    const [, table] = resources('AWS::Glue::Table').find(([, r]) => (r.Properties!.TableInput as { Name: string }).Name === name)!;
+    return (table.Properties!.TableInput as { Parameters: Record<string, string> }).Parameters;
+  };
+
+  it.each(registry.map((d) => [d.id, d] as const))('of %s covers what retention and the transform’s window can hold, tomorrow included', (_id, d) => {
+    const back = d.retention.curatedDays + TRANSFORM_DEFAULTS.maxLatenessDays;
+    expect(TRANSFORM_DEFAULTS.futureToleranceSeconds).toBe(86_400);
+    expect(parameters(d.id)['projection.dt.range']).toBe(`NOW-${back}DAYS,NOW+1DAYS`);
+    expect(parameters(`${d.id}_raw`)['projection.dt.range']).toBe(`NOW-${d.retention.rawDays}DAYS,NOW`);
+    // Athena's documented relative form: NOW, optionally followed by a signed amount and a unit.
+    for (const range of [parameters(d.id)['projection.dt.range']!, parameters(`${d.id}_raw`)['projection.dt.range']!]) {
+      for (const end of range.split(',')) expect(end).toMatch(/^NOW([+-]\d+(YEARS?|MONTHS?|WEEKS?|DAYS?|HOURS?|MINUTES?|SECONDS?))?$/);
+    }
+  });
+
+  it('follows the transform’s window, which the function gets from the same setting', () => {
+    const [, fn] = resources('AWS::Lambda::Function').find(([id]) => id.startsWith('TransformFunction'))!;
+    expect((fn.Properties!.Environment as { Variables: Record<string, string> }).Variables).toMatchObject({
+      FUTURE_TOLERANCE_S: String(TRANSFORM_DEFAULTS.futureToleranceSeconds),
+      MAX_LATENESS_DAYS: String(TRANSFORM_DEFAULTS.maxLatenessDays),
+    });
+  });
+});
+
+describe('the read policies', () => {
+  type Statement = { Sid?: string; Action: string | string[]; Resource: unknown; Condition?: unknown };
+  const statementsOf = (tier: string) => {
+    const [, policy] = resources('AWS::IAM::ManagedPolicy').find(([, p]) => p.Properties!.ManagedPolicyName === `datastroom-test-read-${tier}`)!;
+    return (policy.Properties!.PolicyDocument as { Statement: Statement[] }).Statement;
+  };
+
+  it.each(['open', 'shared', 'closed'])('of the %s tier let BI drivers browse the catalog', (tier) => {
+    const actions = statementsOf(tier).flatMap((s) => [s.Action].flat());
+    for (const action of [
+      'athena:ListDataCatalogs',
+      'athena:GetDataCatalog',
+      'athena:ListDatabases',
+      'athena:GetDatabase',
+      'athena:ListTableMetadata',
+      'athena:GetTableMetadata',
+      'athena:ListWorkGroups',
+      'glue:GetDatabases',
+    ]) {
+      expect(actions, action).toContain(action);
+    }
+  });
+
+  it.each(['open', 'shared', 'closed'])('of the %s tier grant s3:GetBucketLocation with no s3:prefix condition', (tier) => {
+    const locating = statementsOf(tier).filter((s) => [s.Action].flat().includes('s3:GetBucketLocation'));
+    expect(locating.length).toBeGreaterThan(0);
+    for (const s of locating) expect(s.Condition).toBeUndefined();
+  });
+});
+
+describe('deleting the stack', () => {
+  it('first lets go of the devices registered since: a clean-up runs before the device policies and thing types are deleted', () => {
+    const [, cleanup] = resources('Custom::DatastroomDeviceCleanup')[0]!;
+    const refs = (type: string) => resources(type).map(([id]) => ({ Ref: id }));
+    expect(cleanup.Properties).toMatchObject({ PolicyNames: refs('AWS::IoT::Policy'), ThingTypeNames: refs('AWS::IoT::ThingType') });
+    expect(refs('AWS::IoT::Policy')).toHaveLength(registry.length);
+    const [, role] = resources('AWS::IAM::Policy').find(([id]) => id.startsWith('IngestionDeviceCleanupRole'))!;
+    const actions = JSON.stringify(role.Properties!.PolicyDocument);
+    for (const action of ['iot:ListTargetsForPolicy', 'iot:DetachPolicy', 'iot:DeletePolicy', 'iot:ListThings', 'iot:UpdateThing']) expect(actions).toContain(action);
   });
 });
