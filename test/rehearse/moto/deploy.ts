@@ -96,6 +96,21 @@ export interface Rehearsal {
   properties(logicalId: string): Record<string, unknown>;
 }
 
+/** A resource property the rehearsal does not know how to create in moto. */
+export class UnrehearsedProperty extends Error {
+  constructor(logicalId: string, detail: string) {
+    super(`${logicalId}: ${detail} (teach test/rehearse/moto/deploy.ts to apply it, or say why it cannot be rehearsed)`);
+    this.name = 'UnrehearsedProperty';
+  }
+}
+
+/** A resource's resolved properties in the shape the API calls take; fails naming what does not fit. */
+function rehearsed<T extends z.ZodType>(schema: T, logicalId: string, properties: Record<string, unknown>): z.infer<T> {
+  const parsed = schema.safeParse(properties);
+  if (!parsed.success) throw new UnrehearsedProperty(logicalId, z.prettifyError(parsed.error).replace(/\n/g, ' '));
+  return parsed.data;
+}
+
 /** Deploys a synthesized platform into moto: CloudFormation where moto supports it, API calls for the rest. */
 export async function deployRehearsal(platform: SynthesizedPlatform, clients: RehearsalClients): Promise<Rehearsal> {
   const { template } = platform;
@@ -109,23 +124,23 @@ export async function deployRehearsal(platform: SynthesizedPlatform, clients: Re
     return z.record(z.string(), z.unknown()).parse(resolved);
   };
 
-  const bucketPolicies = resourcesOfType(template, 'AWS::S3::BucketPolicy').map(([id]) => BucketPolicyProperties.parse(properties(id)));
+  const bucketPolicies = resourcesOfType(template, 'AWS::S3::BucketPolicy').map(([id]) => rehearsed(BucketPolicyProperties, id, properties(id)));
   for (const p of bucketPolicies) await clients.s3.send(new PutBucketPolicyCommand({ Bucket: p.Bucket, Policy: JSON.stringify(p.PolicyDocument) }));
   // With the policies in place: moto checks a bucket's logging against its target bucket's policy.
-  for (const [id] of resourcesOfType(template, 'AWS::S3::Bucket')) await configureBucket(clients.s3, BucketProperties.parse(properties(id)));
+  for (const [id] of resourcesOfType(template, 'AWS::S3::Bucket')) await configureBucket(clients.s3, rehearsed(BucketProperties, id, properties(id)));
   // moto 5.2.1 evaluates only StringEquals conditions and takes any other as met, so a TLS-only Deny
   // (Bool aws:SecureTransport false) would refuse every object request: such policies come off again.
   for (const p of bucketPolicies.filter((b) => hasDenyMotoCannotEvaluate(b.PolicyDocument))) {
     await clients.s3.send(new DeleteBucketPolicyCommand({ Bucket: p.Bucket }));
   }
   for (const [id] of resourcesOfType(template, 'AWS::Logs::LogStream')) {
-    const p = LogStreamProperties.parse(properties(id));
+    const p = rehearsed(LogStreamProperties, id, properties(id));
     const name = p.LogStreamName ?? `${platform.stackName}-${id}`;
     await clients.logs.send(new CreateLogStreamCommand({ logGroupName: p.LogGroupName, logStreamName: name }));
     resolver.setRef(id, name);
   }
   for (const [id] of resourcesOfType(template, 'AWS::SecretsManager::Secret')) {
-    const p = SecretProperties.parse(properties(id));
+    const p = rehearsed(SecretProperties, id, properties(id));
     const { RandomPassword } = await clients.secrets.send(new GetRandomPasswordCommand(p.GenerateSecretString));
     const secret = await clients.secrets.send(
       new CreateSecretCommand({ Name: p.Name ?? `${id}-rehearsal`, Description: p.Description, KmsKeyId: p.KmsKeyId, SecretString: RandomPassword, Tags: p.Tags }),
@@ -133,12 +148,12 @@ export async function deployRehearsal(platform: SynthesizedPlatform, clients: Re
     resolver.setRef(id, secret.ARN ?? '');
   }
   for (const [id] of resourcesOfType(template, 'AWS::KinesisFirehose::DeliveryStream')) {
-    const p = DeliveryStreamProperties.parse(properties(id));
+    const p = rehearsed(DeliveryStreamProperties, id, properties(id));
     await clients.firehose.send(new CreateDeliveryStreamCommand(p));
     resolver.setRef(id, p.DeliveryStreamName);
   }
   for (const [id] of resourcesOfType(template, 'AWS::Athena::WorkGroup')) {
-    const p = WorkGroupProperties.parse(properties(id));
+    const p = rehearsed(WorkGroupProperties, id, properties(id));
     await clients.athena.send(new CreateWorkGroupCommand({ Name: p.Name, Description: p.Description, Configuration: p.WorkGroupConfiguration, Tags: p.Tags }));
     resolver.setRef(id, p.Name);
   }

@@ -60,7 +60,9 @@ export async function synthPlatform(options: { bundle: boolean }): Promise<Synth
   if (options.bundle) {
     const manifest = AssetManifest.parse(JSON.parse(readFileSync(join(outdir, `${name}.assets.json`), 'utf8')));
     for (const [id, fn] of resourcesOfType(template, 'AWS::Lambda::Function')) {
-      const key = z.object({ Code: z.object({ S3Key: z.string() }) }).parse(fn.Properties).Code.S3Key;
+      // Inline code (Code.ZipFile) has no asset.
+      const code = z.object({ Code: z.object({ S3Key: z.string() }) }).safeParse(fn.Properties);
+      const key = code.success ? code.data.Code.S3Key : undefined;
       const asset = Object.values(manifest.files).find((f) => Object.values(f.destinations).some((d) => d.objectKey === key));
       if (asset) functionCode.set(id, join(outdir, asset.source.path));
     }
