@@ -59,7 +59,7 @@ function recordedSleep() {
 }
 
 /** The names of the IoT commands sent, in order. */
-const sent = () => iot.calls().map((c) => (c.args[0] as { constructor: { name: string } }).constructor.name.replace(/Command$/, ''));
+const sent = () => iot.calls().map((c) => c.args[0].constructor.name.replace(/Command$/, ''));
 
 function happyIot() {
   iot.reset();

@@ -7,8 +7,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { freePort, hasCommand } from './net.ts';
 
-/** The account and credentials moto answers for; any access key works, these say what they are. */
-export const MOTO_ACCOUNT_ID = '123456789012';
+/** Credentials for moto: it takes any access key; these say what they are for. */
 export const MOTO_CREDENTIALS: { readonly accessKeyId: string; readonly secretAccessKey: string } = { accessKeyId: 'moto-rehearsal', secretAccessKey: 'moto-rehearsal' };
 
 /** moto_server is missing or did not come up. */
@@ -38,7 +37,7 @@ export interface MotoServer {
 const STARTUP_TIMEOUT_MS = 30_000;
 
 /** Starts moto_server on a free loopback port and waits until it answers. */
-export async function startMoto(options: { region?: string } = {}): Promise<MotoServer> {
+export async function startMoto(options: { /** @default 'eu-west-1' */ region?: string } = {}): Promise<MotoServer> {
   if (!hasCommand('moto_server')) {
     throw new MotoUnavailable('not on the PATH; install it with pip install "moto[server]==5.2.1"');
   }
@@ -122,7 +121,8 @@ function killGroup(child: ChildProcess, signal: NodeJS.Signals): void {
   try {
     process.kill(-child.pid, signal);
   } catch (error) {
-    if ((error as NodeJS.ErrnoException).code !== 'ESRCH') throw error;
+    // Already gone.
+    if (!(error instanceof Error && 'code' in error && error.code === 'ESRCH')) throw error;
   }
 }
 

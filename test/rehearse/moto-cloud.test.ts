@@ -69,7 +69,11 @@ let cwd: string;
 beforeAll(async () => {
   moto = await startMoto();
   clients = rehearsalClients(moto);
-  rehearsal = await deployRehearsal(await synthPlatform({ bundle: true }), clients);
+  const platform = await synthPlatform({ bundle: true });
+  rehearsal = await deployRehearsal(platform, clients).catch((error: unknown) => {
+    // A moto error answers 500 with no detail: its traceback is in its own output.
+    throw new Error(`${error instanceof Error ? error.message : String(error)}\nmoto_server printed:\n${moto.log().slice(-4000)}`, { cause: error });
+  });
   cwd = await tempDir('datastroom-cli-', 'file');
   // What `cdk deploy --outputs-file cdk-outputs.json` writes: the outputs by stack.
   await writeFile(join(cwd, 'cdk-outputs.json'), JSON.stringify({ [rehearsal.platform.stackName]: rehearsal.outputs }, null, 2));

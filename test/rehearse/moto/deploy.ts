@@ -55,7 +55,8 @@ export function rehearsalClients(moto: MotoServer): RehearsalClients {
   const config = moto.clientConfig;
   return {
     s3: new S3Client({ ...config, forcePathStyle: true }),
-    cloudformation: new CloudFormationClient(config),
+    // A request moto's CloudFormation fails is a moto error to see, not one to retry into "already exists".
+    cloudformation: new CloudFormationClient({ ...config, maxAttempts: 1 }),
     firehose: new FirehoseClient(config),
     secrets: new SecretsManagerClient(config),
     logs: new CloudWatchLogsClient(config),
@@ -66,8 +67,8 @@ export function rehearsalClients(moto: MotoServer): RehearsalClients {
 }
 
 /**
- * The resource types given to moto's CloudFormation: each is one moto
- * creates (moto/*\/models.py declares it), and the rehearsal reads or uses it.
+ * The resource types given to moto's CloudFormation: each is one whose moto
+ * model declares its CloudFormation type, and the rehearsal reads or uses it.
  */
 export const MOTO_CLOUDFORMATION_TYPES = [
   'AWS::KMS::Key',
@@ -90,7 +91,11 @@ const PSEUDO_PARAMETERS = ['AccountId', 'Region', 'Partition', 'URLSuffix'] as c
 export interface Rehearsal {
   readonly platform: SynthesizedPlatform;
   readonly resolver: Resolver;
-  /** The stack outputs that resolve to what was created, by key (as `cdk deploy --outputs-file` writes them). */
+  /**
+   * The stack outputs, by key, as `cdk deploy --outputs-file` writes them;
+   * those naming what the rehearsal does not create (managed policies, the
+   * alarm topic) are left out.
+   */
   readonly outputs: Readonly<Record<string, string>>;
   /** A resource's properties with every intrinsic function resolved. */
   properties(logicalId: string): Record<string, unknown>;
@@ -216,7 +221,8 @@ async function createMotoStack(platform: SynthesizedPlatform, cloudformation: Cl
   if (stack?.StackStatus !== 'CREATE_COMPLETE') {
     const { StackEvents } = await cloudformation.send(new DescribeStackEventsCommand({ StackName: platform.stackName }));
     const failures = (StackEvents ?? []).filter((e) => e.ResourceStatus?.endsWith('FAILED')).map((e) => `${e.LogicalResourceId}: ${e.ResourceStatusReason}`);
-    throw new Error(`moto's CloudFormation left the stack ${stack?.StackStatus ?? 'missing'}: ${failures.join('; ') || stack?.StackStatusReason}`);
+    const reason = failures.length > 0 ? failures.join('; ') : (stack?.StackStatusReason ?? 'no reason given');
+    throw new Error(`moto's CloudFormation left the stack ${stack?.StackStatus ?? 'missing'}: ${reason}`);
   }
   for (const output of stack.Outputs ?? []) {
     const key = output.OutputKey ?? '';
