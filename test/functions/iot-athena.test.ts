@@ -11,13 +11,18 @@ import {
   CreateKeysAndCertificateCommand,
   CreateThingCommand,
   DeleteCertificateCommand,
+  DeleteConflictException,
   DeleteThingCommand,
   DescribeEndpointCommand,
+  DescribeThingCommand,
   DetachPolicyCommand,
   DetachThingPrincipalCommand,
+  InvalidRequestException,
   IoTClient,
   ListThingPrincipalsCommand,
   ListThingsCommand,
+  ResourceNotFoundException,
+  UnauthorizedException,
   UpdateCertificateCommand,
 } from '@aws-sdk/client-iot';
 import {
@@ -28,7 +33,7 @@ import {
   StopQueryExecutionCommand,
   type QueryExecutionState,
 } from '@aws-sdk/client-athena';
-import { listDevices, registerDevice, revokeDevice } from '../../functions/adapters/iot-devices.ts';
+import { DeviceStillAttached, listDevices, registerDevice, revokeDevice } from '../../functions/adapters/iot-devices.ts';
 import { athenaCost, AthenaQueryError, runAthenaQuery } from '../../functions/adapters/athena-query.ts';
 
 const iot = mockClient(IoTClient);
@@ -41,8 +46,24 @@ afterAll(() => {
 const names = { datasetId: 'air_quality', thingTypeName: 'datastroom-prod-air_quality', policyName: 'datastroom-prod-air_quality-device' };
 const CERT_ARN = 'arn:aws:iot:eu-west-1:111122223333:cert/abc123';
 
+/** IoT Core's answers while a detach is still in progress, as the SDK raises them. */
+const thingStillAttached = () =>
+  new InvalidRequestException({ message: 'Cannot delete. Thing aq-1 is still attached to one or more principals', $metadata: {} });
+const certificateStillAttached = () =>
+  new DeleteConflictException({ message: `Things must be detached before deletion (arn: ${CERT_ARN})`, $metadata: {} });
+
+/** A sleep that only records what it was asked to wait. */
+function recordedSleep() {
+  const waits: number[] = [];
+  return { waits, sleep: async (ms: number) => void waits.push(ms) };
+}
+
+/** The names of the IoT commands sent, in order. */
+const sent = () => iot.calls().map((c) => c.args[0].constructor.name.replace(/Command$/, ''));
+
 function happyIot() {
   iot.reset();
+  iot.on(DescribeThingCommand).rejects(new ResourceNotFoundException({ message: 'Thing aq-1 cannot be found', $metadata: {} }));
   iot.on(CreateThingCommand).resolves({ thingName: 'aq-1', thingArn: 'arn:aws:iot:eu-west-1:111122223333:thing/aq-1' });
   iot.on(CreateKeysAndCertificateCommand).resolves({ certificateArn: CERT_ARN, certificateId: 'abc123', certificatePem: 'PEM', keyPair: { PrivateKey: 'KEY', PublicKey: 'PUB' } });
   iot.on(CreateCertificateFromCsrCommand).resolves({ certificateArn: CERT_ARN, certificateId: 'abc123', certificatePem: 'PEM-FROM-CSR' });
@@ -75,18 +96,78 @@ describe('registering a sensor on IoT Core', () => {
     expect(device.privateKey).toBeUndefined();
   });
 
-  it('leaves no orphan certificate when a later step fails', async () => {
+  it('leaves no orphan certificate or thing when a later step fails', async () => {
     iot.on(AttachThingPrincipalCommand).rejects(new Error('ResourceNotFoundException: thing vanished'));
     iot.on(DetachPolicyCommand).resolves({});
     iot.on(UpdateCertificateCommand).resolves({});
     iot.on(DeleteCertificateCommand).resolves({});
+    iot.on(DeleteThingCommand).resolves({});
     await expect(registerDevice(new IoTClient({ region: 'eu-west-1' }), names, 'aq-1')).rejects.toThrow(
-      /registration failed at AttachThingPrincipal: ResourceNotFoundException: thing vanished \(removed again: certificate abc123\)/,
+      /registration failed at AttachThingPrincipal: ResourceNotFoundException: thing vanished \(removed again: certificate abc123, thing aq-1\)$/,
     );
     expect(iot.commandCalls(DetachPolicyCommand)[0]!.args[0].input).toEqual({ policyName: names.policyName, target: CERT_ARN });
     expect(iot.commandCalls(UpdateCertificateCommand)[0]!.args[0].input).toEqual({ certificateId: 'abc123', newStatus: 'INACTIVE' });
     expect(iot.commandCalls(DeleteCertificateCommand)[0]!.args[0].input).toEqual({ certificateId: 'abc123', forceDelete: true });
+    expect(iot.commandCalls(DeleteThingCommand)[0]!.args[0].input).toEqual({ thingName: 'aq-1' });
     expect(iot.commandCalls(DescribeEndpointCommand)).toHaveLength(0);
+  });
+
+  it('waits for IoT Core to finish detaching before it deletes the certificate and the thing it created', async () => {
+    iot.on(DescribeEndpointCommand).rejects(new UnauthorizedException({ message: 'not allowed to describe the endpoint', $metadata: {} }));
+    iot.on(DetachThingPrincipalCommand).resolves({});
+    // The detach is asynchronous: the thing lists the certificate once more, each delete is refused once.
+    iot.on(ListThingPrincipalsCommand).resolvesOnce({ principals: [CERT_ARN] }).resolves({ principals: [] });
+    iot.on(DetachPolicyCommand).resolves({});
+    iot.on(UpdateCertificateCommand).resolves({});
+    iot.on(DeleteCertificateCommand).rejectsOnce(certificateStillAttached()).resolves({});
+    iot.on(DeleteThingCommand).rejectsOnce(thingStillAttached()).resolves({});
+    const { waits, sleep } = recordedSleep();
+    await expect(registerDevice(new IoTClient({ region: 'eu-west-1' }), names, 'aq-1', { sleep })).rejects.toThrow(
+      /registration failed at DescribeEndpoint: not allowed to describe the endpoint \(removed again: certificate abc123, thing aq-1\)$/,
+    );
+    expect(sent()).toEqual([
+      'DescribeThing',
+      'CreateThing',
+      'CreateKeysAndCertificate',
+      'AttachPolicy',
+      'AttachThingPrincipal',
+      'DescribeEndpoint',
+      'DetachThingPrincipal',
+      'ListThingPrincipals',
+      'ListThingPrincipals',
+      'DetachPolicy',
+      'UpdateCertificate',
+      'DeleteCertificate',
+      'DeleteCertificate',
+      'DeleteThing',
+      'DeleteThing',
+    ]);
+    expect(waits).toEqual([250, 500, 1000]);
+  });
+
+  it('says what it could not remove when the detach outlasts the wait', async () => {
+    iot.on(DescribeEndpointCommand).rejects(new UnauthorizedException({ message: 'not allowed', $metadata: {} }));
+    iot.on(DetachThingPrincipalCommand).resolves({});
+    iot.on(ListThingPrincipalsCommand).resolves({ principals: [CERT_ARN] });
+    iot.on(DetachPolicyCommand).resolves({});
+    iot.on(UpdateCertificateCommand).resolves({});
+    iot.on(DeleteCertificateCommand).rejects(certificateStillAttached());
+    iot.on(DeleteThingCommand).rejects(thingStillAttached());
+    const { waits, sleep } = recordedSleep();
+    await expect(registerDevice(new IoTClient({ region: 'eu-west-1' }), names, 'aq-1', { sleep, maxWaitMs: 1000 })).rejects.toThrow(
+      /at DescribeEndpoint: not allowed \(not removed: IoT Core still reports thing aq-1 and certificate abc123 attached after waiting 1\.0 s .*; IoT Core still reports certificate abc123 and thing aq-1 attached .*; IoT Core still reports thing aq-1 and a certificate attached .*try again in a minute\)$/,
+    );
+    // The whole clean-up shares one bounded wait.
+    expect(waits.reduce((a, b) => a + b, 0)).toBe(1000);
+  });
+
+  it('keeps a thing that existed before the registration', async () => {
+    iot.on(DescribeThingCommand).resolves({ thingName: 'aq-1', thingTypeName: names.thingTypeName });
+    iot.on(AttachPolicyCommand).rejects(new Error('ResourceNotFoundException: policy missing'));
+    iot.on(UpdateCertificateCommand).resolves({});
+    iot.on(DeleteCertificateCommand).resolves({});
+    await expect(registerDevice(new IoTClient({ region: 'eu-west-1' }), names, 'aq-1')).rejects.toThrow(/at AttachPolicy: .* \(removed again: certificate abc123\)$/);
+    expect(iot.commandCalls(DeleteThingCommand)).toHaveLength(0);
   });
 
   it('creates no certificate when the thing cannot be created', async () => {
@@ -108,20 +189,70 @@ describe('listing and revoking sensors', () => {
     ]);
   });
 
-  it('detaches and deactivates every certificate, then deletes the thing', async () => {
-    iot.on(ListThingPrincipalsCommand, { thingName: 'aq-1', nextToken: undefined }).resolves({ principals: [CERT_ARN], nextToken: 'p2' });
-    iot.on(ListThingPrincipalsCommand, { thingName: 'aq-1', nextToken: 'p2' }).resolves({ principals: ['arn:aws:iot:eu-west-1:111122223333:cert/def456'] });
+  const detaching = () => {
     iot.on(DetachThingPrincipalCommand).resolves({});
     iot.on(DetachPolicyCommand).resolves({});
     iot.on(UpdateCertificateCommand).resolves({});
+  };
+
+  it('detaches and deactivates every certificate, then deletes the thing', async () => {
+    iot
+      .on(ListThingPrincipalsCommand, { thingName: 'aq-1', nextToken: undefined })
+      .resolvesOnce({ principals: [CERT_ARN], nextToken: 'p2' })
+      .resolves({ principals: [] });
+    iot.on(ListThingPrincipalsCommand, { thingName: 'aq-1', nextToken: 'p2' }).resolves({ principals: ['arn:aws:iot:eu-west-1:111122223333:cert/def456'] });
+    detaching();
     iot.on(DeleteThingCommand).resolves({});
-    expect(await revokeDevice(new IoTClient({ region: 'eu-west-1' }), names, 'aq-1')).toEqual(['abc123', 'def456']);
+    const { waits, sleep } = recordedSleep();
+    expect(await revokeDevice(new IoTClient({ region: 'eu-west-1' }), names, 'aq-1', { sleep })).toEqual(['abc123', 'def456']);
+    expect(waits).toEqual([]);
     expect(iot.commandCalls(UpdateCertificateCommand).map((c) => c.args[0].input)).toEqual([
       { certificateId: 'abc123', newStatus: 'INACTIVE' },
       { certificateId: 'def456', newStatus: 'INACTIVE' },
     ]);
     expect(iot.commandCalls(DetachThingPrincipalCommand)).toHaveLength(2);
     expect(iot.commandCalls(DeleteThingCommand)[0]!.args[0].input).toEqual({ thingName: 'aq-1' });
+  });
+
+  it('waits until IoT Core no longer lists the certificate, and deletes the thing again while it is refused as still attached', async () => {
+    // The detach is asynchronous: the certificate is listed once more after it, and the first delete is refused.
+    iot.on(ListThingPrincipalsCommand).resolvesOnce({ principals: [CERT_ARN] }).resolvesOnce({ principals: [CERT_ARN] }).resolves({ principals: [] });
+    detaching();
+    iot.on(DeleteThingCommand).rejectsOnce(thingStillAttached()).resolves({});
+    const { waits, sleep } = recordedSleep();
+    expect(await revokeDevice(new IoTClient({ region: 'eu-west-1' }), names, 'aq-1', { sleep })).toEqual(['abc123']);
+    expect(sent()).toEqual([
+      'ListThingPrincipals',
+      'DetachThingPrincipal',
+      'DetachPolicy',
+      'UpdateCertificate',
+      'ListThingPrincipals',
+      'ListThingPrincipals',
+      'DeleteThing',
+      'DeleteThing',
+    ]);
+    expect(waits).toEqual([250, 500]);
+  });
+
+  it('gives up after a bounded wait, naming the thing and certificate still attached', async () => {
+    iot.on(ListThingPrincipalsCommand).resolves({ principals: [CERT_ARN] });
+    detaching();
+    const { waits, sleep } = recordedSleep();
+    const revoke = revokeDevice(new IoTClient({ region: 'eu-west-1' }), names, 'aq-1', { sleep, maxWaitMs: 2000 });
+    await expect(revoke).rejects.toThrow(DeviceStillAttached);
+    await expect(revoke).rejects.toThrow(/IoT Core still reports thing aq-1 and certificate abc123 attached after waiting 2\.0 s .*try again in a minute/);
+    expect(waits).toEqual([250, 500, 1000, 250]);
+    expect(iot.commandCalls(DeleteThingCommand)).toHaveLength(0);
+  });
+
+  it('deletes the thing again only while it is refused as still attached', async () => {
+    iot.on(ListThingPrincipalsCommand).resolvesOnce({ principals: [CERT_ARN] }).resolves({ principals: [] });
+    detaching();
+    iot.on(DeleteThingCommand).rejects(new UnauthorizedException({ message: 'not allowed to delete things', $metadata: {} }));
+    const { waits, sleep } = recordedSleep();
+    await expect(revokeDevice(new IoTClient({ region: 'eu-west-1' }), names, 'aq-1', { sleep })).rejects.toThrow(/not allowed to delete things/);
+    expect(iot.commandCalls(DeleteThingCommand)).toHaveLength(1);
+    expect(waits).toEqual([]);
   });
 });
 
