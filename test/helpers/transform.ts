@@ -1,4 +1,5 @@
 import { readFile } from 'node:fs/promises';
+import { gunzipSync } from 'node:zlib';
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { DuckDBInstance } from '@duckdb/node-api';
@@ -59,7 +60,8 @@ export class TransformHarness {
         const reader = await conn.runAndReadAll(`SELECT * FROM read_parquet(${quoteString(output.file)}, hive_partitioning = false)`);
         curated.set(output.key, reader.getRowObjectsJson() as Record<string, unknown>[]);
       } else {
-        const text = await readFile(output.file, 'utf8');
+        // Quarantine objects are gzip JSON lines.
+        const text = gunzipSync(await readFile(output.file)).toString('utf8');
         quarantine.push(...text.trim().split('\n').map((l) => JSON.parse(l) as QuarantineRecord));
       }
     }

@@ -41,9 +41,10 @@ import { parquetReadObjects } from 'hyparquet';
 import { z } from 'zod';
 import { getDataset, type Dataset } from '../../datasets/index.ts';
 import { messageIdFor, topicFor } from '../../functions/core/envelope.ts';
-import { parseRawKey, zonePrefix } from '../../functions/core/keys.ts';
+import { parseRawKey, quarantineKey as quarantineKeyOf, zonePrefix } from '../../functions/core/keys.ts';
 import { pseudonym } from '../../functions/core/pseudonymise.ts';
 import { TRANSFORM_ENV } from '../../functions/transform/config.ts';
+import { RAW_NONCURRENT_DAYS } from '../../infra/constructs/lake-storage.ts';
 import { STACK_OUTPUTS } from '../../infra/names.ts';
 import { tempDir } from '../helpers/fixtures.ts';
 import { startMoto, type MotoServer } from '../helpers/moto.ts';
@@ -151,8 +152,13 @@ describe('the rehearsal deploy', () => {
       );
     const rawExpiries = await expiries(raw);
     const curatedExpiries = await expiries(curated);
+    const rawNoncurrent = new Map(
+      ((await clients.s3.send(new GetBucketLifecycleConfigurationCommand({ Bucket: raw }))).Rules ?? []).map((r) => [r.Filter?.Prefix ?? r.Filter?.And?.Prefix, r.NoncurrentVersionExpiration?.NoncurrentDays]),
+    );
     for (const dataset of [air, anpr]) {
-      expect(rawExpiries.get(zonePrefix('raw', dataset.id)), dataset.id).toBe(dataset.retention.rawDays);
+      // Raw is versioned: the current version expires early enough that its noncurrent copy is gone by the retention.
+      expect(rawExpiries.get(zonePrefix('raw', dataset.id)), dataset.id).toBe(dataset.retention.rawDays - RAW_NONCURRENT_DAYS);
+      expect(rawNoncurrent.get(zonePrefix('raw', dataset.id)), dataset.id).toBe(RAW_NONCURRENT_DAYS);
       expect(curatedExpiries.get(zonePrefix('curated', dataset.id)), dataset.id).toBe(dataset.retention.curatedDays);
       expect(curatedExpiries.get(zonePrefix('quarantine', dataset.id)), dataset.id).toBe(dataset.retention.quarantineDays);
     }
@@ -272,7 +278,7 @@ describe('readings through Firehose, EventBridge and SQS into the bundled transf
 
   const rawParts = (dataset: Dataset) => parseRawKey(bridged.get(dataset.id)!.key);
   const curatedKey = (dataset: Dataset) => `${zonePrefix('curated', dataset.id)}dt=${at(0).toISOString().slice(0, 10)}/${rawParts(dataset).name}.parquet`;
-  const quarantineKey = (dataset: Dataset) => `${zonePrefix('quarantine', dataset.id)}dt=${rawParts(dataset).dt}/${rawParts(dataset).name}.jsonl`;
+  const quarantineKey = (dataset: Dataset) => quarantineKeyOf(rawParts(dataset));
 
   it('writes exactly the curated Parquet and quarantine objects, named after the raw object, once each', async () => {
     // Curated by event date, quarantine by arrival date: the redelivery rewrote the same keys.
@@ -289,7 +295,7 @@ describe('readings through Firehose, EventBridge and SQS into the bundled transf
     );
     expect(rows.every((r) => r.ts instanceof Date && r.ts.getTime() === Date.parse(reading.ts))).toBe(true);
 
-    const quarantined = (await readObject(STACK_OUTPUTS.curatedBucket, quarantineKey(air)))
+    const quarantined = gunzipSync(await readObject(STACK_OUTPUTS.curatedBucket, quarantineKey(air)))
       .toString('utf8')
       .trim()
       .split('\n')

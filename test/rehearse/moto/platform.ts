@@ -56,9 +56,10 @@ export function streamTopicRule(rehearsal: Rehearsal, streamId: string): { sql: 
 /** The transform function as Lambda would run it, and the queue its event source mapping reads. */
 export function transformFunction(rehearsal: Rehearsal) {
   const { template } = rehearsal.platform;
-  const WithEnvironment = z.looseObject({ Environment: z.looseObject({ Variables: z.record(z.string(), z.unknown()) }) });
+  // Other functions (the clean-up at stack deletion) carry no such environment.
+  const WithEnvironment = z.looseObject({ Environment: z.looseObject({ Variables: z.record(z.string(), z.unknown()) }).optional() });
   const [functionId] = single(
-    resourcesOfType(template, 'AWS::Lambda::Function').filter(([, f]) => TRANSFORM_ENV.rawBucket in WithEnvironment.parse(f.Properties).Environment.Variables),
+    resourcesOfType(template, 'AWS::Lambda::Function').filter(([, f]) => TRANSFORM_ENV.rawBucket in (WithEnvironment.parse(f.Properties).Environment?.Variables ?? {})),
     'transform function',
   );
   const props = z
