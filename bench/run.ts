@@ -6,7 +6,9 @@
  *   1. transform rows/s vs DuckDB's own COPY (read_json -> Parquet), same file
  *   2. ingest msgs/s (QoS 1, publish to durable raw) vs the broker's plain pub/sub
  *   3. peak resident memory of the 1,000,000-row transform
- *   4. files and bytes a one-day query reads vs the whole dataset
+ *   4. the refused-heavy object: 40 messages of 128 KB arrays of tiny invalid
+ *      readings (5 MiB, about 1.75 million refused readings): rows/s and peak memory
+ *   5. files and bytes a one-day query reads vs the whole dataset
  *
  * BENCH_ROWS and BENCH_MESSAGES scale it down for a quick look.
  */
@@ -18,7 +20,7 @@ import { join, resolve } from 'node:path';
 import { once } from 'node:events';
 import { promisify } from 'node:util';
 import { getDataset } from '../datasets/index.ts';
-import { messageIdFor, rawLine, topicFor } from '../functions/core/envelope.ts';
+import { MAX_PAYLOAD_BYTES, messageIdFor, rawLine, topicFor } from '../functions/core/envelope.ts';
 import { LocalObjectStore } from '../functions/adapters/local-store.ts';
 import { processRawObject } from '../functions/core/process.ts';
 import { createTransformEngine } from '../functions/core/engine.ts';
@@ -70,6 +72,27 @@ export async function generateRawObject(file: string, rows: number): Promise<voi
   }
   out.end(chunk.length ? chunk.join('\n') + '\n' : '');
   await once(out, 'finish');
+}
+
+/**
+ * The amplification case: messages at IoT Core's size limit, each an array of
+ * the smallest invalid reading there is (`{}`), so a 5 MiB raw object holds
+ * about 1.75 million readings that all go to quarantine.
+ */
+export async function generateRefusedObject(file: string, messages = 40): Promise<number> {
+  const air = getDataset('air_quality');
+  const element = '{}';
+  const perMessage = Math.floor((MAX_PAYLOAD_BYTES - 2) / (element.length + 1));
+  const payload = Buffer.from(`[${Array(perMessage).fill(element).join(',')}]`);
+  const lines: string[] = [];
+  for (let m = 0; m < messages; m++) {
+    const sensor = `flood-${m}`;
+    lines.push(rawLine(sensor, messageIdFor(topicFor(air.id, sensor), payload), new Date(Date.parse('2026-11-29T10:00:00Z') + m), payload));
+  }
+  const out = createWriteStream(file);
+  out.end(lines.join('\n') + '\n');
+  await once(out, 'finish');
+  return messages * perMessage;
 }
 
 async function job(mode: 'reference' | 'transform', rawFile: string, rawKey: string): Promise<JobResult> {
@@ -139,6 +162,16 @@ async function main(): Promise<void> {
     const referenceRate = reference.rows / reference.seconds;
     const transformRate = transform.rows / transform.seconds;
 
+    const refusedKey = 'raw/air_quality/dt=2026-11-29/air_quality-20261129T000000000Z-refused0.jsonl';
+    const refusedFile = join(root, refusedKey);
+    const refusedReadings = await generateRefusedObject(refusedFile);
+    const refusedMb = (await stat(refusedFile)).size / 2 ** 20;
+    process.stderr.write(`refused-heavy: ${refusedReadings} refused readings in ${refusedMb.toFixed(1)} MiB, ${RUNS} runs...\n`);
+    const refusedRuns: JobResult[] = [];
+    for (let i = 0; i < RUNS; i++) refusedRuns.push(await job('transform', refusedFile, refusedKey));
+    const refused = median(refusedRuns);
+    const refusedRate = refused.rows / refused.seconds;
+
     process.stderr.write(`ingest: ${MESSAGES} QoS 1 messages, plain pub/sub, then publish to durable raw...\n`);
     const ingest = await measureIngest(MESSAGES, join(root, 'ingest'));
 
@@ -149,6 +182,8 @@ async function main(): Promise<void> {
       ['transform rows/s', transformRate.toFixed(0), `DuckDB COPY ${referenceRate.toFixed(0)}`, `${ratio(transformRate, referenceRate)} (target >= 0.5)`],
       ['ingest msgs/s (QoS 1, durable)', ingest.durableRate.toFixed(0), `plain pub/sub ${ingest.plainRate.toFixed(0)}`, `${ratio(ingest.durableRate, ingest.plainRate)} (target >= 0.5)`],
       ['transform peak RSS MB (median run)', transform.maxRssMb.toFixed(0), `DuckDB COPY ${reference.maxRssMb.toFixed(0)}`, `target < ${MEMORY_TARGET_MB} (runs: ${peakRss.map((m) => m.toFixed(0)).join(', ')})`],
+      ['refused-heavy rows/s (5 MiB, all refused)', refusedRate.toFixed(0), `${refused.rows} readings in ${refused.seconds.toFixed(2)} s`, ''],
+      ['refused-heavy peak RSS MB (median run)', refused.maxRssMb.toFixed(0), '', `target < ${MEMORY_TARGET_MB} (runs: ${refusedRuns.map((m) => m.maxRssMb.toFixed(0)).join(', ')})`],
       [`one-day query (dt=${pruning.day}) files`, String(pruning.filesRead), `of ${pruning.filesTotal}`, 'target: 1 partition'],
       ['one-day query bytes', String(pruning.bytesRead), `of ${pruning.bytesTotal}`, `${ratio(pruning.bytesRead, pruning.bytesTotal)} of the dataset`],
     ];
@@ -176,6 +211,14 @@ async function main(): Promise<void> {
           transformPeakRssMb: Math.round(transform.maxRssMb),
           transformPeakRssMbRuns: peakRss.map(Math.round),
           referencePeakRssMb: Math.round(reference.maxRssMb),
+          targetMb: MEMORY_TARGET_MB,
+        },
+        refusedHeavy: {
+          readings: refused.rows,
+          rawMiB: Math.round(refusedMb * 10) / 10,
+          rowsPerSecond: Math.round(refusedRate),
+          peakRssMb: Math.round(refused.maxRssMb),
+          peakRssMbRuns: refusedRuns.map((r) => Math.round(r.maxRssMb)),
           targetMb: MEMORY_TARGET_MB,
         },
         pruning,

@@ -28,7 +28,7 @@ export class JsonLinesWriter {
   ) {
     this.file$ = createWriteStream(file);
     if (options.gzip ?? false) {
-      const gzip = createGzip();
+      const gzip = createGzip({ level: 1 });
       gzip.pipe(this.file$);
       gzip.on('error', (error) => this.file$.destroy(error));
       this.out = gzip;

@@ -11,6 +11,7 @@ import { DuckDBBlobValue, type DuckDBConnection, type DuckDBInstance } from '@du
 import { z } from 'zod';
 import { PARTITION_COLUMN, type Dataset, type FieldKind } from '../../datasets/index.ts';
 import { curatedColumns, DUCKDB_TYPES, quoteIdent, quoteString, type Column } from './columns.ts';
+import { EngineBudget, TRANSFORM_MEMORY_BUDGET_MB } from './engine.ts';
 import type { RawRecord } from './envelope.ts';
 import { curatedKey, parseRawKey, quarantineKey } from './keys.ts';
 import { hmacPads } from './pseudonymise.ts';
@@ -45,6 +46,12 @@ export interface TransformEnv {
   readonly pseudonymKey: Uint8Array;
   /** @default TRANSFORM_DEFAULTS */
   readonly policy?: TransformPolicy;
+  /**
+   * What the transform's process may hold in all: DuckDB's limit shrinks to
+   * fit what the rest of the process leaves of it.
+   * @default TRANSFORM_MEMORY_BUDGET_MB
+   */
+  readonly memoryBudgetMb?: number;
   /**
    * A table (see {@link claimsTableSql}) remembering which raw object first
    * carried each message id, so a duplicate in a later object is removed too.
@@ -119,15 +126,15 @@ export async function transformRawObject(request: TransformRequest, env: Transfo
     ? { [SQL_PARAMS.ipad]: new DuckDBBlobValue(ipad), [SQL_PARAMS.opad]: new DuckDBBlobValue(opad) }
     : undefined;
   const conn = await env.duckdb.connect();
+  const budget = await EngineBudget.of(conn, env.memoryBudgetMb ?? TRANSFORM_MEMORY_BUDGET_MB);
   try {
     // The partitioned writer flushes each row group as it fills instead of holding half a million
     // rows per partition, and keeps enough files open that no partition is split (a year of late data).
     await conn.run(`SET partitioned_write_flush_threshold = ${ROW_GROUP_ROWS}; SET partitioned_write_max_open_files = 1000`);
-    const stage = (file: string) =>
-      conn.run(
-        `CREATE OR REPLACE TEMP TABLE t_in AS ${stagingSelect(dataset, policy, readJson(dataset, file))}`,
-        params,
-      );
+    const stage = async (file: string) => {
+      await budget.fit();
+      await conn.run(`CREATE OR REPLACE TEMP TABLE t_in AS ${stagingSelect(dataset, policy, readJson(dataset, file))}`, params);
+    };
     let source = request.rawFile;
     let canonicalised = false;
     const canonicalise = async () => {
@@ -175,6 +182,7 @@ export async function transformRawObject(request: TransformRequest, env: Transfo
         claimParams,
       );
     }
+    await budget.fit();
     // Only ids seen more than once are ranked. Candidates are found by an 8-byte hash of the id,
     // which keeps the common case (no duplicates) to one small aggregate; the ranking compares ids.
     await conn.run(
@@ -189,6 +197,7 @@ export async function transformRawObject(request: TransformRequest, env: Transfo
     // The refused rows, by their position in the object (the staging table keeps record order), to a
     // file the reference judge streams through: a million refused readings must not become a million objects.
     const refusedFile = join(workDir, 'refused.jsonl');
+    await budget.fit();
     if (totals.kept > totals.accepted) {
       await conn.run(
         `COPY (SELECT rowid::BIGINT AS position, message_id AS id FROM t_in WHERE NOT ok ORDER BY rowid) TO ${quoteString(refusedFile)} (FORMAT json)`,
@@ -259,6 +268,7 @@ export async function transformRawObject(request: TransformRequest, env: Transfo
       canonicalised,
     };
   } finally {
+    await budget.restore().catch(() => undefined);
     conn.closeSync();
   }
 }

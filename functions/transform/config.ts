@@ -7,6 +7,8 @@ export interface TransformConfig {
   readonly curatedBucket: string;
   readonly pseudonymSecretArn: string;
   readonly duckdbMemoryMb: number;
+  /** What one transform may hold in all: most of the function's memory (Lambda sets AWS_LAMBDA_FUNCTION_MEMORY_SIZE). */
+  readonly memoryBudgetMb: number | undefined;
   readonly policy: TransformPolicy;
   readonly metricsNamespace: string;
 }
@@ -30,7 +32,11 @@ const Env = z.object({
   [TRANSFORM_ENV.futureToleranceSeconds]: z.coerce.number().int().nonnegative().default(TRANSFORM_DEFAULTS.futureToleranceSeconds),
   [TRANSFORM_ENV.maxLatenessDays]: z.coerce.number().int().positive().default(TRANSFORM_DEFAULTS.maxLatenessDays),
   [TRANSFORM_ENV.metricsNamespace]: z.string().min(1).default('Datastroom'),
+  AWS_LAMBDA_FUNCTION_MEMORY_SIZE: z.coerce.number().int().positive().optional(),
 });
+
+/** Share of the function's memory one transform may hold; the rest is the runtime's and the SDK's. */
+const BUDGET_SHARE = 0.85;
 
 /** Settings missing or malformed in the environment; names each. */
 export class TransformConfigError extends Error {
@@ -52,6 +58,7 @@ export function readTransformConfig(env: NodeJS.ProcessEnv): TransformConfig {
     curatedBucket: e[TRANSFORM_ENV.curatedBucket],
     pseudonymSecretArn: e[TRANSFORM_ENV.pseudonymSecretArn],
     duckdbMemoryMb: e[TRANSFORM_ENV.duckdbMemoryMb],
+    memoryBudgetMb: e.AWS_LAMBDA_FUNCTION_MEMORY_SIZE === undefined ? undefined : Math.floor(e.AWS_LAMBDA_FUNCTION_MEMORY_SIZE * BUDGET_SHARE),
     policy: { futureToleranceSeconds: e[TRANSFORM_ENV.futureToleranceSeconds], maxLatenessDays: e[TRANSFORM_ENV.maxLatenessDays] },
     metricsNamespace: e[TRANSFORM_ENV.metricsNamespace],
   };

@@ -26,7 +26,7 @@ function transformEnv(): Promise<TransformEnv> {
       pseudonymKeyFromSecret(secrets, config.pseudonymSecretArn),
       createTransformEngine({ memoryLimitMb: config.duckdbMemoryMb, tempDirectory: `${SCRATCH}/spill` }),
     ]);
-    return { duckdb, pseudonymKey, policy: config.policy };
+    return { duckdb, pseudonymKey, policy: config.policy, memoryBudgetMb: config.memoryBudgetMb };
   })().catch((error: unknown) => {
     env = undefined; // a failed cold start is retried by the next batch
     throw error;

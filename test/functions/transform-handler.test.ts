@@ -188,6 +188,10 @@ describe('the handler’s configuration and adapters', () => {
     expect(() => readTransformConfig({})).toThrow(TransformConfigError);
     expect(() => readTransformConfig({})).toThrow(/RAW_BUCKET.*CURATED_BUCKET.*PSEUDONYM_SECRET_ARN/);
     expect(readTransformConfig({ RAW_BUCKET: 'r', CURATED_BUCKET: 'c', PSEUDONYM_SECRET_ARN: 's', MAX_LATENESS_DAYS: '10' }).policy.maxLatenessDays).toBe(10);
+    // The memory budget follows the function's memory, which Lambda sets.
+    const minimal = { RAW_BUCKET: 'r', CURATED_BUCKET: 'c', PSEUDONYM_SECRET_ARN: 's' };
+    expect(readTransformConfig({ ...minimal, AWS_LAMBDA_FUNCTION_MEMORY_SIZE: '2048' }).memoryBudgetMb).toBe(1740);
+    expect(readTransformConfig(minimal).memoryBudgetMb).toBeUndefined();
   });
 
   it('refuses a secret without a string, or one too short to be a key', async () => {

@@ -59,3 +59,34 @@ describe('pseudonyms', () => {
     instance.closeSync();
   });
 });
+
+describe('the engine memory setting', () => {
+  it('reads the units DuckDB reports its limit in', async () => {
+    const { parseMemorySetting } = await import('../../functions/core/engine.ts');
+    expect(parseMemorySetting('244.1 MiB')).toBeCloseTo(244.1 * 1024 * 1024);
+    expect(parseMemorySetting('1.2 GiB')).toBeCloseTo(1.2 * 1024 ** 3);
+    expect(parseMemorySetting('256MB')).toBe(256e6);
+    expect(parseMemorySetting('lots')).toBeUndefined();
+  });
+
+  it('shrinks DuckDB’s limit to what the budget leaves, never above the engine’s own, and restores it', async () => {
+    const { EngineBudget, parseMemorySetting } = await import('../../functions/core/engine.ts');
+    const duckdb = await DuckDBInstance.create(':memory:', { memory_limit: '256MB' });
+    const conn = await duckdb.connect();
+    const limit = async () => parseMemorySetting(String((await conn.runAndReadAll("SELECT current_setting('memory_limit')")).getRowsJS()[0]?.[0]))!;
+    const before = await limit();
+    const rssMb = process.memoryUsage.rss() / 2 ** 20;
+    // A budget a little above what the process holds already: DuckDB is left the floor.
+    const tight = await EngineBudget.of(conn, Math.ceil(rssMb) + 10);
+    await tight.fit();
+    expect(await limit()).toBe(96 * 2 ** 20);
+    await tight.restore();
+    expect(Math.abs((await limit()) - before)).toBeLessThan(2 ** 20);
+    // A generous budget: DuckDB keeps the limit it was created with, never more.
+    const roomy = await EngineBudget.of(conn, 100_000);
+    await roomy.fit();
+    expect(Math.abs((await limit()) - before)).toBeLessThan(2 ** 20);
+    conn.closeSync();
+    duckdb.closeSync();
+  });
+});
