@@ -122,6 +122,22 @@ describe('transforming a raw object', () => {
     expect(run.quarantine[0]!.reason).toBe('raw line 2 is not valid JSON');
   });
 
+  it('gives unreadable lines ids unique per raw object, so the second object’s is quarantined too, not taken for a duplicate', async () => {
+    const claiming = await TransformHarness.create({ claims: true });
+    try {
+      const first = await claiming.run(air, ['{"torn', aq(airReading())], { name: 'air_quality-20261129T100000000Z-00000001' });
+      const second = await claiming.run(air, ['{"torn', aq(airReading('2026-11-29T11:00:09+01:00'))], { name: 'air_quality-20261129T100005000Z-00000002' });
+      for (const run of [first, second]) {
+        expect(run.result).toMatchObject({ received: 2, curated: 1, quarantined: 1, duplicates: 0 });
+        expect(run.quarantine[0]!.reason).toBe('raw line 1 is not valid JSON');
+      }
+      expect(first.quarantine[0]!.messageId).toBe('air_quality-20261129T100000000Z-00000001#line-1');
+      expect(second.quarantine[0]!.messageId).toBe('air_quality-20261129T100005000Z-00000002#line-1');
+    } finally {
+      claiming.close();
+    }
+  });
+
   it('refuses a raw object of another dataset', async () => {
     const dir = await tempDir();
     const rawFile = join(dir, 'x.jsonl');
