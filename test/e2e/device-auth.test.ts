@@ -6,10 +6,7 @@
  * off, changes applied to open connections, and password checks that an
  * attacker can neither use to stall the broker nor to learn usernames.
  */
-import { execFile } from 'node:child_process';
 import { readFile } from 'node:fs/promises';
-import { resolve } from 'node:path';
-import { promisify } from 'node:util';
 import mqtt, { type IClientOptions, type MqttClient } from 'mqtt';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { sensorsCommand } from '../../cli/commands/sensors.ts';
@@ -19,30 +16,12 @@ import { LocalQueryEngine } from '../../local/query.ts';
 import { brusselsIso } from '../../local/readings.ts';
 import { startLocalPlatform, type LocalPlatform, type LocalPlatformOptions } from '../../local/runtime.ts';
 import type { RunSummary } from '../../local/stats.ts';
+import { cli } from '../helpers/cli.ts';
+import { until } from '../helpers/dev-process.ts';
 import { tempDir } from '../helpers/fixtures.ts';
 
-const BIN = resolve(import.meta.dirname, '../../bin/datastroom.mjs');
-const run = promisify(execFile);
 
-/** Runs the CLI in a child process; never throws on a non-zero exit. */
-async function cli(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  try {
-    const { stdout, stderr } = await run(process.execPath, [BIN, ...args]);
-    return { code: 0, stdout, stderr };
-  } catch (error) {
-    const e = error as { code?: number; stdout?: string; stderr?: string };
-    return { code: e.code ?? -1, stdout: e.stdout ?? '', stderr: e.stderr ?? '' };
-  }
-}
 
-/** Waits for a condition, checking often; fails with `what` after a generous safety timeout. */
-async function until(condition: () => boolean, what: string, timeoutMs = 20_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
 
 const reading = (pm25: number) => JSON.stringify({ ts: brusselsIso(new Date()), pm25, pm10: 20, no2: 31 });
 const connectTo = (port: number, options: IClientOptions) =>

@@ -5,10 +5,15 @@ import { freePort } from './net.ts';
 
 const BIN = resolve(import.meta.dirname, '../../bin/datastroom.mjs');
 
-/** Waits until `condition` holds; `failure` may give a reason to stop waiting. The test's timeout bounds the wait. */
-export async function until(condition: () => boolean, what: string, failure?: () => string | undefined): Promise<void> {
+/**
+ * Waits until `condition` holds, checking often. `failure` may give a reason
+ * to stop waiting; a number is a safety timeout in ms instead. Without either,
+ * the test's own timeout bounds the wait.
+ */
+export async function until(condition: () => boolean, what: string, failure?: (() => string | undefined) | number): Promise<void> {
+  const deadline = typeof failure === 'number' ? Date.now() + failure : Infinity;
   while (!condition()) {
-    const reason = failure?.();
+    const reason = typeof failure === 'function' ? failure() : Date.now() > deadline ? `timed out after ${String(failure)} ms` : undefined;
     if (reason) throw new Error(`while waiting for ${what}: ${reason}`);
     await new Promise((r) => setTimeout(r, 20));
   }

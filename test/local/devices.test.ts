@@ -4,11 +4,10 @@
  * invalid file is refused by name before the broker listens, and a file that
  * turns invalid under a running broker leaves the last good state in force.
  */
-import { execFile, spawn } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { readFile, readdir, writeFile } from 'node:fs/promises';
 import { connect as tcpConnect } from 'node:net';
 import { resolve } from 'node:path';
-import { promisify } from 'node:util';
 import mqtt from 'mqtt';
 import { describe, expect, it } from 'vitest';
 import { dataDirLayout } from '../../local/data-dir.ts';
@@ -16,29 +15,13 @@ import { DeviceRegistry, DevicesFileError } from '../../local/devices.ts';
 import { brusselsIso } from '../../local/readings.ts';
 import { startLocalPlatform } from '../../local/runtime.ts';
 import { StateFileLockedError, withStateLock } from '../../local/state-file.ts';
+import { cli } from '../helpers/cli.ts';
+import { until } from '../helpers/dev-process.ts';
 import { tempDir } from '../helpers/fixtures.ts';
 import { freePort } from '../helpers/net.ts';
 
-const BIN = resolve(import.meta.dirname, '../../bin/datastroom.mjs');
-const run = promisify(execFile);
 
-async function cli(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  try {
-    const { stdout, stderr } = await run(process.execPath, [BIN, ...args]);
-    return { code: 0, stdout, stderr };
-  } catch (error) {
-    const e = error as { code?: number; stdout?: string; stderr?: string };
-    return { code: e.code ?? -1, stdout: e.stdout ?? '', stderr: e.stderr ?? '' };
-  }
-}
 
-async function until(condition: () => boolean, what: string, timeoutMs = 20_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
 
 /** Eight CLI processes starting at once on a small, shared machine take a while: a generous safety net. */
 const PARALLEL_CLI = 240_000;
