@@ -252,14 +252,14 @@ export class LocalCompactor {
       await mkdir(next);
       for (const name of result.kept) await link(join(dir, name), join(next, name));
       for (const w of result.written) await rename(w.file, join(next, w.name));
-      // The manifest first: a replay from now on writes nothing the new files already hold.
-      await mkdir(join(manifestFile, '..'), { recursive: true });
-      await writeFileAtomic(manifestFile, `${JSON.stringify(result.manifest)}\n`, 0o644);
       const merged = new Set(files.map((f) => f.name));
       const swap = async () => {
         await rename(dir, prev);
         await this.putInPlace(next, dir);
         await this.moveUnmerged(prev, dir, merged);
+        // Once the files are in place: from now on a replay of a merged object writes nothing.
+        await mkdir(join(manifestFile, '..'), { recursive: true });
+        await writeFileAtomic(manifestFile, `${JSON.stringify(result.manifest)}\n`, 0o644);
       };
       await (this.options.exclusive ? this.options.exclusive(swap) : swap());
       await rm(prev, { recursive: true, force: true });
@@ -315,7 +315,9 @@ export class LocalCompactor {
   /**
    * Finishes or undoes a swap a killed process left: a new partition built
    * but not swapped in is removed; one swapped out is replaced by its new
-   * one; the per-object files the manifest does not name are kept.
+   * one, and every per-object file the manifest does not name is moved back
+   * (its rows may be in the new files too: the next run removes them as
+   * duplicates; none is lost).
    */
   private async recover(dataset: Dataset): Promise<void> {
     const root = this.datasetDir(dataset);

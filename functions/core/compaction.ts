@@ -222,7 +222,7 @@ export interface CompactionResult {
   readonly kept: readonly string[];
   /** Input files whose rows are now in `written` or `kept`: remove each once `written` is in place. */
   readonly replaced: readonly string[];
-  /** The manifest to store (before the files it describes are removed). */
+  /** The manifest to store once `written` is in place, before `replaced` is removed. */
   readonly manifest: CompactionManifest;
 }
 
@@ -237,9 +237,17 @@ export interface CompactionResult {
  * it as NULL.
  */
 export async function compactPartition(conn: DuckDBConnection, request: CompactionRequest): Promise<CompactionResult> {
-  const { dataset, dt, inputs, workDir } = request;
+  const { dataset, dt, workDir } = request;
   const policy = request.policy ?? COMPACTION_DEFAULTS;
-  if (inputs.length === 0) throw new Error(`compaction of ${dataset.id} dt=${dt}: no input files`);
+  // A per-object file of a raw object the partition already merged (a replay) holds rows the compacted files hold: removed unread.
+  const merged = new Set(request.manifest?.sources ?? []);
+  const stale = request.inputs.filter((i) => compactedGroupOf(i.name) === undefined && merged.has(rawNameOfFragment(i.name))).map((i) => i.name);
+  const inputs = request.inputs.filter((i) => !stale.includes(i.name));
+  if (inputs.every((i) => compactedGroupOf(i.name) !== undefined)) {
+    const kept = inputs.map((i) => i.name);
+    const manifest = request.manifest ?? { version: 1 as const, dataset: dataset.id, dt, compactedAt: (request.now ?? new Date()).toISOString(), groups: [], sources: [] };
+    return { dt, rowsIn: 0, rowsOut: manifest.groups.reduce((n, g) => n + g.rows, 0), duplicates: 0, written: [], kept, replaced: stale, manifest };
+  }
   const columns = curatedColumns(dataset);
   const list = `[${inputs.map((i) => quoteString(i.file)).join(', ')}]`;
   const source = `read_parquet(${list}, union_by_name = true, filename = true, hive_partitioning = false)`;
@@ -293,7 +301,7 @@ export async function compactPartition(conn: DuckDBConnection, request: Compacti
   // A group whose compacted file lost every row, and groups found only in compacted files that are gone.
   const kept = compactedInputs.filter((n) => !rewritten.has(compactedGroupOf(n) ?? ''));
   const writtenNames = new Set(written.map((w) => w.name));
-  const replaced = inputNames.filter((n) => !kept.includes(n) && !writtenNames.has(n));
+  const replaced = [...inputNames.filter((n) => !kept.includes(n) && !writtenNames.has(n)), ...stale];
   const fragments = inputNames.filter((n) => compactedGroupOf(n) === undefined).map(rawNameOfFragment);
   const groups = groupRows
     .filter((g) => Number(g.rows) > 0)

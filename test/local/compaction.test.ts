@@ -219,7 +219,7 @@ describe('compaction of the local lake', () => {
       throw new Error('killed');
     });
     await expect(killed.run()).rejects.toThrow('killed');
-    expect((await readdir(join(lake.root, 'curated/air_quality'))).sort()).toEqual([`.dt=${DT}.next`, `.dt=${DT}.prev`, '_compaction']);
+    expect((await readdir(join(lake.root, 'curated/air_quality'))).sort()).toEqual([`.dt=${DT}.next`, `.dt=${DT}.prev`]);
 
     await lake.compactor().run();
     expect((await readdir(join(lake.root, 'curated/air_quality'))).sort()).toEqual(['_compaction', `dt=${DT}`]);
