@@ -89,7 +89,8 @@ async function generateFragmented(root: string, firstDay: string): Promise<void>
              FROM range(${SENSORS}) a(s), range(${DAYS * 1440}) b(m)))`,
   );
   const out = join(root, 'gen');
-  await conn.run('SET partitioned_write_max_open_files = 100000');
+  // Rows come sorted by window on one thread: each file is written whole, with few open at once.
+  await conn.run('SET threads = 1; SET partitioned_write_max_open_files = 64');
   await conn.run(
     `COPY (SELECT ${columns}, dt, file_no FROM g ORDER BY dt, file_no) TO ${quoteString(out)}
      (FORMAT parquet, COMPRESSION snappy, PARTITION_BY (dt, file_no))`,
