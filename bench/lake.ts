@@ -89,12 +89,15 @@ async function generateFragmented(root: string, firstDay: string): Promise<void>
              FROM range(${SENSORS}) a(s), range(${DAYS * 1440}) b(m)))`,
   );
   const out = join(root, 'gen');
-  // Rows come sorted by window on one thread: each file is written whole, with few open at once.
-  await conn.run('SET threads = 1; SET partitioned_write_max_open_files = 64');
-  await conn.run(
-    `COPY (SELECT ${columns}, dt, file_no FROM g ORDER BY dt, file_no) TO ${quoteString(out)}
-     (FORMAT parquet, COMPRESSION snappy, PARTITION_BY (dt, file_no))`,
-  );
+  // A thousand windows per statement: the partitioned writer keeps a buffer per open file.
+  await conn.run('SET threads = 1; SET partitioned_write_max_open_files = 2000');
+  const [first, last] = (await conn.runAndReadAll('SELECT min(file_no), max(file_no) FROM g')).getRowsJS()[0] as [bigint, bigint];
+  for (let from = Number(first); from <= Number(last); from += 1000) {
+    await conn.run(
+      `COPY (SELECT ${columns}, dt, file_no FROM g WHERE file_no >= ${from} AND file_no < ${from + 1000} ORDER BY dt, file_no) TO ${quoteString(out)}
+       (FORMAT parquet, COMPRESSION snappy, PARTITION_BY (dt, file_no), APPEND)`,
+    );
+  }
   conn.closeSync();
   duckdb.closeSync();
   const curated = join(root, 'curated', air.id);
