@@ -9,8 +9,11 @@
  *   4. the refused-heavy object: 40 messages of 128 KB arrays of tiny invalid
  *      readings (5 MiB, about 1.75 million refused readings): rows/s and peak memory
  *   5. files and bytes a one-day query reads vs the whole dataset
+ *   6. the lake (bench/lake.ts): query times of a 500-sensor fleet kept 1 and 7
+ *      days, fragmented, compacted and as one file a day; de-duplication per
+ *      object with 7 days of history vs none
  *
- * BENCH_ROWS and BENCH_MESSAGES scale it down for a quick look.
+ * BENCH_ROWS, BENCH_MESSAGES and BENCH_LAKE_SCALE scale it down for a quick look.
  */
 import { execFile } from 'node:child_process';
 import { createWriteStream } from 'node:fs';
@@ -27,6 +30,7 @@ import { createTransformEngine } from '../functions/core/engine.ts';
 import { LocalQueryEngine } from '../local/query.ts';
 import { brusselsIso, plausibleReading, seededRandom } from '../local/readings.ts';
 import { measureIngest } from './ingest.ts';
+import { lakeRows, measureLake } from './lake.ts';
 
 const ROWS = Number(process.env.BENCH_ROWS ?? 1_000_000);
 const RUNS = Number(process.env.BENCH_RUNS ?? 3);
@@ -178,6 +182,8 @@ async function main(): Promise<void> {
     process.stderr.write('partition pruning: a one-day query over the curated dataset...\n');
     const pruning = await partitionPruning(root, rawKey);
 
+    const lake = await measureLake();
+
     const rows: [string, string, string, string][] = [
       ['transform rows/s', transformRate.toFixed(0), `DuckDB COPY ${referenceRate.toFixed(0)}`, `${ratio(transformRate, referenceRate)} (target >= 0.5)`],
       ['ingest msgs/s (QoS 1, durable)', ingest.durableRate.toFixed(0), `plain pub/sub ${ingest.plainRate.toFixed(0)}`, `${ratio(ingest.durableRate, ingest.plainRate)} (target >= 0.5)`],
@@ -186,6 +192,7 @@ async function main(): Promise<void> {
       ['refused-heavy peak RSS MB (median run)', refused.maxRssMb.toFixed(0), '', `target < ${MEMORY_TARGET_MB} (runs: ${refusedRuns.map((m) => m.maxRssMb.toFixed(0)).join(', ')})`],
       [`one-day query (dt=${pruning.day}) files`, String(pruning.filesRead), `of ${pruning.filesTotal}`, 'target: 1 partition'],
       ['one-day query bytes', String(pruning.bytesRead), `of ${pruning.bytesTotal}`, `${ratio(pruning.bytesRead, pruning.bytesTotal)} of the dataset`],
+      ...lakeRows(lake),
     ];
     const widths = [0, 1, 2, 3].map((i) => Math.max(...rows.map((r) => r[i]!.length), ['measure', 'value', 'reference', 'ratio'][i]!.length));
     const line = (r: readonly string[]) => r.map((c, i) => c.padEnd(widths[i]!)).join('  ');
@@ -222,6 +229,7 @@ async function main(): Promise<void> {
           targetMb: MEMORY_TARGET_MB,
         },
         pruning,
+        lake,
       })}\n`,
     );
   } finally {

@@ -12,6 +12,8 @@ import { Ingest } from './ingest.ts';
 import { TransformPipeline, type PipelineFailure } from './pipeline.ts';
 import { BUFFERING_DEFAULTS, type BufferingHints, type OpenBufferFile } from './raw-buffer.ts';
 import { Simulator, type SimulatorOptions } from './simulator.ts';
+import { describeCompaction, LocalCompactedSources, LocalCompactor } from './compaction.ts';
+import type { CompactionPolicy } from '../functions/core/compaction.ts';
 import { RunStats, type RunSummary } from './stats.ts';
 
 /** Options of `datastroom dev`. */
@@ -34,7 +36,16 @@ export interface LocalPlatformOptions {
   readonly log?: (line: string) => void;
   /** How raw buffer files are opened (a seam for write failures). @default - owner-only files through node:fs */
   readonly openBufferFile?: OpenBufferFile;
+  /**
+   * Background compaction of settled partitions, or false for none.
+   * @default COMPACTION_DEFAULTS, checked every LOCAL_COMPACTION_INTERVAL_MS
+   */
+  readonly compaction?: false | { readonly policy?: CompactionPolicy; readonly intervalMs?: number };
 }
+
+/** How often `dev` looks for settled partitions to compact. */
+export const LOCAL_COMPACTION_INTERVAL_MS = 5 * 60_000;
+
 
 /** A running local platform. */
 export interface LocalPlatform {
@@ -45,6 +56,8 @@ export interface LocalPlatform {
   readonly pipeline: TransformPipeline;
   readonly simulator: Simulator | undefined;
   readonly devices: DeviceRegistry;
+  /** Background compaction, unless switched off. */
+  readonly compactor: LocalCompactor | undefined;
   /** Stops publishing, stops the broker, seals every buffer, transforms everything, and reports (what could not be sealed: `ingest.unsealed`). */
   stop(): Promise<RunSummary>;
 }
@@ -101,7 +114,8 @@ export async function startLocalPlatform(options: LocalPlatformOptions): Promise
   const store = new LocalObjectStore(layout.root);
   const stats = new RunStats();
   const failures = FailedObjects.of(layout);
-  const pipeline = new TransformPipeline({
+  const pipeline: TransformPipeline = new TransformPipeline({
+    compacted: new LocalCompactedSources(layout.root),
     store,
     duckdb,
     pseudonymKey,
@@ -129,6 +143,18 @@ export async function startLocalPlatform(options: LocalPlatformOptions): Promise
     throw error;
   }
   pipeline.watchReleased();
+  // One DuckDB thread of its own: compaction never takes the transform's engine or both cores.
+  const compactor =
+    options.compaction === false
+      ? undefined
+      : new LocalCompactor({ layout, policy: options.compaction?.policy, threads: 1, exclusive: (swap) => pipeline.exclusive(swap) });
+  compactor?.start(
+    options.compaction === false ? LOCAL_COMPACTION_INTERVAL_MS : (options.compaction?.intervalMs ?? LOCAL_COMPACTION_INTERVAL_MS),
+    (summary) => {
+      for (const report of summary.compacted) log(describeCompaction(report));
+    },
+    (error) => log(`compaction failed: ${error.message}; the partition keeps its files and is tried again at the next run`),
+  );
 
   const ingest = new Ingest(
     layout.buffers,
@@ -146,6 +172,7 @@ export async function startLocalPlatform(options: LocalPlatformOptions): Promise
     broker = await startBroker({ port: options.port, host: options.host, ingest, devices, log });
   } catch (error) {
     devices.close();
+    await compactor?.stop();
     await pipeline.close();
     duckdb.closeSync();
     throw error;
@@ -177,6 +204,7 @@ export async function startLocalPlatform(options: LocalPlatformOptions): Promise
     if (unsealed.length > 0) {
       log(`${unsealed.length} raw buffer file(s) could not be sealed into the raw zone; they stay in ${layout.buffers} and the next start recovers them: ${unsealed.join(', ')}`);
     }
+    await compactor?.stop();
     await pipeline.close();
     duckdb.closeSync();
     const failed = await failures.list().catch(() => []);
@@ -190,6 +218,7 @@ export async function startLocalPlatform(options: LocalPlatformOptions): Promise
     pipeline,
     simulator,
     devices,
+    compactor,
     stop: () => (stopping ??= stop()),
   };
 }

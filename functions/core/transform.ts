@@ -11,6 +11,7 @@ import { DuckDBBlobValue, type DuckDBConnection, type DuckDBInstance } from '@du
 import { z } from 'zod';
 import { PARTITION_COLUMN, type Dataset, type FieldKind } from '../../datasets/index.ts';
 import { curatedColumns, DUCKDB_TYPES, quoteIdent, quoteString, type Column } from './columns.ts';
+import type { CompactedSources } from './compaction.ts';
 import { EngineBudget, TRANSFORM_MEMORY_BUDGET_MB } from './engine.ts';
 import type { RawRecord } from './envelope.ts';
 import { curatedKey, parseRawKey, quarantineKey } from './keys.ts';
@@ -55,9 +56,17 @@ export interface TransformEnv {
   /**
    * A table (see {@link claimsTableSql}) remembering which raw object first
    * carried each message id, so a duplicate in a later object is removed too.
+   * Its owner keeps it bounded to a short redelivery window
+   * ({@link pruneClaimsSql}): older duplicates are left to compaction.
    * @default - duplicates are removed within each raw object only
    */
   readonly claimsTable?: string;
+  /**
+   * Which raw objects each partition's compacted files already hold: a
+   * replayed object listed there writes nothing into that partition.
+   * @default - no partition counts as compacted; every output is written
+   */
+  readonly compacted?: CompactedSources;
 }
 
 /** One object the transform produced, ready to be stored under `key`. */
@@ -102,9 +111,15 @@ export function claimsTableSql(table: string): string {
   return `CREATE TABLE IF NOT EXISTS ${table} (dataset VARCHAR NOT NULL, message_id VARCHAR NOT NULL, owner VARCHAR NOT NULL, claimed_at TIMESTAMP NOT NULL DEFAULT now()::TIMESTAMP)`;
 }
 
-/** Removes claims older than a number of days, bounding the table. */
-export function pruneClaimsSql(table: string, days: number): string {
-  return `DELETE FROM ${table} WHERE claimed_at < now()::TIMESTAMP - INTERVAL ${Math.max(1, Math.floor(days))} DAY`;
+/**
+ * Removes claims older than a number of minutes, bounding the table. The
+ * lookup scans the claims of the window, so its cost follows the window, not
+ * the days of history: a QoS 1 redelivery comes within minutes of the first
+ * copy, and a duplicate that comes later is removed when its partition is
+ * compacted.
+ */
+export function pruneClaimsSql(table: string, minutes: number): string {
+  return `DELETE FROM ${table} WHERE claimed_at < now()::TIMESTAMP - INTERVAL ${Math.max(1, Math.floor(minutes))} MINUTE`;
 }
 
 /**
@@ -245,6 +260,8 @@ export async function transformRawObject(request: TransformRequest, env: Transfo
       byDate.set(dt, { file: filename, rows: Number(rows) });
     }
     for (const [dt, { file, rows }] of [...byDate].sort(([a], [b]) => a.localeCompare(b))) {
+      // A replay into a partition compaction already merged this object into: its rows are there.
+      if (env.compacted && (await env.compacted.mergedInto(dataset.id, dt)).has(raw.name)) continue;
       outputs.push({ zone: 'curated', key: curatedKey(raw, dt), file, rows });
     }
     if (judged.quarantined > 0) {

@@ -3,6 +3,7 @@ import type { Construct } from 'constructs';
 import { registry, type Dataset } from '../../datasets/index.ts';
 import { CONFIG_DEFAULTS, type PlatformConfig } from '../config.ts';
 import { Catalog } from '../constructs/catalog.ts';
+import { Compaction } from '../constructs/compaction.ts';
 import { Ingestion } from '../constructs/ingestion.ts';
 import { LakeStorage } from '../constructs/lake-storage.ts';
 import { Observability } from '../constructs/observability.ts';
@@ -33,6 +34,7 @@ export class DatastroomStack extends Stack {
   readonly catalog: Catalog;
   readonly query: QueryAccess;
   readonly observability: Observability;
+  readonly compaction: Compaction;
 
   constructor(scope: Construct, id: string, props: DatastroomStackProps = {}) {
     super(scope, id, { description: 'Datastroom: sensors over MQTT into a governed data lake, SQL and BI out', ...props });
@@ -88,6 +90,14 @@ export class DatastroomStack extends Stack {
       metricsNamespace,
       freshnessIntervals: config.freshnessIntervals,
       quarantineRateThreshold: config.quarantineRateThreshold,
+    });
+    this.compaction = new Compaction(this, 'Compaction', {
+      envName: config.envName,
+      datasets,
+      curatedBucket,
+      key,
+      alarmTopic: this.observability.topic,
+      metricsNamespace,
     });
 
     this.node.addValidation(new GovernanceCheck(this, datasets, () => this.storage.zones()));

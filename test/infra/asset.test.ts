@@ -15,21 +15,25 @@ function elfMachine(file: string): { elf: boolean; bits64: boolean; machine: num
   return { elf: head.subarray(0, 4).equals(Buffer.from([0x7f, 0x45, 0x4c, 0x46])), bits64: head[4] === 2, machine: head.readUInt16LE(18) };
 }
 
-describe('the transform function’s asset', () => {
-  it('is bundled without Docker and ships DuckDB’s native binary for x86_64', async () => {
+describe('the assets of the transform and compaction functions', () => {
+  it('are bundled without Docker and ship DuckDB’s native binary for x86_64', async () => {
     const outdir = await tempDir('datastroom-asset-');
     const app = new App({ outdir });
     new DatastroomStack(app, 'Asset');
     app.synth();
     const assets = readdirSync(outdir).filter((d) => d.startsWith('asset.'));
-    expect(assets).toHaveLength(1);
-    const asset = join(outdir, assets[0]!);
-    expect(existsSync(join(asset, 'index.js'))).toBe(true);
-    // Nothing would read a source map: the runtime starts without --enable-source-maps.
-    expect(readdirSync(asset).filter((f) => f.endsWith('.map'))).toEqual([]);
-    expect(readFileSync(join(asset, 'index.js'), 'utf8')).not.toContain('sourceMappingURL');
-    for (const pkg of NATIVE_PACKAGES) expect(existsSync(join(asset, 'node_modules', pkg, 'package.json')), pkg).toBe(true);
-    const binary = join(asset, 'node_modules/@duckdb/node-bindings-linux-x64/duckdb.node');
-    expect(elfMachine(binary)).toEqual({ elf: true, bits64: true, machine: 0x3e });
+    expect(assets).toHaveLength(2);
+    for (const name of assets) checkAsset(join(outdir, name));
   }, 120_000);
 });
+
+/** One function's asset: a minified bundle without source map, and DuckDB's native packages for x86_64. */
+function checkAsset(asset: string): void {
+  expect(existsSync(join(asset, 'index.js'))).toBe(true);
+  // Nothing would read a source map: the runtime starts without --enable-source-maps.
+  expect(readdirSync(asset).filter((f) => f.endsWith('.map'))).toEqual([]);
+  expect(readFileSync(join(asset, 'index.js'), 'utf8')).not.toContain('sourceMappingURL');
+  for (const pkg of NATIVE_PACKAGES) expect(existsSync(join(asset, 'node_modules', pkg, 'package.json')), pkg).toBe(true);
+  const binary = join(asset, 'node_modules/@duckdb/node-bindings-linux-x64/duckdb.node');
+  expect(elfMachine(binary)).toEqual({ elf: true, bits64: true, machine: 0x3e });
+}

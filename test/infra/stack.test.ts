@@ -268,8 +268,9 @@ describe('observability', () => {
   const alarms = () => resources('AWS::CloudWatch::Alarm').map(([, r]) => r.Properties as Alarm);
   const composites = () => resources('AWS::CloudWatch::CompositeAlarm').map(([, r]) => r.Properties as { AlarmName: string; AlarmRule: unknown; AlarmActions: unknown[] });
 
-  it('alarms on dead letters, transform errors, and per dataset on quarantine rate and freshness', () => {
-    expect(alarms()).toHaveLength(2 + 3 * registry.length);
+  it('alarms on dead letters, transform errors, compaction errors, and per dataset on quarantine rate and freshness', () => {
+    expect(alarms()).toHaveLength(3 + 3 * registry.length);
+    template.hasResourceProperties('AWS::CloudWatch::Alarm', { AlarmName: 'datastroom-test-compaction-errors', MetricName: 'Errors', Namespace: 'AWS/Lambda', AlarmActions: [Match.anyValue()] });
     expect(composites()).toHaveLength(registry.length);
     template.hasResourceProperties('AWS::CloudWatch::Alarm', { AlarmName: 'datastroom-test-dead-letters', MetricName: 'ApproximateNumberOfMessagesVisible', Threshold: 1 });
     template.hasResourceProperties('AWS::CloudWatch::Alarm', { AlarmName: 'datastroom-test-transform-errors', MetricName: 'Errors', Namespace: 'AWS/Lambda' });
@@ -335,7 +336,7 @@ describe('the platform key', () => {
       },
     });
     const groups = resources('AWS::Logs::LogGroup');
-    expect(groups).toHaveLength(registry.length + 2);
+    expect(groups).toHaveLength(registry.length + 3);
     for (const [id, g] of groups) {
       expect(g.Properties!.KmsKeyId, id).toBeDefined();
       expect(g.Properties!.LogGroupName, id).toMatch(/^\/datastroom\/test\//);

@@ -67,6 +67,7 @@ describe('the AWS Control Tower proactive controls at synth', () => {
       'sqs_dlq_check Test/Transform/DeadLetters',
       'lambda_inside_vpc_check Test/Transform/Function',
       'lambda_inside_vpc_check Test/Ingestion/DeviceCleanup/Function',
+      'lambda_inside_vpc_check Test/Compaction/Function',
       ...registry.flatMap((d) => ['Stale', 'Dormant'].map((part) => `cloudwatch_alarm_action_check Test/Observability/${d.id}/${part}`)),
     ];
     expect(acknowledged.map((a) => `${a.id.slice(CONTROL_TOWER.length + 2)} ${a.path}`).sort()).toEqual(expected.sort());
