@@ -496,6 +496,11 @@ export class LocalQueryEngine {
     }
   }
 
+  /** The platform views defined so far: only those the statements run have mentioned. */
+  get definedViews(): readonly string[] {
+    return [...this.defined];
+  }
+
   /** Defines a platform view and what it reads, once per engine. */
   private async define(name: string): Promise<void> {
     if (this.defined.has(name)) return;
