@@ -16,7 +16,7 @@ export interface ProgressSource {
 }
 
 /** The narrowest terminal the display lays out for; narrower ones get lines cut at their width. */
-export const MIN_WIDTH = 40;
+export const MIN_WIDTH = 38;
 
 const pad = (text: string | number, width: number) => String(text).padStart(width);
 
@@ -49,7 +49,7 @@ export function progressLines(source: ProgressSource, messagesPerSecond: number,
   const wide = w >= 80;
   const headings = wide ? ['messages', 'readings', 'curated', 'quarantined', 'duplicates'] : ['msgs', 'read', 'cur', 'quar', 'dup'];
   const numberWidths = wide ? [10, 10, 10, 13, 12] : [7, 7, 7, 6, 5];
-  const nameWidth = wide ? 20 : Math.max(8, w - numberWidths.reduce((a, b) => a + b, 0) - 1);
+  const nameWidth = wide ? 20 : Math.max(6, w - numberWidths.reduce((a, b) => a + b, 0));
   const row = (name: string, numbers: readonly (string | number)[]) =>
     cut(`${cut(name, nameWidth - 1).padEnd(nameWidth)}${numbers.map((n, i) => pad(n, numberWidths[i] ?? 8)).join('')}`, w);
   const title = wide
@@ -106,12 +106,13 @@ export class ProgressDisplay {
     this.out.write(`${this.wipe()}${line}\n${this.draw()}`);
   }
 
-  /** Stops redrawing and leaves the last table on screen. */
+  /** Stops redrawing and leaves the last table on screen; later log lines print below it. */
   stop(): void {
     clearInterval(this.timer);
     this.timer = undefined;
     this.tick();
     this.drawn = 0;
+    this.source = undefined;
   }
 
   private tick(): void {
