@@ -9,6 +9,8 @@
  *   4. the refused-heavy object: 40 messages of 128 KB arrays of tiny invalid
  *      readings (5 MiB, about 1.75 million refused readings): rows/s and peak memory
  *   5. files and bytes a one-day query reads vs the whole dataset
+ *   6. the CLI's start-up vs bare node (bench/cli-startup.ts)
+ *   7. a one-day query with 7 days kept vs 1 day kept (bench/query-days.ts)
  *
  * BENCH_ROWS and BENCH_MESSAGES scale it down for a quick look.
  */
@@ -27,6 +29,8 @@ import { createTransformEngine } from '../functions/core/engine.ts';
 import { LocalQueryEngine } from '../local/query.ts';
 import { brusselsIso, plausibleReading, seededRandom } from '../local/readings.ts';
 import { measureIngest } from './ingest.ts';
+import { measureCliStartup, startupLines } from './cli-startup.ts';
+import { measureQueryDays, queryDaysLines } from './query-days.ts';
 
 const ROWS = Number(process.env.BENCH_ROWS ?? 1_000_000);
 const RUNS = Number(process.env.BENCH_RUNS ?? 3);
@@ -227,6 +231,10 @@ async function main(): Promise<void> {
   } finally {
     await rm(root, { recursive: true, force: true });
   }
+  process.stderr.write('CLI start-up and a one-day query against the days kept...\n');
+  const startup = await measureCliStartup();
+  const days = await measureQueryDays();
+  process.stdout.write(`${[...startupLines(startup), ...queryDaysLines(days)].join('\n')}\n${JSON.stringify({ cliStartup: startup, queryDays: days })}\n`);
 }
 
 if (!import.meta.url.includes("?gen")) await main();
