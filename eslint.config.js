@@ -2,7 +2,7 @@ import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
-  { ignores: ['node_modules/', 'cdk.out/', 'coverage/', '.datastroom/'] },
+  { ignores: ['node_modules/', 'cdk.out/', 'coverage/', '.datastroom/', 'dist/'] },
   js.configs.recommended,
   ...tseslint.configs.strict,
   {

@@ -12,6 +12,8 @@
  *   6. the lake (bench/lake.ts): query times of a 500-sensor fleet kept 1 and 7
  *      days, fragmented, compacted and as one file a day; de-duplication per
  *      object with 7 days of history vs none
+ *   7. the CLI's start-up vs bare node (bench/cli-startup.ts)
+ *   8. a one-day query with 7 days kept vs 1 day kept (bench/query-days.ts)
  *
  * BENCH_ROWS, BENCH_MESSAGES and BENCH_LAKE_SCALE scale it down for a quick look.
  */
@@ -31,6 +33,8 @@ import { LocalQueryEngine } from '../local/query.ts';
 import { brusselsIso, plausibleReading, seededRandom } from '../local/readings.ts';
 import { measureIngest } from './ingest.ts';
 import { lakeRows, measureLake } from './lake.ts';
+import { measureCliStartup, startupLines } from './cli-startup.ts';
+import { measureQueryDays, queryDaysLines } from './query-days.ts';
 
 const ROWS = Number(process.env.BENCH_ROWS ?? 1_000_000);
 const RUNS = Number(process.env.BENCH_RUNS ?? 3);
@@ -235,6 +239,10 @@ async function main(): Promise<void> {
   } finally {
     await rm(root, { recursive: true, force: true });
   }
+  process.stderr.write('CLI start-up and a one-day query against the days kept...\n');
+  const startup = await measureCliStartup();
+  const days = await measureQueryDays();
+  process.stdout.write(`${[...startupLines(startup), ...queryDaysLines(days)].join('\n')}\n${JSON.stringify({ cliStartup: startup, queryDays: days })}\n`);
 }
 
 if (!import.meta.url.includes("?gen")) await main();

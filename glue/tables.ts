@@ -4,12 +4,12 @@
  * table for debugging, and its views (Athena "Presto views"). Plain objects
  * in the shape of Glue's TableInput; the CDK catalog construct only wraps them.
  */
-import { EVENT_TIME_FIELD, PARTITION_COLUMN, type Dataset, type FieldKind } from '../datasets/index.ts';
-import { curatedColumns, PARTITION } from '../functions/core/columns.ts';
+import { EVENT_TIME_FIELD, PARTITION_COLUMN, type Dataset } from '../datasets/index.ts';
+import { curatedColumns, quoteIdent } from '../functions/core/columns.ts';
 import { zonePrefix } from '../functions/core/keys.ts';
 import type { TransformPolicy } from '../functions/core/reading.ts';
-import { GLUE_TYPES } from './columns.ts';
-import { allViews, type ViewDefinition } from './views.ts';
+import { GLUE_TYPES, type CatalogKind } from './columns.ts';
+import { allViews, quarantineViewName, type ViewDefinition } from './views.ts';
 
 /** A Glue column. */
 export interface GlueColumn {
@@ -123,9 +123,22 @@ function projection(locationPrefix: string, range: string): Record<string, strin
   };
 }
 
-const partitionKey: GlueColumn = { name: PARTITION.name, type: GLUE_TYPES[PARTITION.kind], comment: PARTITION.comment };
+/**
+ * The partition column, a DATE on Athena as it is locally, so dt > current_date - 1
+ * works on both. Partition projection's own type (date, format yyyy-MM-dd) only
+ * tells Athena how to write the value into the location; the key's type is what
+ * queries see, and yyyy-MM-dd is the text a Hive date is read from.
+ */
+const partitionKey: GlueColumn = { name: PARTITION_COLUMN, type: GLUE_TYPES.date, comment: 'Event date (UTC)' };
 
-/** The curated table: Parquet written by the transform, typed from the registry. */
+/**
+ * The curated table: Parquet written by the transform, typed from the registry.
+ * Athena reads Parquet columns by name, so a field added to a dataset is NULL
+ * in the files written before it. Of type changes Athena documents reading
+ * INT as BIGINT and FLOAT as DOUBLE only: a field widened from int to number
+ * is declared double here, and the files written before as INT64 are read as
+ * double only where the engine coerces them (locally DuckDB always does).
+ */
 export function curatedTable(dataset: Dataset, at: TableLocations, policy: TransformPolicy): GlueTableInput {
   const location = `s3://${at.curatedBucket}/${zonePrefix('curated', dataset.id)}`;
   return {
@@ -167,19 +180,47 @@ export function rawTable(dataset: Dataset, at: TableLocations): GlueTableInput {
 }
 
 /** The Presto (Trino) type of each column kind, as a view's document declares it. */
-export const PRESTO_TYPES: Readonly<Record<FieldKind, string>> = {
+export const PRESTO_TYPES: Readonly<Record<CatalogKind, string>> = {
   timestamp: 'timestamp(3)',
   double: 'double',
   bigint: 'bigint',
   varchar: 'varchar',
   boolean: 'boolean',
+  date: 'date',
 };
 
-/** The columns a view yields, typed from the registry (the SQL is the hourly aggregate). */
-export function viewColumns(view: ViewDefinition, dataset: Dataset): { name: string; kind: FieldKind }[] {
-  const columns: { name: string; kind: FieldKind }[] = [
-    { name: PARTITION_COLUMN, kind: 'varchar' },
+/** Name of a dataset's quarantine table: its quarantine records as Athena reads them (the view of the same name less the suffix presents them). */
+export function quarantineTableName(dataset: Dataset): string {
+  return `${quarantineViewName(dataset)}_records`;
+}
+
+/** A column of a view, with the kind its SQL yields. */
+export interface ViewColumn {
+  readonly name: string;
+  readonly kind: CatalogKind;
+}
+
+/** The quarantine view's columns: the same names and kinds as the local view. */
+const QUARANTINE_VIEW_COLUMNS: readonly ViewColumn[] = [
+  { name: PARTITION_COLUMN, kind: 'date' },
+  { name: 'received_at', kind: 'timestamp' },
+  { name: 'sensor_id', kind: 'varchar' },
+  { name: 'reason', kind: 'varchar' },
+  { name: 'message_id', kind: 'varchar' },
+  { name: 'raw_key', kind: 'varchar' },
+  { name: 'payload', kind: 'varchar' },
+  { name: 'payload_base64', kind: 'varchar' },
+  { name: 'payload_note', kind: 'varchar' },
+];
+
+/** The columns a view yields, typed from the registry. */
+export function viewColumns(view: ViewDefinition, dataset: Dataset): ViewColumn[] {
+  if (!view.name.startsWith(dataset.id)) throw new Error(`view ${view.name} does not belong to ${dataset.id}`);
+  if (view.name === quarantineViewName(dataset)) return [...QUARANTINE_VIEW_COLUMNS];
+  const columns: ViewColumn[] = [
+    { name: PARTITION_COLUMN, kind: 'date' },
     { name: 'hour', kind: 'timestamp' },
+    { name: 'hour_local', kind: 'timestamp' },
     { name: 'sensor_id', kind: 'varchar' },
     { name: 'readings', kind: 'bigint' },
   ];
@@ -189,8 +230,71 @@ export function viewColumns(view: ViewDefinition, dataset: Dataset): { name: str
       columns.push({ name: `${f.name}_${agg}`, kind: agg === 'avg' ? 'double' : f.kind });
     }
   }
-  if (!view.name.startsWith(dataset.id)) throw new Error(`view ${view.name} does not belong to ${dataset.id}`);
   return columns;
+}
+
+/**
+ * The quarantine table: the transform's gzip JSON lines under
+ * quarantine/<dataset>/dt=<arrival date>/, read with the OpenX JSON SerDe
+ * (Athena decompresses .gz by its extension), camelCase keys mapped to
+ * snake_case columns, the payload kept as its JSON text. Partition
+ * projection over the dataset's quarantine retention.
+ */
+export function quarantineTable(dataset: Dataset, at: TableLocations): GlueTableInput {
+  const location = `s3://${at.curatedBucket}/${zonePrefix('quarantine', dataset.id)}`;
+  const mapped: Record<string, string> = {
+    message_id: 'messageId',
+    sensor_id: 'sensorId',
+    received_at: 'receivedAt',
+    raw_key: 'rawKey',
+    payload_base64: 'payloadBase64',
+    payload_note: 'payloadOmitted',
+  };
+  const columns: GlueColumn[] = [
+    { name: 'reason', type: 'string', comment: 'Why the reading was refused' },
+    { name: 'message_id', type: 'string', comment: 'Message id (with -<index> for an element of an array)' },
+    { name: 'sensor_id', type: 'string', comment: 'Sensor from the topic' },
+    { name: 'received_at', type: 'string', comment: 'Arrival time (ISO 8601 UTC)' },
+    { name: 'raw_key', type: 'string', comment: 'The raw object that holds the message as it arrived' },
+    { name: 'payload', type: 'string', comment: 'The reading as JSON text (personal values pseudonymised)' },
+    { name: 'payload_base64', type: 'string', comment: 'A payload that is not JSON, base64' },
+    { name: 'payload_note', type: 'string', comment: 'Why the payload is left out, where it is' },
+  ];
+  return {
+    name: quarantineTableName(dataset),
+    description: `${dataset.title}: refused readings with their reasons, by arrival date (query the ${quarantineViewName(dataset)} view)`,
+    tableType: 'EXTERNAL_TABLE',
+    parameters: {
+      classification: 'json',
+      EXTERNAL: 'TRUE',
+      ...projection(location, projectionRange(dataset.retention?.quarantineDays ?? 0, 0)),
+      ...governanceParameters(dataset),
+    },
+    partitionKeys: [{ ...partitionKey, comment: 'Arrival date (UTC)' }],
+    storageDescriptor: {
+      columns,
+      location,
+      ...JSON_LINES,
+      serdeInfo: {
+        ...JSON_LINES.serdeInfo,
+        parameters: { ...JSON_LINES.serdeInfo.parameters, ...Object.fromEntries(Object.entries(mapped).map(([column, key]) => [`mapping.${column}`, key])) },
+      },
+    },
+  };
+}
+
+/**
+ * The quarantine view on Athena: the quarantine table with the arrival time
+ * as a timestamp (UTC), under the same name and columns as the local view.
+ */
+export function quarantineView(dataset: Dataset): ViewDefinition {
+  const plain = ['sensor_id', 'reason', 'message_id', 'raw_key', 'payload', 'payload_base64', 'payload_note'].map(quoteIdent).join(', ');
+  return {
+    name: quarantineViewName(dataset),
+    datasetId: dataset.id,
+    description: `${dataset.title}: readings refused, with the reason (dt: arrival date, UTC)`,
+    sql: `SELECT ${quoteIdent(PARTITION_COLUMN)}, CAST(from_iso8601_timestamp(${quoteIdent('received_at')}) AS timestamp) AS ${quoteIdent('received_at')}, ${plain} FROM ${quoteIdent(quarantineTableName(dataset))}`,
+  };
 }
 
 /** Athena's data catalog, as a view's document names it. */
@@ -248,7 +352,7 @@ export function viewTable(view: ViewDefinition, dataset: Dataset, databaseName: 
   };
 }
 
-/** Every view of one dataset. */
+/** Every view of one dataset on Athena: the shared derived views, then its quarantine view. */
 export function viewsOf(dataset: Dataset): readonly ViewDefinition[] {
-  return allViews([dataset]);
+  return [...allViews([dataset]), quarantineView(dataset)];
 }

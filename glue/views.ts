@@ -3,8 +3,8 @@
  * the same text defines them in the Glue catalog and in the local query
  * engine. Names are the dataset id plus a suffix.
  */
-import { registry, type Dataset } from '../datasets/index.ts';
-import { quoteIdent } from '../functions/core/columns.ts';
+import { registry, type Dataset, type FieldSpec } from '../datasets/index.ts';
+import { quoteIdent, quoteString } from '../functions/core/columns.ts';
 
 /** A view over one dataset's curated table. */
 export interface ViewDefinition {
@@ -15,37 +15,83 @@ export interface ViewDefinition {
   readonly sql: string;
 }
 
+/** The zone the city reports in: local hours in the views and the README's local-time expression. */
+export const CITY_TIME_ZONE = 'Europe/Brussels';
+
+/**
+ * A UTC instant as the city's wall-clock time, in the one spelling both
+ * engines read alike. Locally `ts` is a TIMESTAMPTZ, and AT TIME ZONE gives
+ * the naive local time; on Athena `ts` is a timestamp the session (UTC)
+ * interprets, AT TIME ZONE gives a timestamp with time zone, and the CAST
+ * keeps its wall-clock reading. Daylight saving follows the zone's rules on
+ * both, so 02:00 to 03:00 local on the last Sunday of October occurs twice.
+ */
+export function localTimeSql(column: string, zone: string = CITY_TIME_ZONE): string {
+  return `CAST(${quoteIdent(column)} AT TIME ZONE ${quoteString(zone)} AS timestamp)`;
+}
+
 /** Name of a dataset's hourly aggregate view. */
 export function hourlyViewName(dataset: Dataset): string {
   return `${dataset.id}_hourly`;
 }
 
+/** Name of a dataset's quarantine view: the readings it refused, with their reasons. */
+export function quarantineViewName(dataset: Dataset): string {
+  return `${dataset.id}_quarantine`;
+}
+
+/**
+ * Decimals an aggregate of a field is rounded to: the noise of binary
+ * fractions (0.7999999999999995) removed, and about four significant digits
+ * of the field's typical magnitude kept (pm25 around 35 gets 2 decimals, a
+ * confidence around 1 gets 3, a level around 180 cm gets 1). Integers get 2
+ * decimals in an average; their sums, minima and maxima are exact.
+ */
+export function aggregateDecimals(field: FieldSpec): number {
+  if (field.kind === 'bigint') return 2;
+  const magnitude = field.typical ? Math.max(Math.abs(field.typical[0]), Math.abs(field.typical[1])) : field.maximum;
+  if (magnitude === undefined || !(magnitude > 0)) return 2;
+  return Math.min(4, Math.max(1, 3 - Math.floor(Math.log10(magnitude))));
+}
+
+/** Averages always carry binary noise, and so do sums of doubles; minima, maxima and integer sums are readings or exact. */
+function rounded(field: FieldSpec, agg: string): boolean {
+  return agg === 'avg' || (agg === 'sum' && field.kind === 'double');
+}
+
 /**
  * Per sensor and hour: the number of readings and each numeric field's
- * aggregates (avg, min, max or sum, as the field declares). Carries `dt`, so
- * a filter on it still prunes partitions through the view.
+ * aggregates (avg, min, max or sum, as the field declares), rounded to the
+ * field's precision. `hour` is the UTC hour, `hour_local` the same hour on
+ * the city's clock. Carries `dt`, so a filter on it still prunes partitions
+ * through the view.
  */
 export function hourlyView(dataset: Dataset): ViewDefinition | undefined {
   const measures = dataset.fields.flatMap((f) =>
-    f.aggregate.map((agg) => `${agg}(${quoteIdent(f.name)}) AS ${quoteIdent(`${f.name}_${agg}`)}`),
+    f.aggregate.map((agg) => {
+      const call = `${agg}(${quoteIdent(f.name)})`;
+      return `${rounded(f, agg) ? `round(${call}, ${aggregateDecimals(f)})` : call} AS ${quoteIdent(`${f.name}_${agg}`)}`;
+    }),
   );
   if (measures.length === 0) return undefined;
+  const hour = `date_trunc('hour', ${quoteIdent('ts')})`;
+  const localHour = `date_trunc('hour', ${localTimeSql('ts')})`;
   const sql = [
-    `SELECT ${quoteIdent('dt')}, date_trunc('hour', ${quoteIdent('ts')}) AS ${quoteIdent('hour')}, ${quoteIdent('sensor_id')},`,
+    `SELECT ${quoteIdent('dt')}, ${hour} AS ${quoteIdent('hour')}, ${localHour} AS ${quoteIdent('hour_local')}, ${quoteIdent('sensor_id')},`,
     `  count(*) AS ${quoteIdent('readings')},`,
     `  ${measures.join(',\n  ')}`,
     `FROM ${quoteIdent(dataset.id)}`,
-    `GROUP BY ${quoteIdent('dt')}, date_trunc('hour', ${quoteIdent('ts')}), ${quoteIdent('sensor_id')}`,
+    `GROUP BY ${quoteIdent('dt')}, ${hour}, ${localHour}, ${quoteIdent('sensor_id')}`,
   ].join('\n');
   return {
     name: hourlyViewName(dataset),
     datasetId: dataset.id,
-    description: `${dataset.title} per sensor and hour (UTC)`,
+    description: `${dataset.title} per sensor and hour (hour in UTC, hour_local in ${CITY_TIME_ZONE})`,
     sql,
   };
 }
 
-/** Every derived view of every dataset. */
+/** Every derived view of every dataset that both engines define from the same SQL. */
 export function allViews(datasets: readonly Dataset[] = registry): readonly ViewDefinition[] {
   return datasets.flatMap((d) => {
     const hourly = hourlyView(d);

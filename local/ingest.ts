@@ -1,5 +1,5 @@
 import { basename, join } from 'node:path';
-import { findDataset } from '../datasets/index.ts';
+import { findDataset, registry } from '../datasets/index.ts';
 import { messageIdFor, parseTopic, rawLine, TOPIC_ROOT, unroutedLine } from '../functions/core/envelope.ts';
 import { UNROUTED } from '../functions/core/keys.ts';
 import {
@@ -16,12 +16,65 @@ import {
 /** Messages written to the raw buffers, so acknowledged, per dataset (UNROUTED for unknown datasets). */
 export type ArrivalCounts = Map<string, number>;
 
+/** Distinct topics counted one by one before the rest are counted together, so a flood of new topics takes no memory. */
+export const COUNTED_TOPICS = 100;
+
+/** Messages counted per topic, the topics beyond {@link COUNTED_TOPICS} together. */
+export class TopicCounts {
+  private readonly counts = new Map<string, number>();
+  private others = 0;
+  private all = 0;
+
+  /** Counts one message; returns true the first time its topic is seen (to report it once). */
+  add(topic: string): boolean {
+    this.all += 1;
+    const known = this.counts.get(topic);
+    if (known !== undefined) {
+      this.counts.set(topic, known + 1);
+      return false;
+    }
+    if (this.counts.size >= COUNTED_TOPICS) {
+      this.others += 1;
+      return false;
+    }
+    this.counts.set(topic, 1);
+    return true;
+  }
+
+  /** Messages counted. */
+  get total(): number {
+    return this.all;
+  }
+
+  /** The topics with the most messages first, and how many messages went to topics not listed. */
+  top(limit: number): { readonly topics: readonly (readonly [string, number])[]; readonly others: number } {
+    const sorted = [...this.counts].sort((a, b) => b[1] - a[1]);
+    const shown = sorted.slice(0, limit);
+    return { topics: shown, others: this.others + sorted.slice(limit).reduce((n, [, c]) => n + c, 0) };
+  }
+}
+
 /** How the ingest reports trouble and opens its buffer files. */
 export interface IngestOptions {
   /** Where write and seal failures are reported, once per episode. @default - standard error */
   readonly log?: (line: string) => void;
   /** @default openBufferFile, owner-only files */
   readonly openBufferFile?: OpenBufferFile;
+}
+
+/** ", did you mean air_quality?" for a dataset id one or two letters off a known one. */
+function suggestDataset(id: string): string {
+  const distance = (a: string, b: string) => {
+    let previous = Array.from({ length: b.length + 1 }, (_, j) => j);
+    for (let i = 1; i <= a.length; i++) {
+      const current = [i];
+      for (let j = 1; j <= b.length; j++) current[j] = Math.min((previous[j] ?? 0) + 1, (current[j - 1] ?? 0) + 1, (previous[j - 1] ?? 0) + (a[i - 1] === b[j - 1] ? 0 : 1));
+      previous = current;
+    }
+    return previous[b.length] ?? Infinity;
+  };
+  const best = registry.map((d) => [d.id, distance(id, d.id)] as const).sort((a, b) => a[1] - b[1])[0];
+  return best && best[1] <= 2 ? `, did you mean ${best[0]}?` : '; known datasets: ' + registry.map((d) => d.id).join(', ');
 }
 
 /**
@@ -36,6 +89,11 @@ export class Ingest {
   private readonly buffers = new Map<string, RawBuffer>();
   private readonly health: BufferHealthLog;
   readonly arrivals: ArrivalCounts = new Map();
+  /** Messages on a topic outside `datastroom/`: acknowledged (MQTT has no refusal for them) but not the platform's, so not kept. */
+  readonly outside = new TopicCounts();
+  /** Messages on a `datastroom/` topic that names no dataset (or has the wrong number of levels): kept under raw/_unrouted/. */
+  readonly unrouted = new TopicCounts();
+  private readonly log: (line: string) => void;
 
   constructor(
     private readonly bufferRoot: string,
@@ -44,16 +102,31 @@ export class Ingest {
     private readonly onSealed: SealedListener,
     private readonly options: IngestOptions = {},
   ) {
-    this.health = new BufferHealthLog(options.log ?? ((line) => process.stderr.write(`${line}\n`)));
+    this.log = options.log ?? ((line) => process.stderr.write(`${line}\n`));
+    this.health = new BufferHealthLog(this.log);
   }
 
-  /** Takes one message in. Returns undefined for topics outside `datastroom/`, which are not the platform's. */
+  /**
+   * Takes one message in. Returns undefined for topics outside `datastroom/`,
+   * which are not the platform's: they are counted, and the first on each
+   * topic is reported, never dropped unseen. A topic that names no dataset is
+   * reported the same way, and its messages kept under raw/_unrouted/.
+   */
   accept(topic: string, payload: Buffer, receivedAt: Date = new Date()): Promise<void> | undefined {
-    if (topic !== TOPIC_ROOT && !topic.startsWith(`${TOPIC_ROOT}/`)) return undefined;
+    if (topic !== TOPIC_ROOT && !topic.startsWith(`${TOPIC_ROOT}/`)) {
+      if (this.outside.add(topic)) {
+        this.log(`message on topic "${topic}" ignored: not a Datastroom topic (publish to ${TOPIC_ROOT}/<dataset>/<sensorId>); further ones on it are counted`);
+      }
+      return undefined;
+    }
     const messageId = messageIdFor(topic, payload);
     const parsed = parseTopic(topic);
     const dataset = parsed ? findDataset(parsed.datasetId) : undefined;
     if (!parsed || !dataset) {
+      if (this.unrouted.add(topic)) {
+        const why = parsed ? `names no dataset ("${parsed.datasetId}"${suggestDataset(parsed.datasetId)})` : `is not ${TOPIC_ROOT}/<dataset>/<sensorId>`;
+        this.log(`message on topic "${topic}" unrouted: it ${why}; kept under raw/${UNROUTED}/ and counted as quarantined`);
+      }
       return this.bufferOf(UNROUTED).append(unroutedLine(topic, messageId, receivedAt, payload));
     }
     return this.bufferOf(dataset.id).append(rawLine(parsed.sensorId, messageId, receivedAt, payload));

@@ -5,7 +5,7 @@ import { createTransformEngine } from '../functions/core/engine.ts';
 import { LocalObjectStore } from '../functions/adapters/local-store.ts';
 import type { TransformPolicy } from '../functions/core/reading.ts';
 import { startBroker, type EmbeddedBroker } from './broker.ts';
-import { dataDirLayout, ensureDataDir, loadPseudonymKey, type DataDirLayout } from './data-dir.ts';
+import { DEFAULT_DATA_DIR, dataDirLayout, ensureDataDir, loadPseudonymKey, type DataDirLayout } from './data-dir.ts';
 import { DeviceRegistry } from './devices.ts';
 import { FailedObjects, RETRY_POLICY, type RetryPolicy } from './failed-objects.ts';
 import { Ingest } from './ingest.ts';
@@ -63,15 +63,15 @@ export interface LocalPlatform {
 }
 
 /** One line on the authentication mode in force, for the start and for each change. */
-function describeAuthentication(devices: DeviceRegistry, now = ''): string {
+function describeAuthentication(devices: DeviceRegistry, dataDirOption: string, now = ''): string {
   const count = `${devices.registered} registered device${devices.registered === 1 ? '' : 's'}`;
   if (devices.enforcing) {
-    return `device authentication is ${now}on: ${count} and the demo fleet may connect, each with its own credentials, and publish only to its own topic (switch it off with: npx datastroom sensors auth off --local)`;
+    return `device authentication is ${now}on: ${count} and the demo fleet may connect, each with its own credentials, and publish only to its own topic (switch it off with: npx datastroom sensors auth off --local${dataDirOption})`;
   }
   if (devices.registered === 0) {
-    return `device authentication is ${now}off: no device is registered, so any client may publish on any topic (register one with: npx datastroom sensors register --local <dataset> <sensorId>)`;
+    return `device authentication is ${now}off: no device is registered, so any client may publish on any topic (register one with: npx datastroom sensors register --local <dataset> <sensorId>${dataDirOption})`;
   }
-  return `device authentication is ${now}off, as switched off by an operator: any client may publish on any topic although there are ${count} (switch it on with: npx datastroom sensors auth on --local)`;
+  return `device authentication is ${now}off, as switched off by an operator: any client may publish on any topic although there are ${count} (switch it on with: npx datastroom sensors auth on --local${dataDirOption})`;
 }
 
 /** Removes everything inside a directory, keeping the directory (and its mode). */
@@ -177,12 +177,14 @@ export async function startLocalPlatform(options: LocalPlatformOptions): Promise
     duckdb.closeSync();
     throw error;
   }
-  log(describeAuthentication(devices));
+  // The hints name the data dir when it is not the default, so they work as printed.
+  const dataDirOption = options.dataDir === DEFAULT_DATA_DIR ? '' : ` --data-dir ${options.dataDir}`;
+  log(describeAuthentication(devices, dataDirOption));
   let mode = devices.authentication;
   devices.onChange(() => {
     if (devices.authentication === mode) return;
     mode = devices.authentication;
-    log(describeAuthentication(devices, 'now '));
+    log(describeAuthentication(devices, dataDirOption, 'now '));
   });
   let simulator: Simulator | undefined;
   if (options.simulate ?? true) {

@@ -6,7 +6,8 @@ import { TRANSFORM_DEFAULTS } from '../../functions/core/reading.ts';
 import { startLocalPlatform } from '../../local/runtime.ts';
 import { SIMULATOR_DEFAULTS } from '../../local/simulator.ts';
 import type { RunSummary } from '../../local/stats.ts';
-import { intOption, parse } from '../args.ts';
+import { intOption, parse, portOption } from '../args.ts';
+import { DEFAULT_DATA_DIR } from '../../local/data-dir.ts';
 
 export const DEV_USAGE = `Usage: datastroom dev [options]
 
@@ -28,8 +29,18 @@ quarantine zones under the data dir, the transform, and a demo fleet.
   --data-dir DIR      where the zones live (default .datastroom)
 
 Stopping (Ctrl+C or --duration) flushes every buffer and transforms
-everything first. It exits with status 1 if a buffer could not be sealed into
-the raw zone; the next start recovers it.`;
+everything first; a second Ctrl+C exits at once (what is not yet sealed is
+recovered at the next start). It exits with status 1 if a buffer could not be
+sealed into the raw zone; the next start recovers it.
+
+While it runs, other commands work on the same data dir: query, status,
+sensors register/revoke --local (applied at once; the demo fleet keeps its
+own credentials), failed --retry.`;
+
+/** A word as a shell reads it back: quoted when it holds anything but plain path characters. */
+function shellWord(text: string): string {
+  return /^[\w./:@%+-]+$/.test(text) ? text : `'${text.replace(/'/g, "'\\''")}'`;
+}
 
 function describeSummary(s: RunSummary): string {
   const lines = [
@@ -66,42 +77,54 @@ export async function devCommand(argv: readonly string[]): Promise<number> {
     process.stdout.write(`${DEV_USAGE}\n`);
     return 0;
   }
-  const port = intOption('port', values.port, 1883);
+  const port = portOption(values.port, 1883);
   const duration = values.duration === undefined ? undefined : intOption('duration', values.duration, 0, 1);
+  const sensors = intOption('sensors', values.sensors, SIMULATOR_DEFAULTS.sensors, 1);
+  const simulator = {
+    sensors,
+    intervalMs: intOption('interval-ms', values['interval-ms'], SIMULATOR_DEFAULTS.intervalMs, 1),
+    seed: values.seed === undefined ? undefined : intOption('seed', values.seed, 0),
+  };
+  const buffering = {
+    maxAgeMs: intOption('flush-ms', values['flush-ms'], BUFFERING_DEFAULTS.maxAgeMs, 1),
+    maxBytes: intOption('flush-bytes', values['flush-bytes'], BUFFERING_DEFAULTS.maxBytes, 1),
+  };
+  const policy = {
+    futureToleranceSeconds: intOption('future-tolerance-s', values['future-tolerance-s'], TRANSFORM_DEFAULTS.futureToleranceSeconds),
+    maxLatenessDays: intOption('max-lateness-days', values['max-lateness-days'], TRANSFORM_DEFAULTS.maxLatenessDays, 1),
+  };
+  // Every line the platform logs goes through the display, above its table, so none is overwritten.
+  const display = new ProgressDisplay(process.stderr);
+  const log = (line: string) => display.log(line);
   const platform = await startLocalPlatform({
     dataDir: values['data-dir'],
     port,
     host: values.host,
     simulate: !values['no-simulate'],
-    simulator: {
-      sensors: intOption('sensors', values.sensors, SIMULATOR_DEFAULTS.sensors, 1),
-      intervalMs: intOption('interval-ms', values['interval-ms'], SIMULATOR_DEFAULTS.intervalMs, 1),
-      seed: values.seed === undefined ? undefined : intOption('seed', values.seed, 0),
-    },
-    buffering: {
-      maxAgeMs: intOption('flush-ms', values['flush-ms'], BUFFERING_DEFAULTS.maxAgeMs, 1),
-      maxBytes: intOption('flush-bytes', values['flush-bytes'], BUFFERING_DEFAULTS.maxBytes, 1),
-    },
-    policy: {
-      futureToleranceSeconds: intOption('future-tolerance-s', values['future-tolerance-s'], TRANSFORM_DEFAULTS.futureToleranceSeconds),
-      maxLatenessDays: intOption('max-lateness-days', values['max-lateness-days'], TRANSFORM_DEFAULTS.maxLatenessDays, 1),
-    },
+    simulator,
+    buffering,
+    policy,
+    log,
   });
+  const dataDirOption = values['data-dir'] === DEFAULT_DATA_DIR ? '' : ` --data-dir ${shellWord(values['data-dir'])}`;
   const example = registry[0] ? topicFor(registry[0].id, 'sensor-1') : 'datastroom/<dataset>/<sensorId>';
-  process.stderr.write(
-    [
-      `MQTT broker listening on mqtt://${values.host ?? '127.0.0.1'}:${platform.port}`,
-      `  publish JSON readings to datastroom/<dataset>/<sensorId>, e.g. ${example}`,
-      `  data in ${platform.layout.root} (raw, curated, quarantine)`,
-      platform.simulator ? `  demo fleet of ${intOption('sensors', values.sensors, SIMULATOR_DEFAULTS.sensors, 1)} sensors is publishing` : '  no demo fleet (--no-simulate)',
-      `  query with: npx datastroom query "select count(*) from ${registry[0]?.id ?? 'air_quality'}"`,
-      duration ? `  stopping after ${duration} s` : '  Ctrl+C stops (after flushing and transforming everything)',
-      '',
-    ].join('\n'),
-  );
-  const progress = new ProgressDisplay({
+  for (const line of [
+    `MQTT broker listening on mqtt://${values.host ?? '127.0.0.1'}:${platform.port}`,
+    `  publish JSON readings to datastroom/<dataset>/<sensorId>, e.g. ${example}`,
+    `  data in ${platform.layout.root} (raw, curated, quarantine)`,
+    platform.simulator ? `  demo fleet of ${sensors} sensors is publishing` : '  no demo fleet (--no-simulate)',
+    `  query with: npx datastroom query "select count(*) from ${registry[0]?.id ?? 'air_quality'}"${dataDirOption}`,
+    `  at a glance: npx datastroom status${dataDirOption}`,
+    duration ? `  stopping after ${duration} s` : '  Ctrl+C stops (after flushing and transforming everything)',
+    '',
+  ]) {
+    log(line);
+  }
+  display.start({
     stats: platform.stats,
     arrivals: platform.ingest.arrivals,
+    unrouted: platform.ingest.unrouted,
+    outside: platform.ingest.outside,
     get backlog() {
       return platform.pipeline.backlog;
     },
@@ -109,7 +132,6 @@ export async function devCommand(argv: readonly string[]): Promise<number> {
       return platform.simulator?.total ?? 0;
     },
   });
-  progress.start();
 
   await new Promise<void>((resolve) => {
     const timer = duration ? setTimeout(resolve, duration * 1000) : undefined;
@@ -117,10 +139,11 @@ export async function devCommand(argv: readonly string[]): Promise<number> {
     const onSignal = () => {
       signals += 1;
       if (signals > 1) {
+        display.stop();
         process.stderr.write('\nsecond interrupt: exiting now; unsealed buffers are recovered at the next start\n');
         process.exit(130);
       }
-      process.stderr.write('\nstopping: flushing buffers and transforming what is left (Ctrl+C again to exit at once)\n');
+      log('stopping: flushing buffers and transforming what is left (Ctrl+C again to exit at once)');
       clearTimeout(timer);
       resolve();
     };
@@ -128,8 +151,9 @@ export async function devCommand(argv: readonly string[]): Promise<number> {
     process.on('SIGTERM', onSignal);
   });
   const summary = await platform.stop();
-  progress.stop();
-  process.stderr.write(`${describeSummary(summary)}\n`);
+  display.stop();
+  const ignored = platform.ingest.outside.total;
+  process.stderr.write(`${describeSummary(summary)}${ignored > 0 ? `; ${ignored} message${ignored === 1 ? '' : 's'} on topics outside datastroom/ ignored` : ''}\n`);
   if (values['summary-json']) process.stdout.write(`${JSON.stringify(summary)}\n`);
   const unsealed = platform.ingest.unsealed;
   if (unsealed.length > 0) {

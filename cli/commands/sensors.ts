@@ -8,7 +8,7 @@ import { devicePolicyName, thingTypeName } from '../../infra/names.ts';
 import { dataDirLayout } from '../../local/data-dir.ts';
 import { checkDeviceIds, DeviceRegistry, writeLocalCredentials } from '../../local/devices.ts';
 import { plausibleReading, seededRandom } from '../../local/readings.ts';
-import { parse, UsageError } from '../args.ts';
+import { parse, portOption, suggestion, UsageError } from '../args.ts';
 import { formatRows } from '../format.ts';
 import { readPlatformOutputs } from '../stack-outputs.ts';
 
@@ -18,6 +18,8 @@ export const SENSORS_USAGE = `Usage: datastroom sensors <command> [options]
   list [<datasetId>]                the registered sensors
   revoke <datasetId> <sensorId>     deactivate and detach its certificate, remove it
   auth on|off|status                (--local only) whether the local broker authenticates devices
+
+datastroom sensors <command> --help tells more about each.
 
 On AWS (IoT Core; names from the deployed stack's outputs):
   --outputs FILE    the file "cdk deploy --outputs-file" wrote (default cdk-outputs.json)
@@ -58,10 +60,42 @@ async function iotNames(datasetId: string, values: { outputs?: string; stack?: s
   return { datasetId, thingTypeName: thingTypeName(envName, dataset), policyName: devicePolicyName(envName, dataset) };
 }
 
+/** The help of each sensors subcommand. */
+export const SENSORS_SUBCOMMAND_USAGE: Readonly<Record<string, string>> = {
+  register: `Usage: datastroom sensors register <datasetId> <sensorId> [--local [--port P] | --outputs FILE | --stack NAME] [--csr FILE] [--out DIR]
+
+Creates the sensor's identity and writes its credentials (readable by you only)
+to --out (default <data-dir>/devices/<sensorId>), then prints the exact
+mosquitto_pub command. On AWS: a thing in the dataset's thing type, a
+certificate (or one signed from your own request with --csr), the dataset's
+device policy. With --local: a password for the local broker, which from then
+on authenticates devices (a running datastroom dev applies it at once; the
+demo fleet keeps its own credentials).`,
+  list: `Usage: datastroom sensors list [<datasetId>] [--local] [--json]
+
+The registered sensors with their topics, of one dataset or all.`,
+  revoke: `Usage: datastroom sensors revoke <datasetId> <sensorId> [--local]
+
+On AWS: deactivates and detaches the sensor's certificates and deletes the
+thing. With --local: removes its password; a running datastroom dev
+disconnects it at once. Local authentication stays on.`,
+  auth: `Usage: datastroom sensors auth on|off|status --local
+
+Whether the local broker authenticates devices. On: only registered devices
+and the demo fleet connect, each publishing to its own topic. Off: any client
+may publish on any topic.`,
+};
+
+const SENSORS_ACTIONS = Object.keys(SENSORS_SUBCOMMAND_USAGE);
+
 /** `datastroom sensors ...`: returns the exit status. */
 export async function sensorsCommand(argv: readonly string[], iot: () => IoTClient = () => new IoTClient({})): Promise<number> {
   const { values, positionals } = parse(argv, OPTIONS, true);
   const [action, ...args] = positionals;
+  if (values.help && action !== undefined && SENSORS_SUBCOMMAND_USAGE[action]) {
+    process.stdout.write(`${SENSORS_SUBCOMMAND_USAGE[action]}\n`);
+    return 0;
+  }
   if (values.help || action === undefined) {
     process.stdout.write(`${SENSORS_USAGE}\n`);
     return values.help ? 0 : 2;
@@ -77,7 +111,7 @@ export async function sensorsCommand(argv: readonly string[], iot: () => IoTClie
       const topic = topicFor(device.datasetId, device.sensorId);
       if (values.local) {
         if (values.csr) throw new UsageError('--csr is for AWS IoT Core; local devices use a password');
-        const port = values.port === undefined ? 1883 : Number(values.port);
+        const port = portOption(values.port, 1883);
         const { password, switchedOn } = await DeviceRegistry.of(layout).register(datasetId, sensorId);
         const file = await writeLocalCredentials(out, { device, password, host: '127.0.0.1', port, topic });
         process.stdout.write(
@@ -172,6 +206,6 @@ export async function sensorsCommand(argv: readonly string[], iot: () => IoTClie
       return 0;
     }
     default:
-      throw new UsageError(`unknown sensors command "${action}"\n\n${SENSORS_USAGE}`);
+      throw new UsageError(`unknown sensors command "${action}"${suggestion(action, SENSORS_ACTIONS)}\n\n${SENSORS_USAGE}`);
   }
 }

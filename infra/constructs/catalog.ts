@@ -5,7 +5,7 @@ import { Construct } from 'constructs';
 import type { Dataset } from '../../datasets/index.ts';
 import { TRANSFORM_DEFAULTS, type TransformPolicy } from '../../functions/core/reading.ts';
 import { databaseName } from '../names.ts';
-import { curatedTable, rawTable, viewsOf, viewTable, type GlueTableInput } from '../../glue/tables.ts';
+import { curatedTable, quarantineTable, rawTable, viewsOf, viewTable, type GlueTableInput } from '../../glue/tables.ts';
 
 /** Props of {@link Catalog}. */
 export interface CatalogProps {
@@ -45,13 +45,13 @@ function toCfn(input: GlueTableInput): glue.CfnTable.TableInputProperty {
 
 /**
  * The Glue catalog: one database, and per dataset its curated table
- * (partition projection, no crawler), its raw table and its views, all
- * derived from the registry by glue/.
+ * (partition projection, no crawler), its raw table, its quarantine table
+ * and its views, all derived from the registry by glue/.
  */
 export class Catalog extends Construct {
   readonly database: glue.CfnDatabase;
   readonly databaseName: string;
-  /** Glue table names per dataset: the curated table, the raw table, the views. */
+  /** Glue table names per dataset: the curated table, the raw table, and what its readers query besides (the views and the quarantine table the quarantine view reads). */
   readonly tables: ReadonlyMap<string, { curated: string; raw: string; views: readonly string[] }>;
 
   constructor(scope: Construct, id: string, props: CatalogProps) {
@@ -68,8 +68,9 @@ export class Catalog extends Construct {
     for (const dataset of props.datasets) {
       const curated = curatedTable(dataset, at, props.policy ?? TRANSFORM_DEFAULTS);
       const raw = rawTable(dataset, at);
+      const quarantine = quarantineTable(dataset, at);
       const views = viewsOf(dataset).map((v) => viewTable(v, dataset, this.databaseName));
-      for (const input of [curated, raw, ...views]) {
+      for (const input of [curated, raw, quarantine, ...views]) {
         const table = new glue.CfnTable(this, `Table-${input.name}`, {
           catalogId: Aws.ACCOUNT_ID,
           databaseName: this.databaseName,
@@ -78,7 +79,8 @@ export class Catalog extends Construct {
         table.node.addDependency(this.database);
         table.applyRemovalPolicy(removalPolicy);
       }
-      tables.set(dataset.id, { curated: curated.name, raw: raw.name, views: views.map((t) => t.name) });
+      // An Athena view reads with its reader's rights: readers of the quarantine view need its table too.
+      tables.set(dataset.id, { curated: curated.name, raw: raw.name, views: [...views.map((t) => t.name), quarantine.name] });
     }
     this.tables = tables;
   }

@@ -94,7 +94,8 @@ export class QueryAccess extends Construct {
     for (const tier of CLASSIFICATIONS) {
       const datasets = props.datasets.filter((d) => ACCESS_TIERS[tier].includes(d.governance.classification));
       const tables = datasets.flatMap((d) => props.readableTables(d));
-      const prefixes = datasets.map((d) => zonePrefix('curated', d.id));
+      // The curated data and the quarantine records (same bucket): both are the dataset's, at its classification.
+      const prefixes = datasets.flatMap((d) => [zonePrefix('curated', d.id), zonePrefix('quarantine', d.id)]);
       const statements = [
         new iam.PolicyStatement({
           sid: 'QueryInWorkgroups',

@@ -8,8 +8,11 @@
  */
 import { TrinoSQL } from 'dt-sql-parser';
 import {
+  AtTimeZoneContext,
+  CastContext,
   ColumnReferenceContext,
   FunctionCallContext,
+  IntegerLiteralContext,
   QuerySpecificationContext,
   SelectItemContext,
   StringLiteralContext,
@@ -70,7 +73,16 @@ function descendants<T>(node: ParserRuleContext, type: abstract new (...args: ne
 function core(node: ParserRuleContext): ParserRuleContext {
   let current = node;
   for (;;) {
-    if (current instanceof FunctionCallContext || current instanceof ColumnReferenceContext || current instanceof StringLiteralContext) return current;
+    if (
+      current instanceof FunctionCallContext ||
+      current instanceof ColumnReferenceContext ||
+      current instanceof StringLiteralContext ||
+      current instanceof CastContext ||
+      current instanceof AtTimeZoneContext ||
+      current instanceof IntegerLiteralContext
+    ) {
+      return current;
+    }
     const children = current.children ?? [];
     const rules = children.filter((c): c is ParserRuleContext => c instanceof ParserRuleContext);
     const [only] = rules;
@@ -87,7 +99,12 @@ const FUNCTION_TYPES: Readonly<Record<string, (args: string[]) => string | undef
   min: (a) => a[0],
   max: (a) => a[0],
   date_trunc: (a) => (a[0] === 'varchar' ? a[1] : undefined),
+  round: (a) => (a[0] === 'double' && (a[1] === undefined || a[1] === 'integer') ? 'double' : undefined),
+  from_iso8601_timestamp: (a) => (a[0] === 'varchar' ? 'timestamp(3) with time zone' : undefined),
 };
+
+/** The Trino type a CAST names (timestamp without precision is timestamp(3)). */
+const CAST_TYPES: Readonly<Record<string, string>> = { timestamp: 'timestamp(3)', date: 'date', double: 'double', bigint: 'bigint', varchar: 'varchar' };
 
 function typeOf(node: ParserRuleContext, source: ReadonlyMap<string, string>): string {
   const expression = core(node);
@@ -98,6 +115,18 @@ function typeOf(node: ParserRuleContext, source: ReadonlyMap<string, string>): s
     return type;
   }
   if (expression instanceof StringLiteralContext) return 'varchar';
+  if (expression instanceof IntegerLiteralContext) return 'integer';
+  if (expression instanceof CastContext) {
+    typeOf(expression.expression(), source);
+    const target = CAST_TYPES[expression.type().getText().toLowerCase()];
+    if (target === undefined) throw new Error(`cannot tell the type of ${expression.getText()}: a cast to a type the check knows`);
+    return target;
+  }
+  if (expression instanceof AtTimeZoneContext) {
+    const base = typeOf(expression.valueExpression(), source);
+    if (!base.startsWith('timestamp')) throw new Error(`${expression.getText()}: AT TIME ZONE of ${base}`);
+    return base.endsWith('with time zone') ? base : `${base} with time zone`;
+  }
   if (expression instanceof FunctionCallContext) {
     const name = expression.functionName().getText().toLowerCase();
     const infer = FUNCTION_TYPES[name];

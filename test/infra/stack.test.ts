@@ -5,6 +5,7 @@ import { curatedColumns } from '../../functions/core/columns.ts';
 import { datasetTopicFilter } from '../../functions/core/envelope.ts';
 import { GLUE_TYPES } from '../../glue/columns.ts';
 import { hourlyView } from '../../glue/views.ts';
+import { viewsOf } from '../../glue/tables.ts';
 import { DATASET_TAG_KEYS, PLATFORM_TAG_KEYS, TAG_KEYS } from '../../infra/governance/tags.ts';
 import { TRANSFORM_DEFAULTS } from '../../functions/core/reading.ts';
 import { platform } from '../helpers/stack.ts';
@@ -39,7 +40,7 @@ describe.each(registry.map((d) => [d.id, d] as const))('dataset %s in the cloud'
       TableInput: Match.objectLike({
         Name: dataset.id,
         Parameters: Match.objectLike({ 'projection.enabled': 'true', 'projection.dt.type': 'date' }),
-        PartitionKeys: [Match.objectLike({ Name: 'dt', Type: 'string' })],
+        PartitionKeys: [Match.objectLike({ Name: 'dt', Type: 'date' })],
         StorageDescriptor: Match.objectLike({
           Columns: curatedColumns(dataset).map((c) => ({ Name: c.name, Type: GLUE_TYPES[c.kind], Comment: c.comment })),
           SerdeInfo: { SerializationLibrary: 'org.apache.hadoop.hive.ql.io.parquet.serde.ParquetHiveSerDe' },
@@ -144,7 +145,8 @@ describe('the lake buckets', () => {
     const policies = (all: Record<string, { Type: string; DeletionPolicy?: string; UpdateReplacePolicy?: string }>) =>
       Object.entries(all).filter(([, r]) => kept.includes(r.Type));
     const retained = policies(template.toJSON().Resources);
-    expect(retained).toHaveLength(4 + 1 + 1 + 1 + 3 * registry.length);
+    // Per dataset: the curated, raw and quarantine tables, and the views.
+    expect(retained).toHaveLength(4 + 1 + 1 + 1 + registry.reduce((n, d) => n + 3 + viewsOf(d).length, 0));
     for (const [id, r] of retained) expect([id, r.DeletionPolicy, r.UpdateReplacePolicy]).toEqual([id, 'RetainExceptOnCreate', 'Retain']);
     const destroyed = policies(platform({ config: { destroyData: true } }).template.toJSON().Resources);
     for (const [id, r] of destroyed) expect([id, r.DeletionPolicy]).toEqual([id, 'Delete']);
@@ -372,7 +374,8 @@ describe('the platform key', () => {
 describe('the views in the catalog', () => {
   it('have the storage descriptor Athena’s CREATE VIEW writes, SerdeInfo included', () => {
     const views = resources('AWS::Glue::Table').filter(([, r]) => (r.Properties!.TableInput as { TableType: string }).TableType === 'VIRTUAL_VIEW');
-    expect(views).toHaveLength(registry.filter((d) => hourlyView(d)).length);
+    // The hourly views and a quarantine view per dataset.
+    expect(views).toHaveLength(registry.filter((d) => hourlyView(d)).length + registry.length);
     for (const [id, view] of views) {
       const descriptor = (view.Properties!.TableInput as { StorageDescriptor: Record<string, unknown> }).StorageDescriptor;
       expect(descriptor, id).toEqual({

@@ -407,7 +407,8 @@ describe('datastroom query --engine athena against Athena (moto)', () => {
   });
 
   it('runs in the analysts workgroup on the stack’s database with the value as an execution parameter, prints the rows, then the scan', async () => {
-    const { code, stdout, stderr } = await datastroom('query', sql, '--param', "DATE '2026-11-29'", '--engine', 'athena', '--format', 'csv');
+    // A date typed as on the local engine: the command writes Athena's literal for it.
+    const { code, stdout, stderr } = await datastroom('query', sql, '--param', '2026-11-29', '--engine', 'athena', '--format', 'csv');
     expect(code, stderr).toBe(0);
     expect(stdout).toBe('sensor_id,n,pm25\naq-1,2,12.5\naq-2,1,8\n');
     const workgroup = rehearsal.outputs[STACK_OUTPUTS.analystsWorkgroup];
