@@ -149,7 +149,7 @@ describe('compaction of the local lake', () => {
     expect(await lake.files()).toEqual([`compacted-${DT}.parquet`]);
     const rows = await lake.rows();
     expect(rows.map((r) => r.message_id)).toEqual([idOf(r1), idOf(r2), idOf(r3)].sort());
-    expect(rows.find((r) => r.message_id === idOf(r1))?.received_at).toBe(`${DT} 10:00:05`);
+    expect(rows.find((r) => r.message_id === idOf(r1))?.received_at).toBe(`${DT} 10:00:05+00`);
     const manifest = parseManifest('m', await readFile(join(lake.root, compactionManifestKey(air.id, DT)), 'utf8'));
     expect(manifest.sources).toEqual([nameOf(A), nameOf(B)]);
     expect(manifest.groups).toEqual([{ arrivalDate: DT, rows: 3, files: [`compacted-${DT}.parquet`] }]);
@@ -266,6 +266,6 @@ describe('datastroom compact', () => {
   it('refuses an unknown dataset, naming the known ones', async () => {
     const root = await tempDir();
     const result = await exec(process.execPath, [BIN, 'compact', '--data-dir', root, '--dataset', 'nope']).catch((e: { code: number; stderr: string }) => e);
-    expect(result).toMatchObject({ code: 2, stderr: expect.stringMatching(/^datastroom: unknown dataset "nope": one of air_quality, /) });
+    expect(result).toMatchObject({ code: 2, stderr: expect.stringMatching(/^datastroom compact: unknown dataset "nope": one of air_quality, /) });
   });
 });
