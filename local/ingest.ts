@@ -1,6 +1,6 @@
 import { basename, join } from 'node:path';
 import { findDataset } from '../datasets/index.ts';
-import { messageIdFor, parseTopic, rawLine, TOPIC_ROOT, unroutedLine } from '../functions/core/envelope.ts';
+import { isDatasetRuleName, messageIdFor, parseTopic, rawLine, splitBasicIngestTopic, TOPIC_ROOT, unroutedLine } from '../functions/core/envelope.ts';
 import { UNROUTED } from '../functions/core/keys.ts';
 import {
   BufferHealthLog,
@@ -47,16 +47,21 @@ export class Ingest {
     this.health = new BufferHealthLog(options.log ?? ((line) => process.stderr.write(`${line}\n`)));
   }
 
-  /** Takes one message in. Returns undefined for topics outside `datastroom/`, which are not the platform's. */
-  accept(topic: string, payload: Buffer, receivedAt: Date = new Date()): Promise<void> | undefined {
+  /**
+   * Takes one message in. Returns undefined for topics outside `datastroom/`, which are not the platform's.
+   * A Basic Ingest topic (`$aws/rules/<rule>/datastroom/...`, as a device set up for AWS publishes) counts
+   * as the topic after its prefix, as the rule sees it on AWS; one naming a rule not of its dataset is unrouted.
+   */
+  accept(published: string, payload: Buffer, receivedAt: Date = new Date()): Promise<void> | undefined {
+    const basic = splitBasicIngestTopic(published);
+    const topic = basic?.topic ?? published;
     if (topic !== TOPIC_ROOT && !topic.startsWith(`${TOPIC_ROOT}/`)) return undefined;
-    const messageId = messageIdFor(topic, payload);
     const parsed = parseTopic(topic);
     const dataset = parsed ? findDataset(parsed.datasetId) : undefined;
-    if (!parsed || !dataset) {
-      return this.bufferOf(UNROUTED).append(unroutedLine(topic, messageId, receivedAt, payload));
+    if (!parsed || !dataset || (basic && !isDatasetRuleName(basic.ruleName, dataset.id))) {
+      return this.bufferOf(UNROUTED).append(unroutedLine(published, messageIdFor(published, payload), receivedAt, payload));
     }
-    return this.bufferOf(dataset.id).append(rawLine(parsed.sensorId, messageId, receivedAt, payload));
+    return this.bufferOf(dataset.id).append(rawLine(parsed.sensorId, messageIdFor(topic, payload), receivedAt, payload));
   }
 
   /**

@@ -8,7 +8,7 @@ import * as logs from 'aws-cdk-lib/aws-logs';
 import type * as s3 from 'aws-cdk-lib/aws-s3';
 import { Construct } from 'constructs';
 import type { Dataset } from '../../datasets/index.ts';
-import { datasetTopicFilter, TOPIC_ROOT } from '../../functions/core/envelope.ts';
+import { basicIngestTopicFor, datasetTopicFilter, topicFor, topicRuleName } from '../../functions/core/envelope.ts';
 import { acknowledgeObjectPrefixes } from '../governance/nag.ts';
 import { tagComponent, tagDataset } from '../governance/tags.ts';
 import { RAW_ERRORS_PREFIX, rawPrefixes } from './lake-storage.ts';
@@ -39,7 +39,12 @@ export interface DatasetIngestion {
 /**
  * The rule's SQL: the envelope the local ingest writes too (sensor id from
  * the topic, arrival time, a message id digesting topic and payload), with
- * the payload base64-encoded so any bytes survive, JSON or not.
+ * the payload base64-encoded so any bytes survive, JSON or not. A message
+ * sent by Basic Ingest (`$aws/rules/<rule>/datastroom/<dataset>/<sensor>`)
+ * reaches the rule with the prefix removed: the AWS IoT developer guide says
+ * the prefix "isn't available to the topic(Decimal) function", and the rule
+ * sees the topic after it. So topic() and topic(3) are those of the plain
+ * topic, and a message has the same id whichever way it came.
  */
 export function ingestSql(dataset: Dataset): string {
   return [
@@ -55,7 +60,8 @@ export function ingestSql(dataset: Dataset): string {
 /**
  * IoT Core ingestion, per dataset: a thing type, a device policy that lets a
  * device connect only as its own attached thing and publish only on its own
- * topic, a topic rule on datastroom/<dataset>/+ with an error action, and a
+ * topic (directly to the dataset's rule by Basic Ingest, or through the
+ * broker), a topic rule on datastroom/<dataset>/+ with an error action, and a
  * buffered delivery stream writing gzip JSON lines into the raw zone. When
  * the stack is deleted, the devices registered since are let go of first,
  * so the policies and thing types can be deleted.
@@ -102,8 +108,9 @@ export class Ingestion extends Construct {
         new iam.PolicyStatement({ actions: ['firehose:PutRecord', 'firehose:PutRecordBatch'], resources: [deliveryStream.arn] }),
       );
 
+      const ruleName = topicRuleName(props.envName, dataset.id);
       const topicRule = new iot.CfnTopicRule(scope, 'Rule', {
-        ruleName: name.replace(/-/g, '_'),
+        ruleName,
         topicRulePayload: {
           description: `${dataset.title}: readings on ${datasetTopicFilter(dataset.id)} into the raw zone`,
           sql: ingestSql(dataset),
@@ -144,9 +151,12 @@ export class Ingestion extends Construct {
               },
             },
             {
+              // Its own topic through the broker, or straight to its dataset's rule (Basic Ingest: no messaging charge).
               Effect: 'Allow',
               Action: ['iot:Publish'],
-              Resource: [stack.formatArn({ service: 'iot', resource: 'topic', resourceName: `${TOPIC_ROOT}/${dataset.id}/${thing}` })],
+              Resource: [topicFor(dataset.id, thing), basicIngestTopicFor(ruleName, dataset.id, thing)].map((topic) =>
+                stack.formatArn({ service: 'iot', resource: 'topic', resourceName: topic }),
+              ),
             },
           ],
         },

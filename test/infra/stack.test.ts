@@ -79,7 +79,9 @@ describe.each(registry.map((d) => [d.id, d] as const))('dataset %s in the cloud'
     expect(JSON.parse(Buffer.from(encoded, 'base64').toString()).originalSql).toBe(view.sql);
   });
 
-  it('has a device policy that binds a device to its own thing name and topic', () => {
+  it('has a device policy that binds a device to its own thing name and topic, by Basic Ingest or through the broker', () => {
+    // The Basic Ingest topic names the dataset's rule as deployed.
+    template.hasResourceProperties('AWS::IoT::TopicRule', { RuleName: `datastroom_test_${dataset.id}` });
     template.hasResourceProperties('AWS::IoT::Policy', {
       PolicyName: `datastroom-test-${dataset.id}-device`,
       PolicyDocument: {
@@ -92,7 +94,12 @@ describe.each(registry.map((d) => [d.id, d] as const))('dataset %s in the cloud'
           }),
           Match.objectLike({
             Action: ['iot:Publish'],
-            Resource: [Match.objectLike({ 'Fn::Join': ['', Match.arrayWith([`:topic/datastroom/${dataset.id}/\${iot:Connection.Thing.ThingName}`])] })],
+            Resource: [
+              Match.objectLike({ 'Fn::Join': ['', Match.arrayWith([`:topic/datastroom/${dataset.id}/\${iot:Connection.Thing.ThingName}`])] }),
+              Match.objectLike({
+                'Fn::Join': ['', Match.arrayWith([`:topic/$aws/rules/datastroom_test_${dataset.id}/datastroom/${dataset.id}/\${iot:Connection.Thing.ThingName}`])],
+              }),
+            ],
           }),
         ],
       },
