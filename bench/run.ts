@@ -9,6 +9,8 @@
  *   4. the refused-heavy object: 40 messages of 128 KB arrays of tiny invalid
  *      readings (5 MiB, about 1.75 million refused readings): rows/s and peak memory
  *   5. files and bytes a one-day query reads vs the whole dataset
+ *   6. transform ms per Firehose object (gzip, base64 payloads) at 70, 350
+ *      and 3,500 readings, one vCPU, written to cost/measured-transform.json
  *
  * BENCH_ROWS and BENCH_MESSAGES scale it down for a quick look.
  */
@@ -27,6 +29,7 @@ import { createTransformEngine } from '../functions/core/engine.ts';
 import { LocalQueryEngine } from '../local/query.ts';
 import { brusselsIso, plausibleReading, seededRandom } from '../local/readings.ts';
 import { measureIngest } from './ingest.ts';
+import { measureFirehoseTransform } from './firehose.ts';
 
 const ROWS = Number(process.env.BENCH_ROWS ?? 1_000_000);
 const RUNS = Number(process.env.BENCH_RUNS ?? 3);
@@ -178,6 +181,9 @@ async function main(): Promise<void> {
     process.stderr.write('partition pruning: a one-day query over the curated dataset...\n');
     const pruning = await partitionPruning(root, rawKey);
 
+    process.stderr.write('firehose: the transform on objects as Firehose writes them...\n');
+    const firehose = await measureFirehoseTransform((line) => process.stderr.write(`${line}\n`));
+
     const rows: [string, string, string, string][] = [
       ['transform rows/s', transformRate.toFixed(0), `DuckDB COPY ${referenceRate.toFixed(0)}`, `${ratio(transformRate, referenceRate)} (target >= 0.5)`],
       ['ingest msgs/s (QoS 1, durable)', ingest.durableRate.toFixed(0), `plain pub/sub ${ingest.plainRate.toFixed(0)}`, `${ratio(ingest.durableRate, ingest.plainRate)} (target >= 0.5)`],
@@ -186,6 +192,13 @@ async function main(): Promise<void> {
       ['refused-heavy peak RSS MB (median run)', refused.maxRssMb.toFixed(0), '', `target < ${MEMORY_TARGET_MB} (runs: ${refusedRuns.map((m) => m.maxRssMb.toFixed(0)).join(', ')})`],
       [`one-day query (dt=${pruning.day}) files`, String(pruning.filesRead), `of ${pruning.filesTotal}`, 'target: 1 partition'],
       ['one-day query bytes', String(pruning.bytesRead), `of ${pruning.bytesTotal}`, `${ratio(pruning.bytesRead, pruning.bytesTotal)} of the dataset`],
+      ...firehose.sizes.map((f): [string, string, string, string] => [
+        `Firehose object, ${f.readings} readings: warm ms`,
+        f.warmMs.toFixed(1),
+        `cold ${f.coldMs} ms, peak ${f.peakRssMb} MB`,
+        f.fastPath ? 'fast path' : 'pre-pass',
+      ]),
+      [`Firehose object, full buffer (${firehose.fullBuffer.readings} readings): warm ms`, String(firehose.fullBuffer.warmMs), `peak ${firehose.fullBuffer.peakRssMb} MB`, `function ${firehose.functionMemoryMb} MB`],
     ];
     const widths = [0, 1, 2, 3].map((i) => Math.max(...rows.map((r) => r[i]!.length), ['measure', 'value', 'reference', 'ratio'][i]!.length));
     const line = (r: readonly string[]) => r.map((c, i) => c.padEnd(widths[i]!)).join('  ');
@@ -222,6 +235,7 @@ async function main(): Promise<void> {
           targetMb: MEMORY_TARGET_MB,
         },
         pruning,
+        firehose,
       })}\n`,
     );
   } finally {

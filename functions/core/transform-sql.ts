@@ -165,47 +165,47 @@ export function stagingSelect(dataset: Dataset, policy: TransformPolicy, source:
 }
 
 /**
- * Text the SQL reads as JSON just as JSON.parse does. DuckDB's JSON reader
- * is more lenient (trailing commas, NaN and Infinity) and keeps the first of
- * duplicate keys where JavaScript keeps the last; what it cannot tell apart
- * is left to the slower paths. With strings blanked out, what remains of a
- * valid JSON text must be only punctuation, numbers, true, false and null,
- * with no comma before a closing bracket; its keys must be distinct; and
- * its brackets few enough that it cannot nest deeper than a reading may.
- */
-function strictJsonObject(text: string): string {
-  // Valid JSON (checked first) has no unescaped quote inside a string, so this finds every string.
-  const skeleton = `regexp_replace(regexp_replace(${text}, '"(?:[^"\\\\]|\\\\.)*"', '0', 'g'), 'true|false|null', '0', 'g')`;
-  // Nested CASEs: each test runs only where the one before it held (json_type and json_keys throw on invalid text).
-  return `CASE WHEN coalesce(json_valid(${text}), false) THEN CASE WHEN json_type(${text}) = 'OBJECT' THEN
-      NOT regexp_matches(${skeleton}, '[^-0-9eE.+{}\\[\\]:, \t\n\r]|,[ \t\n\r]*[}\\]]')
-      AND length(${skeleton}) - length(translate(${skeleton}, '{[', '')) <= ${MAX_NESTING}
-      AND len(json_keys(${text})) = len(list_distinct(json_keys(${text})))
-    ELSE false END ELSE false END`;
-}
-
-/**
  * One row per raw line with its reading as a struct of the dataset's fields:
  * a JSON payload as read, a base64 payload (as the cloud's topic rule writes
  * every one) decoded where it is a JSON object JSON.parse reads the same way.
- * `undecoded` marks bytes that may hold readings the SQL does not read
+ * DuckDB's JSON reader is more lenient (trailing commas, NaN, Infinity) and
+ * keeps the first of duplicate keys where JavaScript keeps the last, so the
+ * decoded text must also pass a stricter test: with strings, true, false,
+ * null and whitespace taken out, what remains is only punctuation and
+ * numbers, with no comma before a closing bracket; its keys are distinct;
+ * and its brackets are few enough that it cannot nest deeper than a reading
+ * may. `undecoded` marks bytes that may hold readings the SQL does not read
  * (arrays, lenient or ambiguous JSON, lone surrogates): only those need the
  * pre-pass. Anything else in base64 (not UTF-8, not JSON) is refused by the
  * reference judge as it is.
  */
 function readingsSelect(dataset: Dataset, source: string): string {
+  // Each test runs only where the ones before it held: json_type and json_keys throw on invalid text.
+  // Valid JSON has no unescaped quote inside a string, so the first pattern finds every string.
   return `
     SELECT messageId, sensorId, receivedAt,
       CASE WHEN strict THEN TRY(from_json(b64_text, ${payloadStructure(dataset)})) ELSE payload END AS reading,
       b64_text IS NOT NULL AND NOT strict
         AND (coalesce(json_valid(b64_text), false) OR regexp_matches(b64_text, '\\\\u[dD][89a-fA-F]')) AS undecoded
     FROM (
-      SELECT *, b64_text IS NOT NULL AND ${strictJsonObject('b64_text')} AS strict
+      SELECT *, CASE WHEN object THEN
+          length(translate(skeleton, '-0123456789eE.+{}[]:,', '')) = 0
+          AND NOT contains(skeleton, ',}') AND NOT contains(skeleton, ',]')
+          AND length(skeleton) - length(translate(skeleton, '{[', '')) <= ${MAX_NESTING}
+          AND len(json_keys(b64_text)) = len(list_distinct(json_keys(b64_text)))
+        ELSE false END AS strict
       FROM (
-        SELECT messageId, sensorId, receivedAt, payload,
-          CASE WHEN payloadBase64 IS NOT NULL AND payloadBytes IS NULL AND rejected IS NULL
-            THEN TRY(decode(from_base64(payloadBase64))) END AS b64_text
-        FROM ${source}
+        SELECT *, CASE WHEN object
+            THEN translate(regexp_replace(b64_text, '"(?:[^"\\\\]|\\\\.)*"|true|false|null', '0', 'g'), ' \t\n\r', '') END AS skeleton
+        FROM (
+          SELECT *, coalesce(CASE WHEN json_valid(b64_text) THEN json_type(b64_text) = 'OBJECT' END, false) AS object
+          FROM (
+            SELECT messageId, sensorId, receivedAt, payload,
+              CASE WHEN payloadBase64 IS NOT NULL AND payloadBytes IS NULL AND rejected IS NULL
+                THEN TRY(decode(from_base64(payloadBase64))) END AS b64_text
+            FROM ${source}
+          )
+        )
       )
     )`;
 }

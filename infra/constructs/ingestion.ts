@@ -14,6 +14,7 @@ import { tagComponent, tagDataset } from '../governance/tags.ts';
 import { RAW_ERRORS_PREFIX, rawPrefixes } from './lake-storage.ts';
 import { DeviceCleanup } from './device-cleanup.ts';
 import { devicePolicyName, logGroupPrefix, thingTypeName } from '../names.ts';
+import { DELIVERY_BUFFERING, LOG_RETENTION_DAYS } from '../sizing.ts';
 
 /** Props of {@link Ingestion}. */
 export interface IngestionProps {
@@ -21,9 +22,9 @@ export interface IngestionProps {
   readonly datasets: readonly Dataset[];
   readonly rawBucket: s3.IBucket;
   readonly key: kms.IKey;
-  /** How long the delivery stream buffers before it writes a raw object. @default 60 seconds */
+  /** How long the delivery stream buffers before it writes a raw object. @default DELIVERY_BUFFERING.intervalSeconds (300 seconds) */
   readonly bufferingInterval?: Duration;
-  /** How much it buffers at most. @default 5 MiB */
+  /** How much it buffers at most. @default DELIVERY_BUFFERING.sizeMiB (5 MiB) */
   readonly bufferingSize?: Size;
 }
 
@@ -101,8 +102,9 @@ export class Ingestion extends Construct {
         prefix: prefixes.zone,
         errorPrefix: prefixes.deliveryErrors,
         logGroupName: `${logGroupPrefix(props.envName)}delivery/${dataset.id}`,
-        bufferingInterval: props.bufferingInterval ?? Duration.seconds(60),
-        bufferingSize: props.bufferingSize ?? Size.mebibytes(5),
+        // Chosen from the benchmark and the cost per object: see DELIVERY_BUFFERING.
+        bufferingInterval: props.bufferingInterval ?? Duration.seconds(DELIVERY_BUFFERING.intervalSeconds),
+        bufferingSize: props.bufferingSize ?? Size.mebibytes(DELIVERY_BUFFERING.sizeMiB),
       });
       ruleRole.addToPolicy(
         new iam.PolicyStatement({ actions: ['firehose:PutRecord', 'firehose:PutRecordBatch'], resources: [deliveryStream.arn] }),
@@ -202,7 +204,7 @@ export class RawDeliveryStream extends Construct {
     // Operational logs go with the stack: named, they would block a redeploy if kept.
     const logGroup = new logs.LogGroup(this, 'Logs', {
       logGroupName: props.logGroupName,
-      retention: logs.RetentionDays.ONE_YEAR,
+      retention: LOG_RETENTION_DAYS,
       encryptionKey: props.key,
       removalPolicy: RemovalPolicy.DESTROY,
     });

@@ -212,7 +212,7 @@ describe('the transform function', () => {
     template.hasResourceProperties('AWS::Lambda::Function', {
       Runtime: 'nodejs24.x',
       Architectures: ['x86_64'],
-      MemorySize: 2048,
+      MemorySize: 1024,
       Timeout: 300,
       TracingConfig: { Mode: 'Active' },
     });
@@ -225,11 +225,11 @@ describe('the transform function', () => {
     const variables = (fn.Properties!.Environment as { Variables: Record<string, unknown> }).Variables;
     const env = Object.fromEntries(Object.keys(variables).map((k) => [k, typeof variables[k] === 'string' ? (variables[k] as string) : 'resolved-at-deploy']));
     expect(() => readTransformConfig(env)).not.toThrow();
-    expect(readTransformConfig(env).duckdbMemoryMb).toBe(1228);
+    expect(readTransformConfig(env).duckdbMemoryMb).toBe(614);
   });
 
   it('is fed by a queue with partial batch failures and a dead-letter queue', () => {
-    template.hasResourceProperties('AWS::Lambda::EventSourceMapping', { FunctionResponseTypes: ['ReportBatchItemFailures'], BatchSize: 10 });
+    template.hasResourceProperties('AWS::Lambda::EventSourceMapping', { FunctionResponseTypes: ['ReportBatchItemFailures'], BatchSize: 1 });
     template.hasResourceProperties('AWS::SQS::Queue', { RedrivePolicy: Match.objectLike({ maxReceiveCount: 5 }), VisibilityTimeout: 1800 });
     template.hasResourceProperties('AWS::Events::Rule', {
       EventPattern: Match.objectLike({ source: ['aws.s3'], 'detail-type': ['Object Created'] }),
