@@ -4,11 +4,11 @@
  * sizes it for a memory size and given one thread (one vCPU), transforms the
  * same Firehose object over and over, as a warm function transforms one
  * object after another.
- * Prints one JSON line: { readings, coldMs, warmMs: [...], maxRssMb, canonicalised }.
+ * Prints one JSON line: { readings, curatedBytes, coldMs, warmMs: [...], maxRssMb, canonicalised }.
  *
  *   firehose-job.ts <raw file> <raw key> <function memory MB> <runs>
  */
-import { mkdir, mkdtemp, rm } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { tmpdir } from 'node:os';
 import { getDataset } from '../datasets/index.ts';
@@ -41,8 +41,10 @@ const once = async (i: number) => {
     { duckdb, pseudonymKey: Buffer.alloc(32, 1), memoryBudgetMb: config.memoryBudgetMb },
   );
   const ms = performance.now() - t0;
+  let curatedBytes = 0;
+  for (const output of result.outputs) if (output.zone === 'curated') curatedBytes += (await stat(output.file)).size;
   await rm(workDir, { recursive: true, force: true });
-  return { ms, result };
+  return { ms, result, curatedBytes };
 };
 const first = await once(0);
 const coldMs = performance.now() - started;
@@ -51,5 +53,5 @@ for (let i = 1; i <= Number(runsArg); i++) warmMs.push((await once(i)).ms);
 duckdb.closeSync();
 await rm(root, { recursive: true, force: true });
 process.stdout.write(
-  `${JSON.stringify({ readings: first.result.received, coldMs, warmMs, maxRssMb: process.resourceUsage().maxRSS / 1024, canonicalised: first.result.canonicalised })}\n`,
+  `${JSON.stringify({ readings: first.result.received, curatedBytes: first.curatedBytes, coldMs, warmMs, maxRssMb: process.resourceUsage().maxRSS / 1024, canonicalised: first.result.canonicalised })}\n`,
 );

@@ -41,27 +41,35 @@ function ruleRecord(sensorId: string, receivedAt: Date, payload: Buffer): string
   });
 }
 
-/** Writes a Firehose object of air-quality readings from 70 sensors, one a minute each; returns its path and raw bytes before gzip. */
-export async function writeFirehoseObject(dir: string, readings: number): Promise<{ file: string; key: string; rawBytes: number }> {
+/**
+ * Writes a Firehose object of air-quality readings from 70 sensors, one a
+ * minute each; returns its path, its bytes before gzip and the mean bytes
+ * of one reading as the sensor sent it.
+ */
+export async function writeFirehoseObject(dir: string, readings: number): Promise<{ file: string; key: string; rawBytes: number; payloadBytes: number }> {
   const air = getDataset('air_quality');
   const random = seededRandom(11);
   const start = Date.parse('2026-11-29T08:00:00Z');
   const lines: string[] = [];
+  let payloadBytes = 0;
   for (let i = 0; i < readings; i++) {
     const at = new Date(start + Math.floor(i / 70) * 60_000 + (i % 70) * 800);
     const reading = plausibleReading(air, at, random);
     reading.ts = brusselsIso(at);
-    lines.push(ruleRecord(`aq-${String(i % 70).padStart(3, '0')}`, new Date(at.getTime() + 900), Buffer.from(JSON.stringify(reading))));
+    const payload = Buffer.from(JSON.stringify(reading));
+    payloadBytes += payload.length;
+    lines.push(ruleRecord(`aq-${String(i % 70).padStart(3, '0')}`, new Date(at.getTime() + 900), payload));
   }
   const text = lines.join('\n') + '\n';
   const name = `datastroom-dev-air_quality-1-2026-11-29-08-00-00-bench${String(readings).padStart(5, '0')}`;
   const file = join(dir, `${name}.jsonl.gz`);
   await writeFile(file, gzipSync(text));
-  return { file, key: `raw/air_quality/dt=2026-11-29/${name}.jsonl.gz`, rawBytes: Buffer.byteLength(text) };
+  return { file, key: `raw/air_quality/dt=2026-11-29/${name}.jsonl.gz`, rawBytes: Buffer.byteLength(text), payloadBytes: Math.round(payloadBytes / readings) };
 }
 
 const JobResult = z.object({
   readings: z.number(),
+  curatedBytes: z.number(),
   coldMs: z.number(),
   warmMs: z.array(z.number()),
   maxRssMb: z.number(),
@@ -93,6 +101,8 @@ export async function measureFirehoseTransform(log: (line: string) => void = () 
       sizes.push({
         readings,
         gzipBytes: (await stat(object.file)).size,
+        curatedBytes: result.curatedBytes,
+        payloadBytes: object.payloadBytes,
         warmMs: Math.round(median(result.warmMs) * 10) / 10,
         coldMs: Math.round(result.coldMs),
         peakRssMb: Math.round(result.maxRssMb),

@@ -1,5 +1,6 @@
 import { DatasetDefinitionError } from '../datasets/index.ts';
 import { UsageError } from './args.ts';
+import { COST_USAGE, costCommand } from './commands/cost.ts';
 import { DATASETS_USAGE, datasetsCommand } from './commands/datasets.ts';
 import { DEV_USAGE, devCommand } from './commands/dev.ts';
 import { FAILED_USAGE, failedCommand } from './commands/failed.ts';
@@ -16,6 +17,7 @@ Commands:
   schema     the JSON Schema of a dataset's readings, for vendors
   sensors    register, list and revoke sensors (AWS IoT Core, or --local)
   failed     raw objects whose transform failed, and trying them again
+  cost       the monthly AWS cost of a fleet, line by line
 
 Every command takes --data-dir DIR (default .datastroom) and --help.
 
@@ -24,7 +26,8 @@ ${QUERY_USAGE.split('\n')[0]}
 ${DATASETS_USAGE.split('\n')[0]}
 ${SCHEMA_USAGE.split('\n')[0]}
 ${SENSORS_USAGE.split('\n')[0]}
-${FAILED_USAGE.split('\n')[0]}`;
+${FAILED_USAGE.split('\n')[0]}
+${COST_USAGE.split('\n')[0]}`;
 
 /** Runs one command line; returns the exit status. */
 export async function main(argv: readonly string[]): Promise<number> {
@@ -43,6 +46,8 @@ export async function main(argv: readonly string[]): Promise<number> {
         return await sensorsCommand(rest);
       case 'failed':
         return await failedCommand(rest);
+      case 'cost':
+        return await costCommand(rest);
       case undefined:
       case 'help':
       case '--help':

@@ -17,6 +17,10 @@ const MeasuredSize = z.object({
   readings: z.number().int().positive(),
   /** The object's size as Firehose writes it (gzip). */
   gzipBytes: z.number().int().positive(),
+  /** The curated Parquet the transform wrote for it. */
+  curatedBytes: z.number().int().positive(),
+  /** Mean bytes of one reading's payload as the sensor sent it. */
+  payloadBytes: z.number().int().positive(),
   /** Median milliseconds of a warm transform (engine already open), on the machine below. */
   warmMs: z.number().positive(),
   /** Milliseconds of the first transform including opening the engine. */
