@@ -12,15 +12,15 @@
  * much at most. Firehose bills by the record, not by the object, so the
  * buffer sets only what is paid per object: a transform invocation, its
  * X-Ray trace and log lines, a raw PUT and GET, a curated PUT, queue
- * requests, and the small curated files Athena opens one by one. At 60 s
- * those came to about $5 a month for 500 sensors; at 300 s to a fifth of
- * that; 900 s (Firehose's longest) would save $0.70 more for readings ten
- * minutes staler. 300 s keeps the lake within five minutes of the sensors;
- * the freshness alarms count the stream's incoming records, not its
- * objects, so they are not delayed. 5 MiB is Firehose's default size: at
- * about 300 bytes a record a stream reaches it only above 17,000 readings
- * in five minutes, and a full buffer is an object the transform handles
- * within the function's memory (see {@link TRANSFORM_FUNCTION}).
+ * requests, and above all the small curated files Athena opens one GET at a
+ * time. For 500 sensors at one reading a minute (`datastroom cost`): $38 a
+ * month at 60 s, $28 at 300 s, $26 at 900 s (Firehose's longest). 300 s
+ * takes most of the saving and keeps the lake within five minutes of the
+ * sensors; the freshness alarms count the stream's incoming records, not
+ * its objects, so they are not delayed. 5 MiB is Firehose's default size: a
+ * stream reaches it only above 23,000 readings in five minutes, and the
+ * transform handles such an object in well under a second at one vCPU and
+ * 165 MB (see {@link TRANSFORM_FUNCTION}).
  */
 export const DELIVERY_BUFFERING = Object.freeze({ intervalSeconds: 300, sizeMiB: 5 });
 
@@ -30,15 +30,16 @@ export const DELIVERY_BUFFERING = Object.freeze({ intervalSeconds: 300, sizeMiB:
  * longer at the same GB-seconds, and above it one object gains nothing: the
  * objects are too small to split over threads. Measured (one thread, the
  * engine sized as the function sizes it; cost/measured-transform.json): a
- * Firehose object of 70 to 3,500 readings takes 30 to 45 ms warm and peaks
- * at 140 to 155 MB; a full 5 MiB buffer (23,000 readings) about 0.35 s and
- * 165 MB; the worst object there is, 5 MiB of 128 KB arrays of `{}` (1.75
+ * Firehose object of 70 to 3,500 readings takes 20 to 60 ms warm and peaks
+ * at 140 to 165 MB; a full 5 MiB buffer (23,000 readings) 0.3 to 0.7 s and
+ * 160 MB; the worst object there is, 5 MiB of 128 KB arrays of `{}` (1.75
  * million refused readings), 20 s and 620 MB with this size's budget (415 MB
  * at 512 MB, too close to the limit for an object anyone can send). So
  * 1,024 MB: the worst object fits with room for the runtime, and the cost
- * is the same as at 512 MB for CPU-bound work and half that of 2,048 MB for
- * the time spent waiting on S3; either way under $0.10 a month for 500
- * sensors. One object per invocation: the worst object takes about 35 s at
+ * does not decide it: for 500 sensors the function costs about $0.05 a
+ * month at 512, 1,024 or 2,048 MB (before the free tier), as a CPU-bound
+ * transform takes longer in proportion to a smaller share of a vCPU. One
+ * object per invocation: the worst object takes about 35 s at
  * this size's 0.58 vCPU, so ten in one batch could outlast the 5-minute
  * timeout, while at 300 s buffering a batch rarely holds more than one
  * object anyway (requests cost $0.20 a million).
