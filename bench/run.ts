@@ -14,6 +14,8 @@
  *      object with 7 days of history vs none
  *   7. the CLI's start-up vs bare node (bench/cli-startup.ts)
  *   8. a one-day query with 7 days kept vs 1 day kept (bench/query-days.ts)
+ *   9. transform ms per Firehose object (gzip, base64 payloads) at 70, 350
+ *      and 3,500 readings, one vCPU, written to cost/measured-transform.json
  *
  * BENCH_ROWS, BENCH_MESSAGES and BENCH_LAKE_SCALE scale it down for a quick look.
  */
@@ -35,6 +37,7 @@ import { measureIngest } from './ingest.ts';
 import { lakeRows, measureLake } from './lake.ts';
 import { measureCliStartup, startupLines } from './cli-startup.ts';
 import { measureQueryDays, queryDaysLines } from './query-days.ts';
+import { measureFirehoseTransform } from './firehose.ts';
 
 const ROWS = Number(process.env.BENCH_ROWS ?? 1_000_000);
 const RUNS = Number(process.env.BENCH_RUNS ?? 3);
@@ -187,6 +190,8 @@ async function main(): Promise<void> {
     const pruning = await partitionPruning(root, rawKey);
 
     const lake = await measureLake();
+    process.stderr.write('firehose: the transform on objects as Firehose writes them...\n');
+    const firehose = await measureFirehoseTransform((line) => process.stderr.write(`${line}\n`));
 
     const rows: [string, string, string, string][] = [
       ['transform rows/s', transformRate.toFixed(0), `DuckDB COPY ${referenceRate.toFixed(0)}`, `${ratio(transformRate, referenceRate)} (target >= 0.5)`],
@@ -197,6 +202,13 @@ async function main(): Promise<void> {
       [`one-day query (dt=${pruning.day}) files`, String(pruning.filesRead), `of ${pruning.filesTotal}`, 'target: 1 partition'],
       ['one-day query bytes', String(pruning.bytesRead), `of ${pruning.bytesTotal}`, `${ratio(pruning.bytesRead, pruning.bytesTotal)} of the dataset`],
       ...lakeRows(lake),
+      ...firehose.sizes.map((f): [string, string, string, string] => [
+        `Firehose object, ${f.readings} readings: warm ms`,
+        f.warmMs.toFixed(1),
+        `cold ${f.coldMs} ms, peak ${f.peakRssMb} MB`,
+        f.fastPath ? 'fast path' : 'pre-pass',
+      ]),
+      [`Firehose object, full buffer (${firehose.fullBuffer.readings} readings): warm ms`, String(firehose.fullBuffer.warmMs), `peak ${firehose.fullBuffer.peakRssMb} MB`, `function ${firehose.functionMemoryMb} MB`],
     ];
     const widths = [0, 1, 2, 3].map((i) => Math.max(...rows.map((r) => r[i]!.length), ['measure', 'value', 'reference', 'ratio'][i]!.length));
     const line = (r: readonly string[]) => r.map((c, i) => c.padEnd(widths[i]!)).join('  ');
@@ -234,6 +246,7 @@ async function main(): Promise<void> {
         },
         pruning,
         lake,
+        firehose,
       })}\n`,
     );
   } finally {

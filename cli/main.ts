@@ -22,6 +22,7 @@ const COMMANDS: Readonly<Record<string, Command>> = {
   sensors: { summary: 'register, list and revoke sensors (AWS IoT Core, or --local)', run: async (a) => (await import('./commands/sensors.ts')).sensorsCommand(a) },
   failed: { summary: 'raw objects whose transform failed, and trying them again', run: async (a) => (await import('./commands/failed.ts')).failedCommand(a) },
   compact: { summary: 'rewrite settled partitions into few large Parquet files', run: async (a) => (await import('./commands/compact.ts')).compactCommand(a) },
+  cost: { summary: 'the monthly AWS cost of a fleet, line by line', run: async (a) => (await import('./commands/cost.ts')).costCommand(a) },
 };
 
 /** The version this command reports (package.json's, set by the build; the sources report their own). */

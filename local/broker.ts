@@ -1,6 +1,6 @@
 import { createServer, type Server, type Socket } from 'node:net';
 import { Aedes, type AuthenticateError, type Client } from 'aedes';
-import { MAX_PAYLOAD_BYTES, topicFor } from '../functions/core/envelope.ts';
+import { isDatasetRuleName, MAX_PAYLOAD_BYTES, splitBasicIngestTopic, topicFor } from '../functions/core/envelope.ts';
 import { PasswordChecksBusyError, type Credential, type DeviceRegistry } from './devices.ts';
 import type { Ingest } from './ingest.ts';
 
@@ -286,7 +286,10 @@ export async function startBroker(options: BrokerOptions): Promise<EmbeddedBroke
       const credential = client ? credentials.get(client) : undefined;
       const device = credential && registry.allows(credential) ? credential.device : undefined;
       const own = device ? topicFor(device.datasetId, device.sensorId) : undefined;
-      if (packet.topic !== own) {
+      // Its own topic, or the same by Basic Ingest to its dataset's rule, as the device policy allows.
+      const basic = splitBasicIngestTopic(packet.topic);
+      const mine = device !== undefined && (basic ? basic.topic === own && isDatasetRuleName(basic.ruleName, device.datasetId) : packet.topic === own);
+      if (!mine) {
         log(`refused publish by ${who(client)} to ${packet.topic}: ${own ? `a device publishes only to ${own}` : 'not a device with valid credentials'}`);
         callback(new Error(`not authorized to publish to ${packet.topic}`));
         return;

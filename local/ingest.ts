@@ -1,6 +1,6 @@
 import { basename, join } from 'node:path';
 import { findDataset, registry } from '../datasets/index.ts';
-import { messageIdFor, parseTopic, rawLine, TOPIC_ROOT, unroutedLine } from '../functions/core/envelope.ts';
+import { isDatasetRuleName, messageIdFor, parseTopic, rawLine, splitBasicIngestTopic, TOPIC_ROOT, unroutedLine } from '../functions/core/envelope.ts';
 import { UNROUTED } from '../functions/core/keys.ts';
 import {
   BufferHealthLog,
@@ -111,25 +111,32 @@ export class Ingest {
    * which are not the platform's: they are counted, and the first on each
    * topic is reported, never dropped unseen. A topic that names no dataset is
    * reported the same way, and its messages kept under raw/_unrouted/.
+   * A Basic Ingest topic (`$aws/rules/<rule>/datastroom/...`, as a device set
+   * up for AWS publishes) counts as the topic after its prefix, as the rule
+   * sees it on AWS; one naming a rule not of its dataset is unrouted.
    */
-  accept(topic: string, payload: Buffer, receivedAt: Date = new Date()): Promise<void> | undefined {
+  accept(published: string, payload: Buffer, receivedAt: Date = new Date()): Promise<void> | undefined {
+    const basic = splitBasicIngestTopic(published);
+    const topic = basic?.topic ?? published;
     if (topic !== TOPIC_ROOT && !topic.startsWith(`${TOPIC_ROOT}/`)) {
-      if (this.outside.add(topic)) {
-        this.log(`message on topic "${topic}" ignored: not a Datastroom topic (publish to ${TOPIC_ROOT}/<dataset>/<sensorId>); further ones on it are counted`);
+      if (this.outside.add(published)) {
+        this.log(`message on topic "${published}" ignored: not a Datastroom topic (publish to ${TOPIC_ROOT}/<dataset>/<sensorId>); further ones on it are counted`);
       }
       return undefined;
     }
-    const messageId = messageIdFor(topic, payload);
     const parsed = parseTopic(topic);
     const dataset = parsed ? findDataset(parsed.datasetId) : undefined;
-    if (!parsed || !dataset) {
-      if (this.unrouted.add(topic)) {
-        const why = parsed ? `names no dataset ("${parsed.datasetId}"${suggestDataset(parsed.datasetId)})` : `is not ${TOPIC_ROOT}/<dataset>/<sensorId>`;
-        this.log(`message on topic "${topic}" unrouted: it ${why}; kept under raw/${UNROUTED}/ and counted as quarantined`);
+    if (!parsed || !dataset || (basic && !isDatasetRuleName(basic.ruleName, dataset.id))) {
+      if (this.unrouted.add(published)) {
+        const why =
+          !parsed ? `is not ${TOPIC_ROOT}/<dataset>/<sensorId>`
+          : !dataset ? `names no dataset ("${parsed.datasetId}"${suggestDataset(parsed.datasetId)})`
+          : `names the rule "${basic?.ruleName ?? ''}", which is not ${dataset.id}'s`;
+        this.log(`message on topic "${published}" unrouted: it ${why}; kept under raw/${UNROUTED}/ and counted as quarantined`);
       }
-      return this.bufferOf(UNROUTED).append(unroutedLine(topic, messageId, receivedAt, payload));
+      return this.bufferOf(UNROUTED).append(unroutedLine(published, messageIdFor(published, payload), receivedAt, payload));
     }
-    return this.bufferOf(dataset.id).append(rawLine(parsed.sensorId, messageId, receivedAt, payload));
+    return this.bufferOf(dataset.id).append(rawLine(parsed.sensorId, messageIdFor(topic, payload), receivedAt, payload));
   }
 
   /**

@@ -2,7 +2,7 @@ import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { IoTClient } from '@aws-sdk/client-iot';
 import { getDataset, registry } from '../../datasets/index.ts';
-import { topicFor } from '../../functions/core/envelope.ts';
+import { topicFor, topicRuleName } from '../../functions/core/envelope.ts';
 import { listDevices, registerDevice, revokeDevice, type DatasetIotNames } from '../../functions/adapters/iot-devices.ts';
 import { devicePolicyName, thingTypeName } from '../../infra/names.ts';
 import { dataDirLayout } from '../../local/data-dir.ts';
@@ -57,7 +57,7 @@ function shellQuote(text: string): string {
 async function iotNames(datasetId: string, values: { outputs?: string; stack?: string }): Promise<DatasetIotNames> {
   const { envName } = await readPlatformOutputs({ file: values.outputs, stack: values.stack });
   const dataset = getDataset(datasetId);
-  return { datasetId, thingTypeName: thingTypeName(envName, dataset), policyName: devicePolicyName(envName, dataset) };
+  return { datasetId, thingTypeName: thingTypeName(envName, dataset), policyName: devicePolicyName(envName, dataset), ruleName: topicRuleName(envName, datasetId) };
 }
 
 /** The help of each sensors subcommand. */
@@ -137,7 +137,16 @@ export async function sensorsCommand(argv: readonly string[], iot: () => IoTClie
       await writeFile(
         join(out, 'connection.json'),
         JSON.stringify(
-          { endpoint: registered.endpoint, port: 8883, clientId: sensorId, thingName: registered.thingName, topic, dataset: datasetId, certificateArn: registered.certificateArn },
+          {
+            endpoint: registered.endpoint,
+            port: 8883,
+            clientId: sensorId,
+            thingName: registered.thingName,
+            topic: registered.topic,
+            brokerTopic: registered.brokerTopic,
+            dataset: datasetId,
+            certificateArn: registered.certificateArn,
+          },
           null,
           2,
         ) + '\n',
@@ -146,8 +155,10 @@ export async function sensorsCommand(argv: readonly string[], iot: () => IoTClie
       process.stdout.write(
         [
           `registered ${sensorId} as a ${names.thingTypeName} thing with certificate ${registered.certificateId}; files in ${out} (readable by you only)`,
+          `topic: ${registered.topic}`,
+          `  (Basic Ingest: straight to the dataset's rule, without IoT Core's messaging charge; ${registered.brokerTopic} works too, through the message broker, at $1 per million messages)`,
           'publish with (Amazon Root CA 1: Debian ships it in ca-certificates, or https://www.amazontrust.com/repository/AmazonRootCA1.pem):',
-          `  mosquitto_pub -h ${registered.endpoint} -p 8883 --cafile /etc/ssl/certs/Amazon_Root_CA_1.pem --cert ${certificate} --key ${registered.privateKey !== undefined ? key : '<your private key>'} -i ${sensorId} -q 1 -t ${topic} -m ${shellQuote(examplePayload(datasetId))}`,
+          `  mosquitto_pub -h ${registered.endpoint} -p 8883 --cafile /etc/ssl/certs/Amazon_Root_CA_1.pem --cert ${certificate} --key ${registered.privateKey !== undefined ? key : '<your private key>'} -i ${sensorId} -q 1 -t ${shellQuote(registered.topic)} -m ${shellQuote(examplePayload(datasetId))}`,
           '',
         ].join('\n'),
       );

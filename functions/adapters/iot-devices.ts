@@ -22,12 +22,15 @@ import {
   UpdateCertificateCommand,
   type IoTClient,
 } from '@aws-sdk/client-iot';
+import { basicIngestTopicFor, topicFor } from '../core/envelope.ts';
 
 /** The IoT names of one dataset in one deployed environment. */
 export interface DatasetIotNames {
   readonly datasetId: string;
   readonly thingTypeName: string;
   readonly policyName: string;
+  /** The dataset's topic rule, which its devices publish to directly by Basic Ingest. */
+  readonly ruleName: string;
 }
 
 /** What a registered device needs to publish. */
@@ -41,6 +44,10 @@ export interface RegisteredDevice {
   readonly privateKey?: string;
   /** The account's ATS data endpoint, e.g. abc123-ats.iot.eu-west-1.amazonaws.com. */
   readonly endpoint: string;
+  /** The topic to publish on: Basic Ingest to the dataset's rule, without IoT Core's messaging charge. */
+  readonly topic: string;
+  /** The same through the message broker, which its device policy allows too (charged per message). */
+  readonly brokerTopic: string;
 }
 
 /** A registration that failed; what it had created is removed again. */
@@ -241,6 +248,8 @@ export async function registerDevice(
       certificatePem: certificate.certificatePem ?? '',
       privateKey: certificate.keyPair?.PrivateKey,
       endpoint: endpoint.endpointAddress ?? '',
+      topic: basicIngestTopicFor(names.ruleName, names.datasetId, thingName),
+      brokerTopic: topicFor(names.datasetId, thingName),
     };
   } catch (error) {
     // Undo in reverse: detach before deactivating and deleting the certificate, and the thing last.

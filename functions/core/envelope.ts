@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import { isUtf8 } from 'node:buffer';
+import { MAX_NESTING } from './reading.ts';
 
 /** First level of every Datastroom topic. */
 export const TOPIC_ROOT = 'datastroom';
@@ -24,6 +25,43 @@ export function topicFor(datasetId: string, sensorId: string): string {
 /** The topic filter of one dataset (what its IoT rule selects). */
 export function datasetTopicFilter(datasetId: string): string {
   return `${TOPIC_ROOT}/${datasetId}/+`;
+}
+
+/**
+ * Prefix of an AWS IoT Basic Ingest topic: a message published on
+ * `$aws/rules/<rule>/<topic>` goes straight to that rule, without the
+ * message broker's per-message charge. The rule's topic functions see
+ * `<topic>` only, so `topic()` and `topic(n)` are those of the plain topic.
+ */
+export const BASIC_INGEST_PREFIX = '$aws/rules/';
+
+/** Name of a dataset's topic rule in an environment (rule names allow only letters, digits and _). */
+export function topicRuleName(envName: string, datasetId: string): string {
+  return `${TOPIC_ROOT}_${envName.replace(/-/g, '_')}_${datasetId}`;
+}
+
+/** The Basic Ingest topic a sensor publishes on to reach its dataset's rule directly. */
+export function basicIngestTopicFor(ruleName: string, datasetId: string, sensorId: string): string {
+  return `${BASIC_INGEST_PREFIX}${ruleName}/${topicFor(datasetId, sensorId)}`;
+}
+
+/**
+ * A Basic Ingest topic split into the rule it names and the topic after the
+ * prefix (what the rule's topic() returns); undefined for any other topic.
+ */
+export function splitBasicIngestTopic(topic: string): { ruleName: string; topic: string } | undefined {
+  if (!topic.startsWith(BASIC_INGEST_PREFIX)) return undefined;
+  const rest = topic.slice(BASIC_INGEST_PREFIX.length);
+  const slash = rest.indexOf('/');
+  if (slash <= 0) return undefined;
+  const ruleName = rest.slice(0, slash);
+  return /^[A-Za-z0-9_]{1,128}$/.test(ruleName) ? { ruleName, topic: rest.slice(slash + 1) } : undefined;
+}
+
+/** Whether a rule name is a dataset's topic rule in some environment (see {@link topicRuleName}). */
+export function isDatasetRuleName(ruleName: string, datasetId: string): boolean {
+  const env = ruleName.slice(TOPIC_ROOT.length + 1, ruleName.length - datasetId.length - 1);
+  return ruleName === topicRuleName(env, datasetId) && /^[a-z][a-z0-9_]{0,15}$/.test(env);
 }
 
 /** Dataset and sensor named by a Datastroom topic, or undefined for any other topic. */
@@ -81,9 +119,33 @@ export function rawLine(sensorId: string, messageId: string, receivedAt: Date, p
   }
   if (isUtf8(payload)) {
     const text = payload.toString('utf8');
-    if (isJson(text)) return `${head},"payload":${text.includes('\n') || text.includes('\r') ? text.replace(/[\r\n]/g, ' ') : text}}`;
+    // A payload nesting deeper than a reading may travels as bytes: the SQL reads embedded JSON
+    // without judging its depth, and the pre-pass refuses what nests too deep.
+    if (isJson(text) && depth(text) <= MAX_NESTING) return `${head},"payload":${text.includes('\n') || text.includes('\r') ? text.replace(/[\r\n]/g, ' ') : text}}`;
   }
   return `${head},"payloadBase64":"${payload.toString('base64')}"}`;
+}
+
+/** How deep the objects and arrays of a JSON text nest (a flat object is 1; brackets in strings do not count). */
+function depth(text: string): number {
+  let level = 0;
+  let deepest = 0;
+  let inString = false;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (inString) {
+      if (c === 0x5c) i++; // a backslash escapes the next character
+      else if (c === 0x22) inString = false;
+    } else if (c === 0x22) {
+      inString = true;
+    } else if (c === 0x7b || c === 0x5b) {
+      level++;
+      if (level > deepest) deepest = level;
+    } else if (c === 0x7d || c === 0x5d) {
+      level--;
+    }
+  }
+  return deepest;
 }
 
 function isJson(text: string): boolean {

@@ -11,7 +11,7 @@
 import { EVENT_TIME_FIELD, PARTITION_COLUMN, type Dataset, type FieldSpec } from '../../datasets/index.ts';
 import { SENSOR_ID_PATTERN } from './envelope.ts';
 import { quoteIdent, quoteString } from './columns.ts';
-import type { TransformPolicy } from './reading.ts';
+import { MAX_NESTING, type TransformPolicy } from './reading.ts';
 import { END_INSTANT_MICROS, FIRST_INSTANT_MICROS } from './timestamps.ts';
 
 /** Parameters every fast-path statement may use. */
@@ -23,6 +23,11 @@ export const SQL_PARAMS = {
 /** The DuckDB type text of the payload: a struct of the reading's fields, each kept as JSON. */
 export function payloadStructType(dataset: Dataset): string {
   return `STRUCT(${dataset.fields.map((f) => `${quoteIdent(f.name)} JSON`).join(', ')})`;
+}
+
+/** from_json's structure for a payload read from text: the same struct as {@link payloadStructType}. */
+function payloadStructure(dataset: Dataset): string {
+  return quoteString(JSON.stringify(Object.fromEntries(dataset.fields.map((f) => [f.name, 'JSON']))));
 }
 
 /** read_json's column map for a raw object, with the payload as a struct of the reading's fields. */
@@ -48,7 +53,7 @@ function bounds(f: FieldSpec, value: string): string[] {
  * JavaScript does; a string's text starts with a quote.
  */
 function parsedValue(f: FieldSpec): string {
-  const json = `payload.${quoteIdent(f.name)}`;
+  const json = `reading.${quoteIdent(f.name)}`;
   switch (f.kind) {
     case 'timestamp':
       throw new Error('the event time is parsed separately');
@@ -123,7 +128,7 @@ export function eventTimePattern(dataset: Dataset): string {
 export function stagingSelect(dataset: Dataset, policy: TransformPolicy, source: string): string {
   const maxAheadUs = policy.futureToleranceSeconds * 1_000_000;
   const maxLateUs = policy.maxLatenessDays * 86_400_000_000;
-  const ts = `payload.${quoteIdent(EVENT_TIME_FIELD)}`;
+  const ts = `reading.${quoteIdent(EVENT_TIME_FIELD)}`;
   const readingFields = dataset.fields.filter((f) => f.name !== EVENT_TIME_FIELD);
   const ok = [
     'message_id IS NOT NULL',
@@ -152,11 +157,54 @@ export function stagingSelect(dataset: Dataset, policy: TransformPolicy, source:
             -- The event time's text, unescaped once; NULL unless it is a JSON string.
             CASE WHEN starts_with(CAST(${ts} AS VARCHAR), '"') THEN ${ts} ->> '$' END AS ts_text,
             ${readingFields.map((f) => `${parsedValue(f)} AS ${quoteIdent(f.name)}`).join(', ')},
-            -- Bytes that decode to JSON may hold readings (even an array): only those need the pre-pass.
-            -- Anything else in base64 (not UTF-8, not JSON) is refused by the reference judge as it is.
-            payloadBase64 IS NOT NULL AND payloadBytes IS NULL AND rejected IS NULL
-              AND coalesce(json_valid(TRY(decode(from_base64(payloadBase64)))), false) AS undecoded
-          FROM ${source}
+            undecoded
+          FROM (${readingsSelect(dataset, source)})
+        )
+      )
+    )`;
+}
+
+/**
+ * One row per raw line with its reading as a struct of the dataset's fields:
+ * a JSON payload as read, a base64 payload (as the cloud's topic rule writes
+ * every one) decoded where it is a JSON object JSON.parse reads the same way.
+ * DuckDB's JSON reader is more lenient (trailing commas, NaN, Infinity) and
+ * keeps the first of duplicate keys where JavaScript keeps the last, so the
+ * decoded text must also pass a stricter test: with strings, true, false,
+ * null and whitespace taken out, what remains is only punctuation and
+ * numbers, with no comma before a closing bracket; its keys are distinct;
+ * and its brackets are few enough that it cannot nest deeper than a reading
+ * may. `undecoded` marks bytes that may hold readings the SQL does not read
+ * (arrays, lenient or ambiguous JSON, lone surrogates): only those need the
+ * pre-pass. Anything else in base64 (not UTF-8, not JSON) is refused by the
+ * reference judge as it is.
+ */
+function readingsSelect(dataset: Dataset, source: string): string {
+  // Each test runs only where the ones before it held: json_type and json_keys throw on invalid text.
+  // Valid JSON has no unescaped quote inside a string, so the first pattern finds every string.
+  return `
+    SELECT messageId, sensorId, receivedAt,
+      CASE WHEN strict THEN TRY(from_json(b64_text, ${payloadStructure(dataset)})) ELSE payload END AS reading,
+      b64_text IS NOT NULL AND NOT strict
+        AND (coalesce(json_valid(b64_text), false) OR regexp_matches(b64_text, '\\\\u[dD][89a-fA-F]')) AS undecoded
+    FROM (
+      SELECT *, CASE WHEN object THEN
+          length(translate(skeleton, '-0123456789eE.+{}[]:,', '')) = 0
+          AND NOT contains(skeleton, ',}') AND NOT contains(skeleton, ',]')
+          AND length(skeleton) - length(translate(skeleton, '{[', '')) <= ${MAX_NESTING}
+          AND len(json_keys(b64_text)) = len(list_distinct(json_keys(b64_text)))
+        ELSE false END AS strict
+      FROM (
+        SELECT *, CASE WHEN object
+            THEN translate(regexp_replace(b64_text, '"(?:[^"\\\\]|\\\\.)*"|true|false|null', '0', 'g'), ' \t\n\r', '') END AS skeleton
+        FROM (
+          SELECT *, coalesce(CASE WHEN json_valid(b64_text) THEN json_type(b64_text) = 'OBJECT' END, false) AS object
+          FROM (
+            SELECT messageId, sensorId, receivedAt, payload,
+              CASE WHEN payloadBase64 IS NOT NULL AND payloadBytes IS NULL AND rejected IS NULL
+                THEN TRY(decode(from_base64(payloadBase64))) END AS b64_text
+            FROM ${source}
+          )
         )
       )
     )`;

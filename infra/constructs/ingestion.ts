@@ -8,12 +8,13 @@ import * as logs from 'aws-cdk-lib/aws-logs';
 import type * as s3 from 'aws-cdk-lib/aws-s3';
 import { Construct } from 'constructs';
 import type { Dataset } from '../../datasets/index.ts';
-import { datasetTopicFilter, TOPIC_ROOT } from '../../functions/core/envelope.ts';
+import { basicIngestTopicFor, datasetTopicFilter, topicFor, topicRuleName } from '../../functions/core/envelope.ts';
 import { acknowledgeObjectPrefixes } from '../governance/nag.ts';
 import { tagComponent, tagDataset } from '../governance/tags.ts';
 import { RAW_ERRORS_PREFIX, rawPrefixes } from './lake-storage.ts';
 import { DeviceCleanup } from './device-cleanup.ts';
 import { devicePolicyName, logGroupPrefix, thingTypeName } from '../names.ts';
+import { DELIVERY_BUFFERING, LOG_RETENTION_DAYS } from '../sizing.ts';
 
 /** Props of {@link Ingestion}. */
 export interface IngestionProps {
@@ -21,9 +22,9 @@ export interface IngestionProps {
   readonly datasets: readonly Dataset[];
   readonly rawBucket: s3.IBucket;
   readonly key: kms.IKey;
-  /** How long the delivery stream buffers before it writes a raw object. @default 60 seconds */
+  /** How long the delivery stream buffers before it writes a raw object. @default DELIVERY_BUFFERING.intervalSeconds (300 seconds) */
   readonly bufferingInterval?: Duration;
-  /** How much it buffers at most. @default 5 MiB */
+  /** How much it buffers at most. @default DELIVERY_BUFFERING.sizeMiB (5 MiB) */
   readonly bufferingSize?: Size;
 }
 
@@ -39,7 +40,12 @@ export interface DatasetIngestion {
 /**
  * The rule's SQL: the envelope the local ingest writes too (sensor id from
  * the topic, arrival time, a message id digesting topic and payload), with
- * the payload base64-encoded so any bytes survive, JSON or not.
+ * the payload base64-encoded so any bytes survive, JSON or not. A message
+ * sent by Basic Ingest (`$aws/rules/<rule>/datastroom/<dataset>/<sensor>`)
+ * reaches the rule with the prefix removed: the AWS IoT developer guide says
+ * the prefix "isn't available to the topic(Decimal) function", and the rule
+ * sees the topic after it. So topic() and topic(3) are those of the plain
+ * topic, and a message has the same id whichever way it came.
  */
 export function ingestSql(dataset: Dataset): string {
   return [
@@ -55,7 +61,8 @@ export function ingestSql(dataset: Dataset): string {
 /**
  * IoT Core ingestion, per dataset: a thing type, a device policy that lets a
  * device connect only as its own attached thing and publish only on its own
- * topic, a topic rule on datastroom/<dataset>/+ with an error action, and a
+ * topic (directly to the dataset's rule by Basic Ingest, or through the
+ * broker), a topic rule on datastroom/<dataset>/+ with an error action, and a
  * buffered delivery stream writing gzip JSON lines into the raw zone. When
  * the stack is deleted, the devices registered since are let go of first,
  * so the policies and thing types can be deleted.
@@ -95,15 +102,17 @@ export class Ingestion extends Construct {
         prefix: prefixes.zone,
         errorPrefix: prefixes.deliveryErrors,
         logGroupName: `${logGroupPrefix(props.envName)}delivery/${dataset.id}`,
-        bufferingInterval: props.bufferingInterval ?? Duration.seconds(60),
-        bufferingSize: props.bufferingSize ?? Size.mebibytes(5),
+        // Chosen from the benchmark and the cost per object: see DELIVERY_BUFFERING.
+        bufferingInterval: props.bufferingInterval ?? Duration.seconds(DELIVERY_BUFFERING.intervalSeconds),
+        bufferingSize: props.bufferingSize ?? Size.mebibytes(DELIVERY_BUFFERING.sizeMiB),
       });
       ruleRole.addToPolicy(
         new iam.PolicyStatement({ actions: ['firehose:PutRecord', 'firehose:PutRecordBatch'], resources: [deliveryStream.arn] }),
       );
 
+      const ruleName = topicRuleName(props.envName, dataset.id);
       const topicRule = new iot.CfnTopicRule(scope, 'Rule', {
-        ruleName: name.replace(/-/g, '_'),
+        ruleName,
         topicRulePayload: {
           description: `${dataset.title}: readings on ${datasetTopicFilter(dataset.id)} into the raw zone`,
           sql: ingestSql(dataset),
@@ -144,9 +153,12 @@ export class Ingestion extends Construct {
               },
             },
             {
+              // Its own topic through the broker, or straight to its dataset's rule (Basic Ingest: no messaging charge).
               Effect: 'Allow',
               Action: ['iot:Publish'],
-              Resource: [stack.formatArn({ service: 'iot', resource: 'topic', resourceName: `${TOPIC_ROOT}/${dataset.id}/${thing}` })],
+              Resource: [topicFor(dataset.id, thing), basicIngestTopicFor(ruleName, dataset.id, thing)].map((topic) =>
+                stack.formatArn({ service: 'iot', resource: 'topic', resourceName: topic }),
+              ),
             },
           ],
         },
@@ -192,7 +204,7 @@ export class RawDeliveryStream extends Construct {
     // Operational logs go with the stack: named, they would block a redeploy if kept.
     const logGroup = new logs.LogGroup(this, 'Logs', {
       logGroupName: props.logGroupName,
-      retention: logs.RetentionDays.ONE_YEAR,
+      retention: LOG_RETENTION_DAYS,
       encryptionKey: props.key,
       removalPolicy: RemovalPolicy.DESTROY,
     });

@@ -19,6 +19,7 @@ import type { Dataset } from '../../datasets/index.ts';
 import { acknowledgeControl, acknowledgeObjectPrefixes } from '../governance/nag.ts';
 import { tagComponent } from '../governance/tags.ts';
 import { logGroupPrefix } from '../names.ts';
+import { duckdbMemoryMb, LOG_RETENTION_DAYS, TRANSFORM_FUNCTION } from '../sizing.ts';
 
 /** The Lambda runtime: the newest Node.js aws-cdk-lib offers. */
 export const LAMBDA_RUNTIME = lambda.Runtime.NODEJS_24_X;
@@ -49,9 +50,9 @@ export interface TransformProps {
    * @default TRANSFORM_DEFAULTS
    */
   readonly policy?: TransformPolicy;
-  /** @default 2048 */
+  /** @default TRANSFORM_FUNCTION.memoryMb (1,024 MB, chosen from the benchmark: see infra/sizing.ts) */
   readonly memorySizeMb?: number;
-  /** @default 5 minutes */
+  /** @default TRANSFORM_FUNCTION.timeoutSeconds (5 minutes) */
   readonly timeout?: Duration;
   /** Namespace of the metrics the function emits. */
   readonly metricsNamespace: string;
@@ -73,8 +74,8 @@ export class Transform extends Construct {
   constructor(scope: Construct, id: string, props: TransformProps) {
     super(scope, id);
     tagComponent(this, 'transform');
-    const timeout = props.timeout ?? Duration.minutes(5);
-    const memorySize = props.memorySizeMb ?? 2048;
+    const timeout = props.timeout ?? Duration.seconds(TRANSFORM_FUNCTION.timeoutSeconds);
+    const memorySize = props.memorySizeMb ?? TRANSFORM_FUNCTION.memoryMb;
     const policy = props.policy ?? TRANSFORM_DEFAULTS;
 
     this.deadLetterQueue = new sqs.Queue(this, 'DeadLetters', {
@@ -119,7 +120,7 @@ export class Transform extends Construct {
 
     const logGroup = new logs.LogGroup(this, 'Logs', {
       logGroupName: `${logGroupPrefix(props.envName)}transform`,
-      retention: logs.RetentionDays.ONE_YEAR,
+      retention: LOG_RETENTION_DAYS,
       encryptionKey: props.key,
       removalPolicy: RemovalPolicy.DESTROY,
     });
@@ -158,7 +159,7 @@ export class Transform extends Construct {
         [TRANSFORM_ENV.curatedBucket]: props.curatedBucket.bucketName,
         [TRANSFORM_ENV.pseudonymSecretArn]: this.secret.secretArn,
         // DuckDB gets most of the memory; the rest is Node's and the SDK's.
-        [TRANSFORM_ENV.duckdbMemoryMb]: String(Math.floor(memorySize * 0.6)),
+        [TRANSFORM_ENV.duckdbMemoryMb]: String(duckdbMemoryMb(memorySize)),
         [TRANSFORM_ENV.metricsNamespace]: props.metricsNamespace,
         [TRANSFORM_ENV.futureToleranceSeconds]: String(policy.futureToleranceSeconds),
         [TRANSFORM_ENV.maxLatenessDays]: String(policy.maxLatenessDays),
@@ -203,7 +204,7 @@ export class Transform extends Construct {
       'The transform calls only AWS APIs (S3, Secrets Manager, CloudWatch, X-Ray) over TLS with its role; in a VPC it would need an interface endpoint for each (about $7 a month per availability zone each) or a NAT gateway, for no traffic that leaves AWS.',
     );
     this.function.addEventSource(
-      new SqsEventSource(this.queue, { batchSize: 10, maxBatchingWindow: Duration.seconds(5), reportBatchItemFailures: true }),
+      new SqsEventSource(this.queue, { batchSize: TRANSFORM_FUNCTION.batchSize, reportBatchItemFailures: true }),
     );
   }
 }

@@ -1,11 +1,12 @@
 import { writeFile } from 'node:fs/promises';
+import { gzipSync } from 'node:zlib';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { asyncBufferFromFile, parquetMetadataAsync, parquetReadObjects, parquetSchema } from 'hyparquet';
 import { getDataset } from '../../datasets/index.ts';
 import { pseudonym } from '../../functions/core/pseudonymise.ts';
 import { transformRawObject } from '../../functions/core/transform.ts';
-import { airReading, arrivalLine, TEST_KEY, tempDir } from '../helpers/fixtures.ts';
+import { airReading, arrivalLine, ruleRecordLine, TEST_KEY, tempDir } from '../helpers/fixtures.ts';
 import { allRows, TransformHarness } from '../helpers/transform.ts';
 
 const air = getDataset('air_quality');
@@ -103,6 +104,41 @@ describe('transforming a raw object', () => {
     const run = await harness.run(air, [line]);
     expect(run.result).toMatchObject({ received: 2, curated: 2, canonicalised: true });
     expect(allRows(run).map((r) => r.message_id).sort()).toEqual(['b64-0', 'b64-1']);
+  });
+
+  it('reads base64 payloads as the topic rule writes them in the fast path, with the rows the embedded JSON gives', async () => {
+    const readings = [airReading(), airReading('2026-11-29T11:00:01+01:00', { pm25: 0.5 }), airReading(undefined, { no2: -1 })];
+    const embedded = await harness.run(air, readings.map((r) => aq(r)));
+    const firehose = await harness.run(air, readings.map((r) => ruleRecordLine({ dataset: 'air_quality', payload: r })));
+    expect(firehose.result).toMatchObject({ received: 3, curated: 2, quarantined: 1, canonicalised: false });
+    expect(firehose.curated).toEqual(embedded.curated);
+    expect(firehose.quarantine.map((q) => q.reason)).toEqual(['no2 must be at least 0, got -1']);
+  });
+
+  it.each([
+    ['a trailing comma', '{"ts":"2026-11-29T11:00:00+01:00","pm25":1,"pm10":2,"no2":3,}', /^payload is not valid JSON/],
+    ['NaN in an extra field', '{"ts":"2026-11-29T11:00:00+01:00","pm25":1,"pm10":2,"no2":3,"x":NaN}', /^payload is not valid JSON/],
+    ['Infinity as a value', '{"ts":"2026-11-29T11:00:00+01:00","pm25":Infinity,"pm10":2,"no2":3}', /^payload is not valid JSON/],
+    ['a duplicate key whose last value is refused', '{"ts":"2026-11-29T11:00:00+01:00","pm25":1,"pm10":2,"no2":3,"pm25":"12,5"}', /^pm25 must be a number, got string "12,5"$/],
+    ['nesting deeper than a reading may', `{"ts":"2026-11-29T11:00:00+01:00","pm25":1,"pm10":2,"no2":3,"x":${'['.repeat(40)}${']'.repeat(40)}}`, /^payload nests deeper than 32 levels$/],
+    ['a lone surrogate in an extra field', '{"ts":"2026-11-29T11:00:00+01:00","pm25":1,"pm10":2,"no2":3,"note":"\\ud800"}', /^reading\.note is not valid Unicode/],
+  ])('holds a base64 payload to what JSON.parse reads: %s is quarantined and the rest of the object curated', async (_what, text, reason) => {
+    const run = await harness.run(air, [ruleRecordLine({ dataset: 'air_quality', payload: text }), ruleRecordLine({ dataset: 'air_quality', payload: airReading() })]);
+    expect(run.result).toMatchObject({ received: 2, curated: 1, quarantined: 1 });
+    expect(run.quarantine[0]!.reason).toMatch(reason);
+  });
+
+  it('takes the last of duplicate keys in a base64 payload, as JSON.parse does', async () => {
+    const run = await harness.run(air, [ruleRecordLine({ dataset: 'air_quality', payload: '{"ts":"2026-11-29T11:00:00+01:00","pm25":"x","pm10":2,"no2":3,"pm25":4}' })]);
+    expect(allRows(run).map((r) => r.pm25)).toEqual([4]);
+  });
+
+  it('reads a gzip object of base64 payloads, as Firehose writes it', async () => {
+    const dir = await tempDir();
+    const rawFile = join(dir, 'raw.jsonl.gz');
+    await writeFile(rawFile, gzipSync(`${ruleRecordLine({ dataset: 'air_quality', payload: airReading() })}\n${ruleRecordLine({ dataset: 'air_quality', sensor: 'aq-2', payload: airReading() })}\n`));
+    const run = await harness.run(air, [], { rawFile });
+    expect(run.result).toMatchObject({ received: 2, curated: 2, canonicalised: false });
   });
 
   it('resolves duplicate keys the way JSON.parse does (the last one wins)', async () => {

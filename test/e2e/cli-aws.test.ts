@@ -85,8 +85,17 @@ describe('datastroom sensors register (AWS)', () => {
     expect(await readFile(join(dir, 'private.pem.key'), 'utf8')).toBe('SECRET-KEY');
     for (const f of ['private.pem.key', 'certificate.pem.crt', 'connection.json']) expect((await stat(join(dir, f))).mode & 0o777, f).toBe(0o600);
     expect((await stat(dir)).mode & 0o777).toBe(0o700);
-    expect(JSON.parse(await readFile(join(dir, 'connection.json'), 'utf8'))).toMatchObject({ endpoint: 'a1b2-ats.iot.eu-west-1.amazonaws.com', topic: 'datastroom/air_quality/aq-7', clientId: 'aq-7' });
-    expect(out.join('')).toMatch(/mosquitto_pub -h a1b2-ats\.iot\.eu-west-1\.amazonaws\.com -p 8883 .* -i aq-7 -q 1 -t datastroom\/air_quality\/aq-7 -m '\{"ts":/);
+    // Basic Ingest to the dataset's rule is the topic to use; the broker's topic is the alternative.
+    expect(JSON.parse(await readFile(join(dir, 'connection.json'), 'utf8'))).toMatchObject({
+      endpoint: 'a1b2-ats.iot.eu-west-1.amazonaws.com',
+      topic: '$aws/rules/datastroom_prod_air_quality/datastroom/air_quality/aq-7',
+      brokerTopic: 'datastroom/air_quality/aq-7',
+      clientId: 'aq-7',
+    });
+    const printed = out.join('');
+    expect(printed).toContain('topic: $aws/rules/datastroom_prod_air_quality/datastroom/air_quality/aq-7\n');
+    expect(printed).toContain('datastroom/air_quality/aq-7 works too, through the message broker');
+    expect(printed).toMatch(/mosquitto_pub -h a1b2-ats\.iot\.eu-west-1\.amazonaws\.com -p 8883 .* -i aq-7 -q 1 -t '\$aws\/rules\/datastroom_prod_air_quality\/datastroom\/air_quality\/aq-7' -m '\{"ts":/);
   });
 
   it.each([

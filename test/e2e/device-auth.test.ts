@@ -99,24 +99,32 @@ describe('local device authentication', () => {
   it('disconnects a sensor publishing to another sensor’s or another dataset’s topic, and keeps nothing of it', async () => {
     await publishAndExpectDisconnect(asDevice('aq-auth-1', airPassword), 'datastroom/air_quality/aq-other', reading(901));
     await publishAndExpectDisconnect(asDevice('nz-auth-1', noisePassword), 'datastroom/air_quality/nz-auth-1', reading(902));
-    expect(lines.filter((l) => l.startsWith('refused publish'))).toHaveLength(2);
+    // Basic Ingest: only its own topic, through its own dataset's rule.
+    await publishAndExpectDisconnect(asDevice('aq-auth-1', airPassword), '$aws/rules/datastroom_prod_noise/datastroom/air_quality/aq-auth-1', reading(903));
+    await publishAndExpectDisconnect(asDevice('aq-auth-1', airPassword), '$aws/rules/datastroom_prod_air_quality/datastroom/air_quality/aq-other', reading(904));
+    expect(lines.filter((l) => l.startsWith('refused publish'))).toHaveLength(4);
   });
 
   it('curates a registered sensor’s own readings, and the demo fleet’s, which registered itself', async () => {
     const client = await connect(asDevice('aq-auth-1', airPassword));
-    await client.publishAsync('datastroom/air_quality/aq-auth-1', reading(42), { qos: 1 });
+    const first = reading(42);
+    await client.publishAsync('datastroom/air_quality/aq-auth-1', first, { qos: 1 });
+    // The same message by Basic Ingest, as a device set up for AWS sends it: the same id, so one row.
+    const basicIngest = '$aws/rules/datastroom_prod_air_quality/datastroom/air_quality/aq-auth-1';
+    await client.publishAsync(basicIngest, first, { qos: 1 });
+    await client.publishAsync(basicIngest, reading(43), { qos: 1 });
     await client.endAsync();
     summary = await platform.stop();
     const engine = await LocalQueryEngine.open(dataDir);
-    const own = await engine.query("SELECT pm25 FROM air_quality WHERE sensor_id = 'aq-auth-1'");
+    const own = await engine.query("SELECT pm25 FROM air_quality WHERE sensor_id = 'aq-auth-1' ORDER BY pm25");
     const stolen = await engine.query('SELECT count(*) FROM air_quality WHERE pm25 > 900');
     const fleet = await engine.query("SELECT count(*) FROM air_quality WHERE sensor_id LIKE 'air-quality-%'");
     engine.close();
-    expect(own.rows).toEqual([[42]]);
+    expect(own.rows).toEqual([[42], [43]]);
     expect(stolen.rows).toEqual([[0]]);
     expect(Number(fleet.rows[0]?.[0])).toBeGreaterThan(0);
     expect(platform.simulator?.failures).toBe(0);
-    expect(summary.received).toBe(summary.published + 1);
+    expect(summary.received).toBe(summary.published + 3);
   });
 });
 

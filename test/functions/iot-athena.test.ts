@@ -43,7 +43,7 @@ afterAll(() => {
   athena.restore();
 });
 
-const names = { datasetId: 'air_quality', thingTypeName: 'datastroom-prod-air_quality', policyName: 'datastroom-prod-air_quality-device' };
+const names = { datasetId: 'air_quality', thingTypeName: 'datastroom-prod-air_quality', policyName: 'datastroom-prod-air_quality-device', ruleName: 'datastroom_prod_air_quality' };
 const CERT_ARN = 'arn:aws:iot:eu-west-1:111122223333:cert/abc123';
 
 /** IoT Core's answers while a detach is still in progress, as the SDK raises them. */
@@ -77,7 +77,15 @@ describe('registering a sensor on IoT Core', () => {
 
   it('creates the thing in its type, a certificate, attaches policy and thing, and finds the ATS endpoint', async () => {
     const device = await registerDevice(new IoTClient({ region: 'eu-west-1' }), names, 'aq-1');
-    expect(device).toMatchObject({ thingName: 'aq-1', certificateArn: CERT_ARN, certificatePem: 'PEM', privateKey: 'KEY', endpoint: 'abc-ats.iot.eu-west-1.amazonaws.com' });
+    expect(device).toMatchObject({
+      thingName: 'aq-1',
+      certificateArn: CERT_ARN,
+      certificatePem: 'PEM',
+      privateKey: 'KEY',
+      endpoint: 'abc-ats.iot.eu-west-1.amazonaws.com',
+      topic: '$aws/rules/datastroom_prod_air_quality/datastroom/air_quality/aq-1',
+      brokerTopic: 'datastroom/air_quality/aq-1',
+    });
     expect(iot.commandCalls(CreateThingCommand)[0]!.args[0].input).toEqual({
       thingName: 'aq-1',
       thingTypeName: 'datastroom-prod-air_quality',

@@ -43,6 +43,24 @@ export function arrivalLine(spec: ArrivalSpec): string {
   return rawLine(sensor, messageIdFor(topic, bytes), spec.receivedAt ?? new Date('2026-11-29T10:00:05Z'), bytes);
 }
 
+/**
+ * The record the cloud's topic rule writes for an arrival (see ingestSql):
+ * the envelope and the payload's bytes in base64, whatever they are.
+ */
+export function ruleRecordLine(spec: ArrivalSpec): string {
+  const sensor = spec.sensor ?? 'sensor-1';
+  const bytes =
+    Buffer.isBuffer(spec.payload) ? spec.payload
+    : typeof spec.payload === 'string' ? Buffer.from(spec.payload)
+    : Buffer.from(JSON.stringify(spec.payload));
+  return JSON.stringify({
+    messageId: messageIdFor(topicFor(spec.dataset, sensor), bytes),
+    sensorId: sensor,
+    receivedAt: (spec.receivedAt ?? new Date('2026-11-29T10:00:05Z')).toISOString(),
+    payloadBase64: bytes.toString('base64'),
+  });
+}
+
 /** Writes a raw object file of arrivals; returns its path. */
 export async function writeRawObject(dir: string, lines: readonly string[], name = 'raw.jsonl'): Promise<string> {
   const file = join(dir, name);

@@ -80,7 +80,9 @@ describe.each(registry.map((d) => [d.id, d] as const))('dataset %s in the cloud'
     expect(JSON.parse(Buffer.from(encoded, 'base64').toString()).originalSql).toBe(view.sql);
   });
 
-  it('has a device policy that binds a device to its own thing name and topic', () => {
+  it('has a device policy that binds a device to its own thing name and topic, by Basic Ingest or through the broker', () => {
+    // The Basic Ingest topic names the dataset's rule as deployed.
+    template.hasResourceProperties('AWS::IoT::TopicRule', { RuleName: `datastroom_test_${dataset.id}` });
     template.hasResourceProperties('AWS::IoT::Policy', {
       PolicyName: `datastroom-test-${dataset.id}-device`,
       PolicyDocument: {
@@ -93,7 +95,12 @@ describe.each(registry.map((d) => [d.id, d] as const))('dataset %s in the cloud'
           }),
           Match.objectLike({
             Action: ['iot:Publish'],
-            Resource: [Match.objectLike({ 'Fn::Join': ['', Match.arrayWith([`:topic/datastroom/${dataset.id}/\${iot:Connection.Thing.ThingName}`])] })],
+            Resource: [
+              Match.objectLike({ 'Fn::Join': ['', Match.arrayWith([`:topic/datastroom/${dataset.id}/\${iot:Connection.Thing.ThingName}`])] }),
+              Match.objectLike({
+                'Fn::Join': ['', Match.arrayWith([`:topic/$aws/rules/datastroom_test_${dataset.id}/datastroom/${dataset.id}/\${iot:Connection.Thing.ThingName}`])],
+              }),
+            ],
           }),
         ],
       },
@@ -207,7 +214,7 @@ describe('the transform function', () => {
     template.hasResourceProperties('AWS::Lambda::Function', {
       Runtime: 'nodejs24.x',
       Architectures: ['x86_64'],
-      MemorySize: 2048,
+      MemorySize: 1024,
       Timeout: 300,
       TracingConfig: { Mode: 'Active' },
     });
@@ -220,11 +227,11 @@ describe('the transform function', () => {
     const variables = (fn.Properties!.Environment as { Variables: Record<string, unknown> }).Variables;
     const env = Object.fromEntries(Object.keys(variables).map((k) => [k, typeof variables[k] === 'string' ? (variables[k] as string) : 'resolved-at-deploy']));
     expect(() => readTransformConfig(env)).not.toThrow();
-    expect(readTransformConfig(env).duckdbMemoryMb).toBe(1228);
+    expect(readTransformConfig(env).duckdbMemoryMb).toBe(614);
   });
 
   it('is fed by a queue with partial batch failures and a dead-letter queue', () => {
-    template.hasResourceProperties('AWS::Lambda::EventSourceMapping', { FunctionResponseTypes: ['ReportBatchItemFailures'], BatchSize: 10 });
+    template.hasResourceProperties('AWS::Lambda::EventSourceMapping', { FunctionResponseTypes: ['ReportBatchItemFailures'], BatchSize: 1 });
     template.hasResourceProperties('AWS::SQS::Queue', { RedrivePolicy: Match.objectLike({ maxReceiveCount: 5 }), VisibilityTimeout: 1800 });
     template.hasResourceProperties('AWS::Events::Rule', {
       EventPattern: Match.objectLike({ source: ['aws.s3'], 'detail-type': ['Object Created'] }),

@@ -1,14 +1,19 @@
 import { describe, expect, it } from 'vitest';
 import {
+  basicIngestTopicFor,
   datasetTopicFilter,
+  isDatasetRuleName,
   MAX_PAYLOAD_BYTES,
   messageIdFor,
   parseTopic,
   rawLine,
+  splitBasicIngestTopic,
   topicFor,
+  topicRuleName,
   unroutedLine,
 } from '../../functions/core/envelope.ts';
 import { curatedKey, parseRawKey, quarantineKey, rawKey } from '../../functions/core/keys.ts';
+import { MAX_NESTING, nestsDeeperThan } from '../../functions/core/reading.ts';
 
 const at = new Date('2026-11-29T10:00:00.123Z');
 
@@ -23,6 +28,33 @@ describe('topics', () => {
     expect(parseTopic('other/air_quality/aq-1')).toBeUndefined();
     expect(parseTopic('datastroom/air_quality')).toBeUndefined();
     expect(parseTopic('datastroom/air_quality/aq-1/extra')).toBeUndefined();
+  });
+});
+
+describe('Basic Ingest topics', () => {
+  it('name the dataset\'s rule before the plain topic, which is what the rule sees', () => {
+    const rule = topicRuleName('prod-2', 'air_quality');
+    expect(rule).toBe('datastroom_prod_2_air_quality');
+    const topic = basicIngestTopicFor(rule, 'air_quality', 'aq-1');
+    expect(topic).toBe('$aws/rules/datastroom_prod_2_air_quality/datastroom/air_quality/aq-1');
+    expect(splitBasicIngestTopic(topic)).toEqual({ ruleName: rule, topic: 'datastroom/air_quality/aq-1' });
+  });
+
+  it('are told from other topics, and a rule name from another dataset\'s', () => {
+    expect(splitBasicIngestTopic('datastroom/air_quality/aq-1')).toBeUndefined();
+    expect(splitBasicIngestTopic('$aws/rules/')).toBeUndefined();
+    expect(splitBasicIngestTopic('$aws/rules/bad-name/datastroom/air_quality/aq-1')).toBeUndefined();
+    expect(splitBasicIngestTopic('$aws/things/aq-1/shadow/update')).toBeUndefined();
+    expect(isDatasetRuleName('datastroom_dev_noise', 'noise')).toBe(true);
+    expect(isDatasetRuleName('datastroom_dev_noise', 'air_quality')).toBe(false);
+    expect(isDatasetRuleName('datastroom__noise', 'noise')).toBe(false);
+    expect(isDatasetRuleName('other_dev_noise', 'noise')).toBe(false);
+  });
+
+  it('give a message the same id as the plain topic: the rule digests topic(), which lacks the prefix', () => {
+    const payload = Buffer.from('{"ts":"2026-11-29T10:00:00Z"}');
+    const basic = splitBasicIngestTopic(basicIngestTopicFor(topicRuleName('dev', 'noise'), 'noise', 'n-1'))!;
+    expect(messageIdFor(basic.topic, payload)).toBe(messageIdFor(topicFor('noise', 'n-1'), payload));
   });
 });
 
@@ -58,6 +90,20 @@ describe('raw lines', () => {
     const notUtf8 = JSON.parse(rawLine('s', 'i', at, Buffer.from([0x7b, 0xff, 0xfe, 0x7d])));
     expect([...Buffer.from(notUtf8.payloadBase64, 'base64')]).toEqual([0x7b, 0xff, 0xfe, 0x7d]);
     expect(notUtf8.payload).toBeUndefined();
+  });
+
+  it('keep JSON nesting deeper than a reading may as base64, and JSON up to that depth as JSON', () => {
+    const nested = (levels: number) => `{"ts":"x","deep":${'['.repeat(levels - 1)}"[{\\"in a string\\"}]"${']'.repeat(levels - 1)}}`;
+    const atLimit = JSON.parse(rawLine('s', 'i', at, Buffer.from(nested(MAX_NESTING))));
+    expect(atLimit.payload.ts).toBe('x');
+    expect(nestsDeeperThan(atLimit.payload, MAX_NESTING)).toBe(false);
+    expect(nestsDeeperThan(JSON.parse(nested(MAX_NESTING + 1)), MAX_NESTING)).toBe(true);
+    const over = JSON.parse(rawLine('s', 'i', at, Buffer.from(nested(MAX_NESTING + 1))));
+    expect(over.payload).toBeUndefined();
+    expect(Buffer.from(over.payloadBase64, 'base64').toString()).toBe(nested(MAX_NESTING + 1));
+    // Many readings in an array nest two deep, however many there are.
+    const many = JSON.parse(rawLine('s', 'i', at, Buffer.from(JSON.stringify(Array(100).fill({ v: [1] })))));
+    expect(many.payload).toHaveLength(100);
   });
 
   it('record an oversized payload by its size and head only', () => {
