@@ -55,9 +55,15 @@ const MICROS_PER_DAY = 86_400 * MICROS_PER_SECOND;
 
 function show(value: unknown): string {
   if (value === undefined) return 'nothing';
+  // JSON.parse reads 1e400 as Infinity, which JSON.stringify would show as null.
+  if (typeof value === 'number' && !Number.isFinite(value)) return String(value);
   if (nestsDeeperThan(value, 8)) return '(a deeply nested value)';
-  const text = JSON.stringify(value) ?? String(value);
+  const text = JSON.stringify(value, nonFiniteAsText) ?? String(value);
   return text.length > 60 ? `${text.slice(0, 57)}...` : text;
+}
+
+function nonFiniteAsText(_key: string, value: unknown): unknown {
+  return typeof value === 'number' && !Number.isFinite(value) ? String(value) : value;
 }
 
 /** How deep a reading may nest. Deeper values are refused before anything serialises them. */
@@ -245,19 +251,24 @@ export function decodePayload(record: RawRecord, options: { readonly personal?: 
  */
 const TIME_TEXT = /^\d{4}-\d{2}-\d{2}(?:[T ]\d{2}(?::\d{2}(?::\d{2}(?:[.,]\d{1,12})?)?)?)?(?:[Zz]|[+-]\d{2}(?::?\d{2})?)?$/;
 
+/** Values that cannot spell a plate or a name wherever they sit: null and the booleans. */
+function harmless(value: unknown): boolean {
+  return value === null || value === undefined || typeof value === 'boolean';
+}
+
 /**
  * Whether a value of a personal-data dataset may appear in clear text in a
- * reason or in quarantine. Only what is provably harmless may: null, and
- * outside the personal fields numbers, booleans, declared enum members and a
- * time in `ts`. Anything else may hold personal data (a plate as a number in
- * its own field, a plate in another field or under an unknown key), so it may not.
+ * reason or in quarantine. Only what is provably harmless may: null and
+ * booleans; a number in a declared numeric field; a declared enum member;
+ * a time in `ts`. Anything else may hold personal data (a plate as a number,
+ * in its own field or another, or under an unknown key), so it may not.
  */
 function clearForPersonalDataset(dataset: Dataset, field: string, value: unknown): boolean {
-  if (value === null || value === undefined) return true;
+  if (harmless(value)) return true;
   const spec = dataset.fields.find((f) => f.name === field);
-  if (spec?.personal) return false;
-  if (typeof value === 'number' || typeof value === 'boolean') return true;
-  if (typeof value !== 'string' || !spec) return false;
+  if (!spec || spec.personal) return false;
+  if (typeof value === 'number') return spec.kind === 'double' || spec.kind === 'bigint';
+  if (typeof value !== 'string') return false;
   if (spec.enum?.includes(value)) return true;
   return spec.name === EVENT_TIME_FIELD && TIME_TEXT.test(value);
 }
@@ -266,25 +277,26 @@ function clearForPersonalDataset(dataset: Dataset, field: string, value: unknown
  * What quarantine may keep of a rejected reading. Datasets without personal
  * data keep it as it arrived. For the others every value that is not
  * provably harmless (see clearForPersonalDataset) is replaced by its
- * pseudonym, and so is every key that is not one of the dataset's fields, so
- * no personal value reaches quarantine in clear text, wherever it sits.
+ * pseudonym: a payload that is not an object, the elements of an array, the
+ * values under unknown keys, and those keys themselves, so no personal value
+ * reaches quarantine in clear text, whatever its type or place.
  */
 export function quarantinePayload(dataset: Dataset, value: unknown, pseudonymKey: Uint8Array): unknown {
   if (!hasPersonalData(dataset)) return value;
   // A value is concealed whole, as the text it arrived as: a plate sent as a number gets the plate's pseudonym.
-  const conceal = (v: unknown) => pseudonym(pseudonymKey, typeof v === 'string' ? v : (JSON.stringify(v) ?? String(v)));
-  if (Array.isArray(value)) return value.map((v) => quarantinePayload(dataset, v, pseudonymKey));
-  if (typeof value !== 'object' || value === null) return typeof value === 'string' ? conceal(value) : value;
+  const conceal = (v: unknown) => (harmless(v) ? v : pseudonym(pseudonymKey, typeof v === 'string' ? v : (JSON.stringify(v) ?? String(v))));
+  if (Array.isArray(value)) return value.map(conceal);
+  if (typeof value !== 'object' || value === null) return conceal(value);
   const known = new Set(dataset.fields.map((f) => f.name));
   const kept: Record<string, unknown> = {};
   for (const [k, v] of Object.entries(value)) {
     let key = k;
     if (!known.has(k)) {
-      key = conceal(k);
+      key = pseudonym(pseudonymKey, k);
       // Keys that canonicalise alike (a-b, AB) share a pseudonym; neither is lost.
-      for (let n = 2; key in kept; n++) key = `${conceal(k)}#${n}`;
+      for (let n = 2; key in kept; n++) key = `${pseudonym(pseudonymKey, k)}#${n}`;
     }
-    kept[key] = known.has(k) && clearForPersonalDataset(dataset, k, v) ? v : v === null ? null : conceal(v);
+    kept[key] = known.has(k) && clearForPersonalDataset(dataset, k, v) ? v : conceal(v);
   }
   return kept;
 }

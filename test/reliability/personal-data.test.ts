@@ -1,7 +1,8 @@
 /**
- * Number plates, sent the ways that once kept them in clear: as a number, as
- * text that looks like a time, as a key, as an array element, in the wrong
- * field, in a payload that is not JSON, beside a lone surrogate. Published
+ * Number plates, sent the ways that once kept them in clear: as a number (in
+ * the plate field, as the whole reading, as array elements, under an unknown
+ * key), as text that looks like a time, as a key, as an array element, in the
+ * wrong field, in a payload that is not JSON, beside a lone surrogate. Published
  * over real MQTT to the real platform; afterwards no quarantine record,
  * reason, curated file or log line holds a plate in clear. And a transform
  * killed with kill -9 leaves its scratch copy behind only until the next start.
@@ -33,8 +34,12 @@ const CASES: readonly { plate: string; payload: string; reason: RegExp }[] = [
   { plate: '4-SSS-444', payload: `{"plate":"4-SSS-444",`, reason: /^payload is not valid JSON$/ },
   { plate: '5-TTT-555', payload: `{"ts":"${now()}","direction":"in","lane":1,"plate":"5-TTT-555","confidence":0.9,"note":"\\ud800"}`, reason: /^reading is not valid Unicode/ },
   { plate: '6-UUU-666', payload: json([passage({ plate: '6-UUU-666', confidence: 2 }), '7-VVV-777']), reason: /^(confidence must be at most 1, got 2|reading must be a JSON object, got string)$/ },
+  // An all-digit plate as the whole reading, as readings of an array, under an unknown key.
+  { plate: '987650017', payload: '987650017', reason: /^reading must be a JSON object, got number$/ },
+  { plate: '987650015', payload: '[987650015,987650016]', reason: /^reading must be a JSON object, got number$/ },
+  { plate: '987650018', payload: json(passage({ lane: 0, id: 987650018 })), reason: /^lane must be at least 1, got 0$/ },
 ];
-const PLATES = [...CASES.map((c) => c.plate), '7-VVV-777', '9-OKK-999'];
+const PLATES = [...CASES.map((c) => c.plate), '7-VVV-777', '987650016', '9-OKK-999'];
 
 /** Every plate spelling a reader could recognise: as sent, and canonical (upper case, no separators). */
 const spellings = PLATES.flatMap((p) => [p, p.replace(/[-.\s]/g, '')]);
@@ -53,11 +58,11 @@ describe('personal data, sent every wrong way over real MQTT', () => {
     await client.publishAsync('datastroom/anpr_passage/cam-ok', json(passage({})), { qos: 1 });
     await client.endAsync();
     const summary = await platform.stop();
-    expect(summary.datasets.anpr_passage).toEqual({ received: 10, curated: 1, quarantined: 9, duplicates: 0 });
+    expect(summary.datasets.anpr_passage).toEqual({ received: 14, curated: 1, quarantined: 13, duplicates: 0 });
     expect(summary.failedObjects).toBe(0);
 
     const records = await quarantineRecords<{ reason: string; sensorId: string; payload?: unknown }>(dataDir);
-    expect(records).toHaveLength(9);
+    expect(records).toHaveLength(13);
     for (const [i, c] of CASES.entries()) {
       const mine = records.filter((r) => r.sensorId === `cam-${i}`);
       expect(mine.length, c.plate).toBeGreaterThan(0);
@@ -94,7 +99,7 @@ describe('a transform killed with kill -9', () => {
     const poll = setInterval(() => {
       void readdir(scratch, { recursive: true })
         .then((files) => {
-          if (files.some((f) => f.endsWith('canonical.jsonl'))) seen = files;
+          if (files.some((f) => /canonical\.jsonl(\.gz)?$/.test(f))) seen = files;
         })
         .catch(() => undefined);
     }, 2);

@@ -49,6 +49,9 @@ describe('judging a reading', () => {
     ['a missing field', { no2: undefined }, 'no2 is required'],
     ['a negative concentration', { no2: -1 }, 'no2 must be at least 0, got -1'],
     ['an implausible concentration', { pm10: 2500 }, 'pm10 must be at most 2000, got 2500'],
+    // JSON.parse reads a number too large for a double (1e400) as Infinity.
+    ['a number too large for a double', { pm25: JSON.parse('1e400') }, 'pm25 must be a number, got number Infinity'],
+    ['a negative number too large for a double', { pm10: JSON.parse('-1e99999999999999999999') }, 'pm10 must be a number, got number -Infinity'],
   ])('refuses %s, naming the field', (_name, change, expected) => {
     expect(reason(judgeReading(air, arrival, airReading(undefined, change), context))).toBe(expected);
   });
@@ -129,19 +132,40 @@ describe('personal data', () => {
   });
 
   it('is concealed whatever its type or place: a number, a time-like plate, a key, an array element', () => {
-    const kept = quarantinePayload(
-      anpr,
-      [{ ...passage, plate: 1234567 }, { ...passage, plate: 'TZT-123', ts: '2TZ-123' }, { ...passage, '1-ABC-123': 'seen', cars: [1, '2-XYZ-999'] }, '3-QQQ-333'],
-      TEST_KEY,
-    ) as Record<string, unknown>[];
+    const conceal = (value: unknown) => quarantinePayload(anpr, value, TEST_KEY);
+    const kept = [
+      { ...passage, plate: 1234567 },
+      { ...passage, plate: 'TZT-123', ts: '2TZ-123' },
+      { ...passage, '1-ABC-123': 'seen', cars: [1, '2-XYZ-999'] },
+      '3-QQQ-333',
+    ].map(conceal) as Record<string, unknown>[];
     const text = JSON.stringify(kept);
     for (const plate of ['1234567', 'TZT', '2TZ', 'ABC', 'XYZ', 'QQQ']) expect(text).not.toContain(plate);
     // A plate sent as a number gets the plate's pseudonym, so it still links.
     expect(kept[0]!.plate).toBe(pseudonym(TEST_KEY, '1234567'));
     expect(kept[2]![pseudonym(TEST_KEY, '1-ABC-123')]).toBe(pseudonym(TEST_KEY, 'seen'));
     expect(kept[3]).toBe(pseudonym(TEST_KEY, '3-QQQ-333'));
-    // What is provably harmless stays readable: numbers outside the personal field, enum values, a time in ts.
+    // What is provably harmless stays readable: numbers in numeric fields, enum values, a time in ts.
     expect(kept[0]).toMatchObject({ ts: passage.ts, direction: 'in', lane: 1, confidence: 0.93 });
+  });
+
+  it('conceals a bare number anywhere but in a numeric field: the whole payload, an array element, an unknown key', () => {
+    const conceal = (value: unknown) => quarantinePayload(anpr, value, TEST_KEY);
+    // An all-digit plate sent as the whole reading, or as readings of an array, or beside the fields.
+    expect(conceal(987650017)).toBe(pseudonym(TEST_KEY, '987650017'));
+    expect(conceal([987650015, { plate: 987650016 }, true, null])).toEqual([
+      pseudonym(TEST_KEY, '987650015'),
+      pseudonym(TEST_KEY, '{"plate":987650016}'),
+      true,
+      null,
+    ]);
+    const kept = conceal({ ...passage, id: 987650018, seen: true, gone: null, direction: 987650019 }) as Record<string, unknown>;
+    expect(kept[pseudonym(TEST_KEY, 'id')]).toBe(pseudonym(TEST_KEY, '987650018'));
+    expect(kept.direction).toBe(pseudonym(TEST_KEY, '987650019'));
+    // Null and booleans cannot spell a plate, wherever they are.
+    expect(kept[pseudonym(TEST_KEY, 'seen')]).toBe(true);
+    expect(kept[pseudonym(TEST_KEY, 'gone')]).toBeNull();
+    expect(JSON.stringify(kept)).not.toMatch(/98765001/);
   });
 
   it('never reaches a reason, whatever its type', () => {
@@ -151,6 +175,10 @@ describe('personal data', () => {
       reason(judgeReading(anpr, arrival, { ...passage, lane: '1-ABC-123' }, context)),
     ];
     expect(reasons[0]).toBe('plate must be a string, got number (value withheld: may be personal data)');
+    // A number in a field that holds text is withheld too: a plate sent in the wrong field.
+    expect(reason(judgeReading(anpr, arrival, { ...passage, direction: 987650017 }, context))).toBe(
+      'direction must be one of "in", "out", got (value withheld: may be personal data)',
+    );
     for (const r of reasons) expect(r).not.toMatch(/1234567|TZT|ABC/);
     const decoded = decodePayload(
       { messageId: 'm', sensorId: 's', receivedAt: '2026-11-29T10:00:00Z', payloadBase64: Buffer.from('1-ABC-123').toString('base64') },
