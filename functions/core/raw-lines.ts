@@ -7,7 +7,7 @@
 import { createReadStream, createWriteStream, type WriteStream } from 'node:fs';
 import { open } from 'node:fs/promises';
 import { once } from 'node:events';
-import { createInterface } from 'node:readline';
+import { StringDecoder } from 'node:string_decoder';
 import { createGzip, createGunzip, type Gzip } from 'node:zlib';
 import type { RawRecord } from './envelope.ts';
 import { decodePayload, readingId, typeName } from './reading.ts';
@@ -89,7 +89,8 @@ export interface Wanted {
  * of a JSON-lines object, gzip or not, as they are reached. `wanted` comes in
  * batches, in strictly ascending order; what is found comes in batches too (a million
  * refused readings must not mean a million promises). Blank lines are not
- * records, as for DuckDB's reader; only the wanted lines become strings.
+ * records, as for DuckDB's reader (see {@link isBlankLine}); only the wanted
+ * lines become strings.
  */
 export async function* recordsAt<W extends Wanted>(
   file: string,
@@ -115,7 +116,7 @@ export async function* recordsAt<W extends Wanted>(
   let filled = 0;
   const isBlank = (from: number, to: number) => {
     let i = from;
-    while (i < to && (buffer[i] === 0x20 || buffer[i] === 0x09 || buffer[i] === 0x0d)) i++;
+    while (i < to && isRecordSpace(buffer[i] as number)) i++;
     return i === to;
   };
   let found: (W & { text: string })[] = [];
@@ -173,15 +174,61 @@ async function* chunksOf(file: string): AsyncGenerator<Buffer> {
   }
 }
 
-/** The lines of a text file (gzip or not), numbered from 1, blank ones included. */
+/**
+ * The lines of a text file (gzip or not), numbered from 1, blank ones
+ * included. Only a line feed ends a line, as for DuckDB's reader: a carriage
+ * return before it is dropped, and one anywhere else is JSON whitespace
+ * within the line.
+ */
 export async function* numberedLines(file: string): AsyncGenerator<{ n: number; text: string }> {
-  const bytes = createReadStream(file);
-  const lines = createInterface({ input: file.endsWith('.gz') ? bytes.pipe(createGunzip()) : bytes, crlfDelay: Infinity });
+  const bytes = createReadStream(file, { highWaterMark: 256 * 1024 });
+  const input = (file.endsWith('.gz') ? bytes.pipe(createGunzip()) : bytes) as AsyncIterable<Buffer>;
+  const decoder = new StringDecoder('utf8');
+  const withoutCr = (line: string) => (line.endsWith('\r') ? line.slice(0, -1) : line);
+  // The start of a line that spans chunks, in pieces: a long line is joined once, not once per chunk.
+  let pieces: string[] = [];
   let n = 0;
-  for await (const text of lines) {
-    n += 1;
-    yield { n, text };
+  try {
+    for await (const chunk of input) {
+      const text = decoder.write(chunk);
+      let start = 0;
+      for (let nl = text.indexOf('\n'); nl !== -1; nl = text.indexOf('\n', start)) {
+        const tail = text.slice(start, nl);
+        const line = pieces.length === 0 ? tail : pieces.join('') + tail;
+        pieces = [];
+        n += 1;
+        yield { n, text: withoutCr(line) };
+        start = nl + 1;
+      }
+      if (start < text.length) pieces.push(text.slice(start));
+    }
+  } finally {
+    bytes.destroy();
   }
+  const last = pieces.join('') + decoder.end();
+  if (last !== '') yield { n: n + 1, text: withoutCr(last) };
+}
+
+/** The bytes DuckDB's line reader skips around a record: space, tab, vertical tab, form feed, carriage return. */
+function isRecordSpace(byte: number): boolean {
+  return byte === 0x20 || (byte >= 0x09 && byte <= 0x0d && byte !== 0x0a);
+}
+
+const RECORD_SPACE_RUN = /^[ \t\v\f\r]+|[ \t\v\f\r]+$/g;
+
+/**
+ * Whether a line holds no record: only the whitespace DuckDB's reader skips.
+ * Any other line is a record, readable or not; a line of other spaces (a
+ * no-break space, U+2028) is one the reader refuses.
+ */
+export function isBlankLine(text: string): boolean {
+  for (let i = 0; i < text.length; i++) if (!isRecordSpace(text.charCodeAt(i))) return false;
+  return true;
+}
+
+/** A record line without the whitespace DuckDB's reader skips around it (which JSON.parse would refuse). */
+export function recordText(line: string): string {
+  return isRecordSpace(line.charCodeAt(0)) || isRecordSpace(line.charCodeAt(line.length - 1)) ? line.replace(RECORD_SPACE_RUN, '') : line;
 }
 
 // A UTF-16 surrogate without its partner: JSON.parse takes it ("\ud800"), DuckDB's reader refuses the whole object.
@@ -255,12 +302,14 @@ export interface CanonicalOptions {
  * base64 payloads decoded, objects re-serialised (duplicate keys resolved as
  * JSON.parse does), and lines that hold no readable reading marked
  * `rejected` with the reason. Every line it writes is well-formed Unicode.
+ * An `outFile` ending in .gz is written compressed.
  */
 export async function canonicaliseRawObject(rawFile: string, outFile: string, options: CanonicalOptions): Promise<void> {
-  const out = new JsonLinesWriter(outFile);
+  const out = new JsonLinesWriter(outFile, { gzip: outFile.endsWith('.gz') });
   try {
-    for await (const { n, text } of numberedLines(rawFile)) {
-      if (text.trim() === '') continue;
+    for await (const { n, text: line } of numberedLines(rawFile)) {
+      if (isBlankLine(line)) continue;
+      const text = recordText(line);
       const bytes = () => Buffer.from(wellFormed(text)).toString('base64');
       let parsed: unknown;
       try {

@@ -16,7 +16,17 @@ import { EngineBudget, TRANSFORM_MEMORY_BUDGET_MB } from './engine.ts';
 import type { RawRecord } from './envelope.ts';
 import { curatedKey, parseRawKey, quarantineKey } from './keys.ts';
 import { hmacPads } from './pseudonymise.ts';
-import { canonicaliseRawObject, JsonLinesWriter, lineId, numberedLines, recordsAt, wellFormedValue } from './raw-lines.ts';
+import {
+  canonicaliseRawObject,
+  illFormedAt,
+  JsonLinesWriter,
+  lineId,
+  numberedLines,
+  recordsAt,
+  recordText,
+  wellFormed,
+  wellFormedValue,
+} from './raw-lines.ts';
 import {
   decodePayload,
   hasPersonalData,
@@ -153,7 +163,8 @@ export async function transformRawObject(request: TransformRequest, env: Transfo
     let source = request.rawFile;
     let canonicalised = false;
     const canonicalise = async () => {
-      source = join(workDir, 'canonical.jsonl');
+      // Compressed: scratch holds a few times the raw object, not a hundred times (arrays of tiny readings).
+      source = join(workDir, 'canonical.jsonl.gz');
       await canonicaliseRawObject(request.rawFile, source, { rawName: raw.name, personal: hasPersonalData(dataset) });
       canonicalised = true;
       try {
@@ -211,11 +222,11 @@ export async function transformRawObject(request: TransformRequest, env: Transfo
     ).getRowObjectsJS()[0] as { kept: number; accepted: number };
     // The refused rows, by their position in the object (the staging table keeps record order), to a
     // file the reference judge streams through: a million refused readings must not become a million objects.
-    const refusedFile = join(workDir, 'refused.jsonl');
+    const refusedFile = join(workDir, 'refused.jsonl.gz');
     await budget.fit();
     if (totals.kept > totals.accepted) {
       await conn.run(
-        `COPY (SELECT rowid::BIGINT AS position, message_id AS id FROM t_in WHERE NOT ok ORDER BY rowid) TO ${quoteString(refusedFile)} (FORMAT json)`,
+        `COPY (SELECT rowid::BIGINT AS position, message_id AS id FROM t_in WHERE NOT ok ORDER BY rowid) TO ${quoteString(refusedFile)} (FORMAT json, COMPRESSION gzip)`,
       );
     }
 
@@ -301,7 +312,7 @@ const MAX_RAW_LINE_BYTES = 1024 * 1024;
 const ROW_GROUP_ROWS = 122_880;
 
 function readJson(dataset: Dataset, file: string): string {
-  return `read_json(${quoteString(file)}, format = 'newline_delimited', columns = ${rawColumns(dataset)}, maximum_object_size = ${MAX_RAW_LINE_BYTES})`;
+  return `read_json(${quoteString(file)}, format = 'newline_delimited', columns = ${rawColumns()}, maximum_object_size = ${MAX_RAW_LINE_BYTES})`;
 }
 
 function isInputError(error: unknown): boolean {
@@ -360,7 +371,8 @@ async function judgeRefused(
   const remembered = new Map<string, Decision>();
   try {
     for await (const found of recordsAt(source, refusedPositions(refusedFile))) {
-      for (const { position, id, text } of found) {
+      for (const { position, id, text: line } of found) {
+        const text = recordText(line);
         const idJson = JSON.stringify(id);
         const head = `{"messageId":${idJson}`;
         const key = text.length <= REMEMBERED_LINE_CHARS && text.startsWith(head) ? text.slice(head.length) : undefined;
@@ -388,7 +400,11 @@ async function judgeRefused(
   return { rescued: rescued.count, quarantined: quarantined.count };
 }
 
-/** The reference judge on one refused line: a rescued row, or its quarantine record. */
+/**
+ * The reference judge on one refused line: a rescued row, or its quarantine
+ * record. Whatever it writes is well-formed Unicode, so every JSON reader
+ * (DuckDB, Athena) can read the quarantine object back.
+ */
 function decide(
   request: TransformRequest,
   env: TransformEnv,
@@ -398,25 +414,25 @@ function decide(
 ): Decision {
   const { dataset, rawKey } = request;
   const personal = hasPersonalData(dataset);
-  const str = (v: unknown) => (typeof v === 'string' ? v : null);
+  const str = (v: unknown) => (typeof v === 'string' ? wellFormed(v) : null);
   const sensorId = str(record.sensorId);
   const receivedAt = str(record.receivedAt);
-  const payloadBase64 = str(record.payloadBase64);
+  const payloadBase64 = typeof record.payloadBase64 === 'string' ? record.payloadBase64 : null;
   const rejected = str(record.rejected);
   const reject = (reason: string, value?: { payload: unknown } | { payloadBase64: string }): Decision => {
     let kept: Partial<QuarantineRecord> = {};
     if (value !== undefined && 'payload' in value && nestsDeeperThan(value.payload, MAX_NESTING)) {
       kept = { payloadOmitted: `nests deeper than ${MAX_NESTING} levels; the raw object keeps it` };
     } else if (value !== undefined && 'payload' in value) {
-      kept = { payload: quarantinePayload(dataset, value.payload, env.pseudonymKey) };
+      kept = { payload: wellFormedValue(quarantinePayload(dataset, value.payload, env.pseudonymKey)) };
     } else if (value !== undefined && personal) {
       kept = { payloadOmitted: 'undecodable payload of a personal-data dataset; the raw object keeps it' };
     } else if (value !== undefined) {
-      kept = { payloadBase64: value.payloadBase64 };
+      kept = { payloadBase64: wellFormed(value.payloadBase64) };
     }
     // The record's JSON with the message id left out, in QuarantineRecord's order.
     const rest = JSON.stringify({ sensorId, receivedAt, rawKey, ...kept });
-    return { before: `{"reason":${JSON.stringify(reason)},"messageId":`, after: `,${rest.slice(1)}` };
+    return { before: `{"reason":${JSON.stringify(wellFormed(reason))},"messageId":`, after: `,${rest.slice(1)}` };
   };
   if (rejected !== null) return reject(rejected, payloadBase64 !== null ? readableBytes(payloadBase64) : undefined);
   const raw: RawRecord = {
@@ -428,13 +444,13 @@ function decide(
     ...(typeof record.payloadBytes === 'number' ? { payloadBytes: record.payloadBytes } : {}),
   };
   const decoded = decodePayload(raw, { personal });
-  if (!decoded.ok || decoded.values.length !== 1) {
-    // The pre-pass has expanded arrays and decoded bytes, so only a refusal can remain here.
-    return reject(
-      decoded.ok ? 'payload holds more than one reading' : decoded.reason,
-      raw.payloadBase64 !== undefined ? readableBytes(raw.payloadBase64) : { payload: raw.payload },
-    );
+  if (decoded.ok && (decoded.array || illFormedAt(decoded.values[0]) !== undefined)) {
+    // Only the pre-pass expands arrays and replaces lone surrogates, and the SQL sends every payload
+    // that may hold either there: judging one here as a single reading would make its outcome depend
+    // on its neighbours, so it fails loudly instead.
+    throw new Error(`${rawKey}: message ${id} holds ${decoded.array ? 'an array' : 'a lone surrogate'} the SQL did not send to the pre-pass`);
   }
+  if (!decoded.ok) return reject(decoded.reason, raw.payloadBase64 !== undefined ? readableBytes(raw.payloadBase64) : { payload: raw.payload });
   const judgement = judgeReading(dataset, raw, decoded.values[0], { policy, pseudonymKey: env.pseudonymKey });
   return judgement.ok ? { row: judgement.row } : reject(judgement.reason, { payload: decoded.values[0] });
 }
@@ -491,7 +507,7 @@ async function isolateUnreadable(conn: DuckDBConnection, file: string, workDir: 
   await conn.run('DROP TABLE t_lines');
   const bad = new Set<number>();
   for await (const { text } of numberedLines(badFile)) if (text !== '') bad.add(z.object({ position: z.number() }).parse(JSON.parse(text)).position);
-  const out = new JsonLinesWriter(join(workDir, 'readable.jsonl'));
+  const out = new JsonLinesWriter(join(workDir, 'readable.jsonl.gz'), { gzip: true });
   try {
     let position = 0;
     for await (const { text } of numberedLines(file)) {

@@ -187,6 +187,79 @@ describe('transforming a raw object', () => {
   });
 });
 
+describe('raw objects from another producer', () => {
+  /** A raw line with its payload embedded as given, as a producer other than the local ingest may write it. */
+  const embedded = (id: string, payload: string) => `{"messageId":"${id}","sensorId":"s-1","receivedAt":"2026-11-29T10:00:05.000Z","payload":${payload}}`;
+  const deep = `{"ts":"2026-11-29T11:00:00+01:00","pm25":1,"pm10":2,"no2":3,"x":${'['.repeat(40)}${']'.repeat(40)}}`;
+  const counts = (run: Awaited<ReturnType<TransformHarness['run']>>) => {
+    const { received, curated, quarantined, duplicates } = run.result;
+    return { received, curated, quarantined, duplicates };
+  };
+
+  it.each([
+    ['alone', [], { received: 1, curated: 0, quarantined: 1, duplicates: 0 }],
+    ['beside a reading the SQL reads as it is', [embedded('good', JSON.stringify(airReading()))], { received: 2, curated: 1, quarantined: 1, duplicates: 0 }],
+    ['beside an array, which takes the pre-pass', [embedded('arr', `[${JSON.stringify(airReading())}]`)], { received: 2, curated: 1, quarantined: 1, duplicates: 0 }],
+  ] as const)('quarantines an embedded reading whose extra field nests deeper than 32 levels, %s', async (_where, neighbours, expected) => {
+    const run = await harness.run(air, [embedded('deep', deep), ...neighbours]);
+    expect(counts(run)).toEqual(expected);
+    expect(run.quarantine.map((q) => [q.messageId, q.reason])).toEqual([['deep', 'payload nests deeper than 32 levels']]);
+  });
+
+  it('judges an embedded duplicate key as JSON.parse does, and keeps extra fields of few brackets on the fast path', async () => {
+    const run = await harness.run(air, [
+      embedded('dup', '{"ts":"2026-11-29T11:00:00+01:00","pm25":"x","pm10":2,"no2":3,"pm25":4}'),
+      embedded('extra', JSON.stringify({ ...airReading(), battery: 90, location: { lat: 51.05, lon: 3.72 } })),
+    ]);
+    expect(counts(run)).toEqual({ received: 2, curated: 2, quarantined: 0, duplicates: 0 });
+    expect(run.result.canonicalised).toBe(false);
+    expect(allRows(run).find((r) => r.message_id === 'dup')?.pm25).toBe(4);
+  });
+
+  // DuckDB's line reader skips space, tab, CR, form feed and vertical tab around a record; the pre-pass and
+  // the judge's line finder must see the same records, or a reading fails its object.
+  const spaced = [
+    '\f',
+    aq(airReading()),
+    '\v',
+    ' \f ',
+    aq(airReading(undefined, { pm25: '12,5' })),
+    `\f${aq(airReading('2026-11-29T11:00:01+01:00', { no2: -1 }))}\v`,
+    `\t${aq(airReading('2026-11-29T11:00:02+01:00'))}\f`,
+  ];
+  it.each([
+    ['alone', [], { received: 4, curated: 2, quarantined: 2, duplicates: 0 }],
+    ['beside an array, which takes the pre-pass', [aq([airReading('2026-11-29T11:00:03+01:00')])], { received: 5, curated: 3, quarantined: 2, duplicates: 0 }],
+  ] as const)('reads lines of form feeds and vertical tabs as blank, as DuckDB does, %s', async (_where, neighbours, expected) => {
+    for (const attempt of [1, 2]) {
+      const run = await harness.run(air, [...spaced, ...neighbours], { name: `air_quality-20261129T100000000Z-0000000${attempt}` });
+      expect(counts(run)).toEqual(expected);
+      expect(run.quarantine.map((q) => q.reason).sort()).toEqual(['no2 must be at least 0, got -1', 'pm25 must be a number, got string "12,5"']);
+    }
+  });
+
+  it('quarantines a line of other white space (a no-break space, U+2028) that DuckDB refuses, rather than dropping it', async () => {
+    const run = await harness.run(air, [aq(airReading()), '\u00a0', '\u2028 ']);
+    expect(counts(run)).toEqual({ received: 3, curated: 1, quarantined: 2, duplicates: 0 });
+    expect(run.quarantine.map((q) => q.reason).sort()).toEqual(['raw line 2 is not valid JSON', 'raw line 3 is not valid JSON']);
+  });
+
+  it.each([
+    ['alone', [], { received: 1, curated: 1, quarantined: 0, duplicates: 0 }],
+    ['beside an array, which takes the pre-pass', [aq([airReading('2026-11-29T11:00:06+01:00'), airReading('2026-11-29T11:00:07+01:00')])], { received: 3, curated: 3, quarantined: 0, duplicates: 0 }],
+  ] as const)('reads a bare CR between the tokens of a line as JSON white space, not a line break, %s', async (_where, neighbours, expected) => {
+    const cr = `{"messageId":"cr-1","sensorId":"s1",\r"receivedAt":"2026-11-29T10:00:05.000Z",\r"payload":${JSON.stringify(airReading())}}\r`;
+    const run = await harness.run(air, [cr, ...neighbours]);
+    expect(counts(run)).toEqual(expected);
+    expect(allRows(run).map((r) => r.message_id)).toContain('cr-1');
+  });
+
+  it('names a number too large for a double as Infinity in its reason', async () => {
+    const run = await harness.run(air, [ruleRecordLine({ dataset: 'air_quality', payload: '{"ts":"2026-11-29T11:00:00+01:00","pm25":1e400,"pm10":-1e99999,"no2":3}' })]);
+    expect(run.quarantine.map((q) => q.reason)).toEqual(['pm25 must be a number, got number Infinity; pm10 must be a number, got number -Infinity']);
+  });
+});
+
 describe('de-duplication across raw objects', () => {
   it('removes a message already curated from another object, and a replay of the first keeps it', async () => {
     const h = await TransformHarness.create({ claims: true });
