@@ -20,19 +20,23 @@ export const SQL_PARAMS = {
   opad: 'hmac_opad',
 } as const;
 
-/** The DuckDB type text of the payload: a struct of the reading's fields, each kept as JSON. */
-export function payloadStructType(dataset: Dataset): string {
+/** The DuckDB type of a reading: a struct of the dataset's fields, each kept as JSON. */
+function readingStructType(dataset: Dataset): string {
   return `STRUCT(${dataset.fields.map((f) => `${quoteIdent(f.name)} JSON`).join(', ')})`;
 }
 
-/** from_json's structure for a payload read from text: the same struct as {@link payloadStructType}. */
+/** from_json's structure for a payload read from text: the same struct as {@link readingStructType}. */
 function payloadStructure(dataset: Dataset): string {
   return quoteString(JSON.stringify(Object.fromEntries(dataset.fields.map((f) => [f.name, 'JSON']))));
 }
 
-/** read_json's column map for a raw object, with the payload as a struct of the reading's fields. */
-export function rawColumns(dataset: Dataset): string {
-  return `{messageId: 'VARCHAR', sensorId: 'VARCHAR', receivedAt: 'VARCHAR', payload: ${quoteString(payloadStructType(dataset))}, payloadBase64: 'VARCHAR', payloadBytes: 'BIGINT', rejected: 'VARCHAR'}`;
+/**
+ * read_json's column map for a raw object. An embedded payload is read as a
+ * map of every key it holds, so keys beyond the dataset's fields are seen
+ * (and their depth judged) rather than dropped unseen.
+ */
+export function rawColumns(): string {
+  return `{messageId: 'VARCHAR', sensorId: 'VARCHAR', receivedAt: 'VARCHAR', payload: 'MAP(VARCHAR, JSON)', payloadBase64: 'VARCHAR', payloadBytes: 'BIGINT', rejected: 'VARCHAR'}`;
 }
 
 const MAX_SAFE = Number.MAX_SAFE_INTEGER;
@@ -165,28 +169,45 @@ export function stagingSelect(dataset: Dataset, policy: TransformPolicy, source:
 }
 
 /**
- * One row per raw line with its reading as a struct of the dataset's fields:
- * a JSON payload as read, a base64 payload (as the cloud's topic rule writes
- * every one) decoded where it is a JSON object JSON.parse reads the same way.
- * DuckDB's JSON reader is more lenient (trailing commas, NaN, Infinity) and
- * keeps the first of duplicate keys where JavaScript keeps the last, so the
- * decoded text must also pass a stricter test: with strings, true, false,
- * null and whitespace taken out, what remains is only punctuation and
- * numbers, with no comma before a closing bracket; its keys are distinct;
- * and its brackets are few enough that it cannot nest deeper than a reading
- * may. `undecoded` marks bytes that may hold readings the SQL does not read
- * (arrays, lenient or ambiguous JSON, lone surrogates): only those need the
- * pre-pass. Anything else in base64 (not UTF-8, not JSON) is refused by the
- * reference judge as it is.
+ * One row per raw line with its reading as a struct of the dataset's fields.
+ *
+ * An embedded JSON payload is read as it is when the SQL can be sure of it:
+ * it holds the dataset's fields and nothing else, or its other keys are
+ * distinct and hold so few brackets that it cannot nest deeper than a
+ * reading may. Any other (a duplicate key, where DuckDB keeps the first and
+ * JavaScript the last; an extra field nesting deep) gets no reading here, so
+ * the reference judge decides it.
+ *
+ * A base64 payload (as the cloud's topic rule writes every one) is decoded
+ * where it is a JSON object JSON.parse reads the same way. DuckDB's JSON
+ * reader is more lenient (trailing commas, NaN, Infinity) and keeps the
+ * first of duplicate keys where JavaScript keeps the last, so the decoded
+ * text must also pass a stricter test: with strings, true, false, null and
+ * whitespace taken out, what remains is only punctuation and numbers, with
+ * no comma before a closing bracket; its keys are distinct; and its brackets
+ * are few enough that it cannot nest deeper than a reading may.
+ * `undecoded` marks bytes that may hold readings the SQL does not read:
+ * arrays, lenient or ambiguous JSON, lone surrogates, and base64 DuckDB
+ * cannot decode but Node's more lenient decoder can (no padding, line
+ * breaks, the URL alphabet). Only those need the pre-pass. Bytes that are
+ * not UTF-8 or not JSON at all are refused by the reference judge as they are.
  */
 function readingsSelect(dataset: Dataset, source: string): string {
+  const fields = dataset.fields.map((f) => f.name);
+  const embedded = `{${fields.map((name) => `${quoteString(name)}: payload[${quoteString(name)}]`).join(', ')}}`;
+  const brackets = (v: string) => `length(CAST(${v} AS VARCHAR)) - length(translate(CAST(${v} AS VARCHAR), '{[', ''))`;
+  // The payload's own brace is one level: its values may add one fewer than a reading may nest.
+  const embeddedPlain = `cardinality(payload) = ${fields.length}
+      OR (len(map_keys(payload)) = len(list_distinct(map_keys(payload)))
+        AND coalesce(list_sum(list_transform(map_values(payload), v -> ${brackets('v')})), 0) < ${MAX_NESTING})`;
   // Each test runs only where the ones before it held: json_type and json_keys throw on invalid text.
   // Valid JSON has no unescaped quote inside a string, so the first pattern finds every string.
   return `
     SELECT messageId, sensorId, receivedAt,
-      CASE WHEN strict THEN TRY(from_json(b64_text, ${payloadStructure(dataset)})) ELSE payload END AS reading,
-      b64_text IS NOT NULL AND NOT strict
-        AND (coalesce(json_valid(b64_text), false) OR regexp_matches(b64_text, '\\\\u[dD][89a-fA-F]')) AS undecoded
+      CASE WHEN strict THEN TRY(from_json(b64_text, ${payloadStructure(dataset)}))
+        WHEN payload IS NOT NULL AND (${embeddedPlain}) THEN CAST(${embedded} AS ${readingStructType(dataset)}) END AS reading,
+      b64 AND NOT strict
+        AND (b64_bytes IS NULL OR coalesce(json_valid(b64_text), false) OR regexp_matches(b64_text, '\\\\u[dD][89a-fA-F]')) AS undecoded
     FROM (
       SELECT *, CASE WHEN object THEN
           length(translate(skeleton, '-0123456789eE.+{}[]:,', '')) = 0
@@ -200,10 +221,12 @@ function readingsSelect(dataset: Dataset, source: string): string {
         FROM (
           SELECT *, coalesce(CASE WHEN json_valid(b64_text) THEN json_type(b64_text) = 'OBJECT' END, false) AS object
           FROM (
-            SELECT messageId, sensorId, receivedAt, payload,
-              CASE WHEN payloadBase64 IS NOT NULL AND payloadBytes IS NULL AND rejected IS NULL
-                THEN TRY(decode(from_base64(payloadBase64))) END AS b64_text
-            FROM ${source}
+            SELECT *, TRY(decode(b64_bytes)) AS b64_text
+            FROM (
+              SELECT messageId, sensorId, receivedAt, payload, b64,
+                CASE WHEN b64 THEN TRY(from_base64(payloadBase64)) END AS b64_bytes
+              FROM (SELECT *, payloadBase64 IS NOT NULL AND payloadBytes IS NULL AND rejected IS NULL AS b64 FROM ${source})
+            )
           )
         )
       )

@@ -4,7 +4,11 @@
  * the handler to its contract with S3, Secrets Manager and SQS: which objects
  * it reads and writes, partial batch failures, and idempotent retries.
  */
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { gunzipSync, gzipSync } from 'node:zlib';
+import { DuckDBInstance } from '@duckdb/node-api';
 import { Readable } from 'node:stream';
 import { buffer } from 'node:stream/consumers';
 import { afterAll, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
@@ -28,8 +32,11 @@ const objects = new Map<string, Buffer>();
 /** Keys whose PutObject fails, to inject a storage fault. */
 const failingKeys = new Set<string>();
 
-/** A raw object exactly as the topic rule and the delivery stream write it: gzip JSON lines, payload base64. */
-function cloudRawObject(sensor: string, payloads: unknown[]): Buffer {
+/**
+ * A raw object exactly as the topic rule and the delivery stream write it: gzip JSON lines, payload
+ * base64. Another producer may spell the base64 otherwise (`spell`), as Node's decoder still reads it.
+ */
+function cloudRawObject(sensor: string, payloads: unknown[], spell: (base64: string) => string = (b) => b): Buffer {
   const topic = topicFor('air_quality', sensor);
   const lines = payloads.map((p, i) => {
     const bytes = Buffer.from(typeof p === 'string' ? p : JSON.stringify(p));
@@ -37,10 +44,36 @@ function cloudRawObject(sensor: string, payloads: unknown[]): Buffer {
       messageId: messageIdFor(topic, bytes),
       sensorId: sensor,
       receivedAt: new Date(Date.parse('2026-11-29T10:00:05Z') + i).toISOString(),
-      payloadBase64: bytes.toString('base64'),
+      payloadBase64: spell(bytes.toString('base64')),
     });
   });
   return gzipSync(lines.join('\n') + '\n');
+}
+
+/** Base64 spellings DuckDB's decoder refuses and Node's reads: without padding, wrapped as MIME does. */
+const BASE64_SPELLINGS = {
+  'without padding': (b: string) => b.replace(/=+$/, ''),
+  'wrapped at 76 columns': (b: string) => b.replace(/.{76}/g, '$&\r\n'),
+} as const;
+
+/** How many rows DuckDB reads from a stored quarantine object, and its records as DuckDB reads them. */
+async function quarantineThroughDuckDb(rawKey: string): Promise<Record<string, unknown>[]> {
+  const dir = await mkdtemp(join(tmpdir(), 'datastroom-quarantine-'));
+  try {
+    const file = join(dir, 'quarantine.jsonl.gz');
+    await writeFile(file, objects.get(`${CURATED}/${quarantineOf(rawKey)}`)!);
+    const db = await DuckDBInstance.create(':memory:');
+    const conn = await db.connect();
+    try {
+      const reader = await conn.runAndReadAll(`SELECT reason, to_json(payload)::VARCHAR AS payload FROM read_json('${file}', format = 'newline_delimited')`);
+      return reader.getRowObjectsJS() as Record<string, unknown>[];
+    } finally {
+      conn.closeSync();
+      db.closeSync();
+    }
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
 }
 
 function objectCreated(key: string, messageId: string) {
@@ -176,6 +209,35 @@ describe('the transform handler', () => {
     ]);
     // Quarantine keeps the reading with U+FFFD in place of the surrogate, so every JSON reader takes it.
     expect(records.map((q) => q.payload)).toContainEqual(expect.objectContaining({ note: '\uFFFD' }));
+  });
+
+  describe.each(Object.entries(BASE64_SPELLINGS))('with base64 %s', (_name, spell) => {
+    const hostile = { ...airReading('2026-11-29T11:00:03+01:00'), note: '\ud800' };
+    const array = [airReading('2026-11-29T11:00:00+01:00'), airReading('2026-11-29T11:00:01+01:00'), airReading('2026-11-29T11:00:02+01:00'), hostile];
+
+    it.each([
+      ['alone in its object', [array], { received: 4, curated: 3 }],
+      ['beside a reading the SQL reads as it is', [array, airReading('2026-11-29T11:00:04+01:00')], { received: 5, curated: 4 }],
+    ] as const)('judges each element of an array alone, %s: the lone surrogate quarantined with U+FFFD', async (_where, payloads, counts) => {
+      const key = keyA.replace('aaaa', 'dddd');
+      objects.set(`${RAW}/${key}`, cloudRawObject('aq-4', [...payloads], spell));
+      expect(await handler({ Records: [objectCreated(key, 'm-d')] })).toEqual({ batchItemFailures: [] });
+      expect(logged.at(-1)).toContain(`"received":${counts.received},"curated":${counts.curated},"quarantined":1,"duplicates":0`);
+      const records = await quarantineThroughDuckDb(key);
+      expect(records).toHaveLength(1);
+      expect(records[0]!.reason).toBe('reading.note is not valid Unicode: it holds a lone UTF-16 surrogate (such as \\ud800)');
+      expect(JSON.parse(String(records[0]!.payload))).toMatchObject({ pm25: hostile.pm25, pm10: hostile.pm10, no2: hostile.no2, note: '\uFFFD' });
+    });
+
+    it('keeps a quarantine object DuckDB reads when ts holds a lone surrogate', async () => {
+      const key = keyA.replace('aaaa', 'eeee');
+      objects.set(`${RAW}/${key}`, cloudRawObject('aq-5', [{ ...airReading(), ts: '2026-11-29T11:00:00+01:00\udfff' }], spell));
+      expect(await handler({ Records: [objectCreated(key, 'm-e')] })).toEqual({ batchItemFailures: [] });
+      expect(logged.at(-1)).toContain('"received":1,"curated":0,"quarantined":1,"duplicates":0');
+      const records = await quarantineThroughDuckDb(key);
+      expect(records.map((r) => r.reason)).toEqual(['reading.ts is not valid Unicode: it holds a lone UTF-16 surrogate (such as \\ud800)']);
+      expect(JSON.parse(String(records[0]!.payload))).toMatchObject({ ts: '2026-11-29T11:00:00+01:00\uFFFD' });
+    });
   });
 
   it('refuses an event that is not an SQS batch', async () => {

@@ -19,13 +19,15 @@ import {
   hasPersonalData,
   judgeReading,
   MAX_NESTING,
+  readingId,
   TRANSFORM_DEFAULTS,
   type CuratedRow,
   type TransformPolicy,
 } from '../../functions/core/reading.ts';
+import { illFormedAt } from '../../functions/core/raw-lines.ts';
 import { messageIdFor, topicFor } from '../../functions/core/envelope.ts';
 import { quoteString } from '../../functions/core/columns.ts';
-import { arrivalLine, ruleRecordLine, TEST_KEY, tempDir } from '../helpers/fixtures.ts';
+import { arrivalLine, TEST_KEY, tempDir } from '../helpers/fixtures.ts';
 import { TransformHarness } from '../helpers/transform.ts';
 
 const RECEIVED = new Date('2026-11-29T10:00:05.000Z');
@@ -118,19 +120,51 @@ function readingArb(dataset: Dataset): fc.Arbitrary<Record<string, unknown>> {
 
 /**
  * How a reading travels: embedded JSON as the local ingest writes it, or
- * base64 as the topic rule writes it, with its text spelled one of these ways.
+ * base64 as the topic rule writes it, with its text spelled one of these
+ * ways; or as another producer may write it: base64 without padding or
+ * wrapped in lines (Node decodes both, DuckDB neither), an array of one
+ * reading, or JSON embedded whatever its keys (duplicates, deep extras).
  */
-type Form = 'plain' | 'compact' | 'pretty' | 'escapedKeys' | 'duplicateKey' | 'trailingComma' | 'nan' | 'tooDeep' | 'loneSurrogate' | 'notUtf8';
+type Form =
+  | 'plain'
+  | 'compact'
+  | 'pretty'
+  | 'escapedKeys'
+  | 'duplicateKey'
+  | 'trailingComma'
+  | 'nan'
+  | 'tooDeep'
+  | 'loneSurrogate'
+  | 'notUtf8'
+  | 'unpaddedBase64'
+  | 'wrappedBase64'
+  | 'arrayOfOne'
+  | 'embeddedTooDeep'
+  | 'embeddedDeepEnough'
+  | 'embeddedDuplicateKey';
 
 /** Forms the SQL reads as they are: an object of only these never needs the pre-pass. */
-const FAST_FORMS: readonly Form[] = ['plain', 'compact', 'pretty', 'escapedKeys'];
+const FAST_FORMS: readonly Form[] = ['plain', 'compact', 'pretty', 'escapedKeys', 'embeddedTooDeep', 'embeddedDeepEnough', 'embeddedDuplicateKey'];
+
+/** Forms whose payload is embedded in the raw line as JSON text, not base64. */
+const EMBEDDED_FORMS: readonly Form[] = ['embeddedTooDeep', 'embeddedDeepEnough', 'embeddedDuplicateKey'];
 
 const formArb = fc.oneof(
   { weight: 4, arbitrary: fc.constantFrom<Form>('plain', 'compact') },
   { weight: 3, arbitrary: fc.constantFrom<Form>('pretty', 'escapedKeys') },
   { weight: 2, arbitrary: fc.constantFrom<Form>('duplicateKey', 'trailingComma') },
   { weight: 2, arbitrary: fc.constantFrom<Form>('nan', 'tooDeep', 'loneSurrogate', 'notUtf8') },
+  { weight: 2, arbitrary: fc.constantFrom<Form>('unpaddedBase64', 'wrappedBase64', 'arrayOfOne') },
+  { weight: 2, arbitrary: fc.constantFrom<Form>('embeddedTooDeep', 'embeddedDeepEnough', 'embeddedDuplicateKey') },
 );
+
+/** The base64 text of a payload as the form spells it. */
+function base64Of(bytes: Buffer, form: Form): string {
+  const base64 = bytes.toString('base64');
+  if (form === 'unpaddedBase64') return base64.replace(/=+$/, '');
+  if (form === 'wrappedBase64') return base64.replace(/.{60}/g, '$&\n');
+  return base64;
+}
 
 /** The bytes a sensor sent for a reading, spelled as the form says. */
 function spelled(payload: Record<string, unknown>, form: Form, dataset: Dataset): Buffer {
@@ -139,7 +173,18 @@ function spelled(payload: Record<string, unknown>, form: Form, dataset: Dataset)
   switch (form) {
     case 'plain':
     case 'compact':
+    case 'unpaddedBase64':
+    case 'wrappedBase64':
       return Buffer.from(json);
+    case 'arrayOfOne':
+      return Buffer.from(`[${json}]`);
+    case 'embeddedTooDeep':
+      // One level deeper than a reading may nest, in a field the dataset does not have.
+      return Buffer.from(`{"extra":${'['.repeat(MAX_NESTING)}${']'.repeat(MAX_NESTING)},${after}`);
+    case 'embeddedDeepEnough':
+      return Buffer.from(`{"extra":${'['.repeat(MAX_NESTING - 1)}${']'.repeat(MAX_NESTING - 1)},${after}`);
+    case 'embeddedDuplicateKey':
+      return Buffer.from(`${json.slice(0, -1)},${JSON.stringify(dataset.fields[1]?.name ?? 'x')}:null}`);
     case 'pretty':
       return Buffer.from(`\r\n ${JSON.stringify(payload, null, 2).replace(/\n/g, '\r\n')}\t\n`);
     case 'escapedKeys':
@@ -207,25 +252,29 @@ describe.each(registry.map((d) => [d.id, d] as const))('fast path of %s', (_id, 
           const payload = { ...reading, _n: i };
           const bytes = form === 'plain' ? Buffer.from(JSON.stringify(payload)) : spelled(payload, form, dataset);
           const messageId = messageIdFor(topicFor(dataset.id, sensor), bytes);
+          const receivedAt = RECEIVED.toISOString();
           lines.push(
-            form === 'plain'
-              ? arrivalLine({ dataset: dataset.id, sensor, payload, receivedAt: RECEIVED })
-              : ruleRecordLine({ dataset: dataset.id, sensor, payload: bytes, receivedAt: RECEIVED }),
+            form === 'plain' ? arrivalLine({ dataset: dataset.id, sensor, payload, receivedAt: RECEIVED })
+            : EMBEDDED_FORMS.includes(form) ? `{"messageId":"${messageId}","sensorId":${JSON.stringify(sensor)},"receivedAt":"${receivedAt}","payload":${bytes.toString('utf8')}}`
+            : JSON.stringify({ messageId, sensorId: sensor, receivedAt, payloadBase64: base64Of(bytes, form) }),
           );
-          if (form === 'loneSurrogate') {
-            // JSON.parse takes it; DuckDB's reader does not: the pre-pass quarantines it with its path.
-            expected.set(messageId, { reason: /is not valid Unicode: it holds a lone UTF-16 surrogate/ });
-            return;
-          }
           // The judge sees what travelled: JSON has no -0, no undefined.
-          const arrival = { messageId, sensorId: sensor, receivedAt: RECEIVED.toISOString() };
+          const arrival = { messageId, sensorId: sensor, receivedAt };
           const decoded = decodePayload({ ...arrival, payloadBase64: bytes.toString('base64') }, { personal: hasPersonalData(dataset) });
           if (!decoded.ok) {
             expected.set(messageId, { reason: decoded.reason });
             return;
           }
-          const j = judgeReading(dataset, arrival, decoded.values[0], { policy, pseudonymKey: TEST_KEY });
-          expected.set(messageId, j.ok ? { row: j.row } : { reason: j.reason });
+          decoded.values.forEach((value, n) => {
+            const id = readingId(decoded, n);
+            if (illFormedAt(value) !== undefined) {
+              // JSON.parse takes it; DuckDB's reader does not: the pre-pass quarantines it with its path.
+              expected.set(id, { reason: /is not valid Unicode: it holds a lone UTF-16 surrogate/ });
+              return;
+            }
+            const j = judgeReading(dataset, { ...arrival, messageId: id }, value, { policy, pseudonymKey: TEST_KEY });
+            expected.set(id, j.ok ? { row: j.row } : { reason: j.reason });
+          });
         });
         let rawFile: string | undefined;
         if (gzip) {
