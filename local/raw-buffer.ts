@@ -167,6 +167,8 @@ export interface RawBufferOptions {
   readonly onWritten?: (lines: number) => void;
   /** @default openBufferFile */
   readonly open?: OpenBufferFile;
+  /** Flushes a directory's entries to disk. @default syncDirectory */
+  readonly syncDirectory?: (dir: string) => Promise<void>;
 }
 
 const NAME = /^([a-z_][a-z0-9_]*)-(\d{4})(\d{2})(\d{2})T(\d{6})(\d{3})Z-([0-9a-f]{8})\.jsonl$/;
@@ -268,20 +270,55 @@ export class RawBuffer {
     const waiters = this.waiters;
     this.pending = [];
     this.waiters = [];
-    const data = Buffer.from(lines.join('\n') + '\n');
+    const whole = Buffer.from(lines.join('\n') + '\n');
+    if (this.filled + whole.length < this.hints.maxBytes) {
+      await this.flushPart(whole, waiters);
+      return;
+    }
+    // A group that would carry the buffer past its size hint is split across buffers, each sealed
+    // as it fills: no raw object passes the hint by more than one line, however many senders
+    // published at once (a transform's work grows with its object).
+    for (let from = 0; from < lines.length; ) {
+      const room = this.hints.maxBytes - this.filled;
+      let to = from;
+      let size = 0;
+      do size += Buffer.byteLength(lines[to++] as string) + 1;
+      while (to < lines.length && size < room);
+      const written = await this.flushPart(Buffer.from(lines.slice(from, to).join('\n') + '\n'), waiters.slice(from, to));
+      if (!written) {
+        // The rest of the group is refused with it: the disk that failed one part would fail the next.
+        const rest = waiters.slice(to);
+        if (rest.length > 0) {
+          const refusal = new BufferWriteError(this.path, new Error('an earlier part of the same group could not be written'));
+          for (const w of rest) w.reject(refusal);
+        }
+        return;
+      }
+      from = to;
+    }
+  }
+
+  /** Bytes in the buffer the next line goes to: none when no file is open (the next write opens one). */
+  private get filled(): number {
+    return this.file ? this.bytes : 0;
+  }
+
+  /** Writes one part of a group and tells its waiters; seals the buffer once it is full. Returns whether it was written. */
+  private async flushPart(data: Buffer, waiters: readonly { resolve: () => void; reject: (e: unknown) => void }[]): Promise<boolean> {
     try {
       await this.write(data);
     } catch (error) {
       const refusal = error instanceof BufferWriteError ? error : new BufferWriteError(this.path, error);
       this.options.reporter?.writeFailed(refusal.path, refusal, waiters.length, data.length);
       for (const w of waiters) w.reject(refusal);
-      return;
+      return false;
     }
     this.options.reporter?.writeSucceeded(data.length);
     this.options.onWritten?.(waiters.length);
     for (const w of waiters) w.resolve();
     // A failed seal is reported and retried; the lines are on disk either way.
     if (this.bytes >= this.hints.maxBytes) await this.sealNow().catch(() => undefined);
+    return true;
   }
 
   /** Appends data whole and syncs it, or leaves the file as long as it was. */
@@ -316,10 +353,22 @@ export class RawBuffer {
     if (this.file) return this.file;
     const now = new Date();
     const path = join(this.bufferDir, `${newName(this.datasetId, now)}.jsonl`);
+    const sync = this.options.syncDirectory ?? syncDirectory;
     try {
-      await mkdir(this.bufferDir, { recursive: true, mode: OWNER_ONLY_DIR });
+      await makeDirectory(this.bufferDir, sync);
       this.file = await (this.options.open ?? openBufferFile)(path);
     } catch (error) {
+      throw new BufferWriteError(path, error);
+    }
+    try {
+      // The new file's directory entry reaches the disk before any of its lines is acknowledged:
+      // after a power loss, fdatasync'd lines in a file no directory names would be lost.
+      await sync(this.bufferDir);
+    } catch (error) {
+      const file = this.file;
+      this.file = undefined;
+      await file.close().catch(() => undefined);
+      await unlink(path).catch(() => undefined);
       throw new BufferWriteError(path, error);
     }
     this.path = path;
@@ -359,7 +408,7 @@ export class RawBuffer {
     for (const path of attempt) {
       let key: string | undefined;
       try {
-        key = await sealBufferFile(path, this.dataRoot);
+        key = await sealBufferFile(path, this.dataRoot, this.options.syncDirectory);
       } catch (error) {
         this.options.reporter?.sealFailed(path, error);
         failed.push(path);
@@ -380,8 +429,10 @@ export class RawBuffer {
  * Moves a buffer file into the raw zone, owner-only, and returns its key. A
  * torn last line (a write cut short by a crash, never acknowledged) is cut off
  * first. A file left with no line is removed instead, and undefined returned.
+ * The move is synced to disk (`sync`, on the directories it touched) before
+ * this resolves.
  */
-export async function sealBufferFile(path: string, dataRoot: string): Promise<string | undefined> {
+export async function sealBufferFile(path: string, dataRoot: string, sync: (dir: string) => Promise<void> = syncDirectory): Promise<string | undefined> {
   const { key } = sealedKeyOf(basename(path));
   let size = (await stat(path)).size;
   if (size > 0) {
@@ -404,9 +455,34 @@ export async function sealBufferFile(path: string, dataRoot: string): Promise<st
     return undefined;
   }
   const target = join(dataRoot, key);
-  await mkdir(dirname(target), { recursive: true, mode: OWNER_ONLY_DIR });
+  await makeDirectory(dirname(target), sync);
   await rename(path, target);
+  // A rename lives in the directory: synced, the raw object survives a power loss where it now is.
+  await sync(dirname(target));
   return key;
+}
+
+/**
+ * Creates a directory (and its parents) owner-only, and syncs the directory
+ * above each one it created, so the new entries survive a power loss.
+ */
+async function makeDirectory(dir: string, sync: (dir: string) => Promise<void>): Promise<void> {
+  const first = await mkdir(dir, { recursive: true, mode: OWNER_ONLY_DIR });
+  if (first === undefined) return;
+  for (let created = dir; ; created = dirname(created)) {
+    await sync(dirname(created));
+    if (created === first || dirname(created) === created) return;
+  }
+}
+
+/** Flushes a directory's entries to disk (fsync on the directory). */
+export async function syncDirectory(dir: string): Promise<void> {
+  const handle = await open(dir, 'r');
+  try {
+    await handle.sync();
+  } finally {
+    await handle.close();
+  }
 }
 
 /** Buffer files left behind by a process that stopped without sealing them. */

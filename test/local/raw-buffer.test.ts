@@ -17,7 +17,7 @@ import {
 import { tempDir } from '../helpers/fixtures.ts';
 import { errno, SmallDisk } from '../helpers/small-disk.ts';
 
-async function setup(hints: BufferingHints, open?: OpenBufferFile) {
+async function setup(hints: BufferingHints, open?: OpenBufferFile, syncDirectory?: (dir: string) => Promise<void>) {
   const root = await tempDir();
   const sealed: string[] = [];
   const logged: string[] = [];
@@ -25,6 +25,7 @@ async function setup(hints: BufferingHints, open?: OpenBufferFile) {
   const buffer = new RawBuffer('air_quality', join(root, 'buffers', 'air_quality'), root, hints, (_d, key) => sealed.push(key), {
     reporter: health,
     open,
+    syncDirectory,
   });
   return { root, sealed, logged, health, buffer };
 }
@@ -67,6 +68,48 @@ describe('the raw buffer', () => {
     await buffer.seal();
     expect(sealed).toHaveLength(2);
     for (const key of sealed) expect(key).toMatch(/^raw\/air_quality\/dt=\d{4}-\d{2}-\d{2}\/air_quality-\d{8}T\d{9}Z-[0-9a-f]{8}\.jsonl$/);
+  });
+
+  it('splits a group that would pass the size hint across raw objects: none passes it by more than one line', async () => {
+    const maxBytes = 10_000;
+    const { root, buffer, sealed } = await setup({ maxBytes, maxAgeMs: 60_000 });
+    // 120 lines of 300 to 1,000 bytes in one turn: one group of about 77 kB.
+    const lines = Array.from({ length: 120 }, (_, n) => JSON.stringify({ n, pad: 'x'.repeat(300 + ((n * 37) % 700)) }));
+    await Promise.all(lines.map((l) => buffer.append(l)));
+    await buffer.seal();
+    const texts = await sealedTexts(root, sealed);
+    const longest = Math.max(...lines.map((l) => l.length + 1));
+    for (const text of texts) {
+      expect(text.length).toBeLessThan(maxBytes + longest);
+      // Only the line that reached the hint may pass it.
+      expect(text.length - (text.slice(0, -1).length - text.slice(0, -1).lastIndexOf('\n'))).toBeLessThan(maxBytes);
+    }
+    expect(texts.length).toBeGreaterThanOrEqual(Math.ceil(lines.join('\n').length / (maxBytes + longest)));
+    // Every line once, in order.
+    expect(texts.join('').trim().split('\n').map((l) => JSON.parse(l).n)).toEqual(lines.map((_, n) => n));
+  });
+
+  it('syncs the directory of a new buffer file before its first line is acknowledged, and the raw partition after a seal', async () => {
+    const synced: string[] = [];
+    const { root, buffer, sealed } = await setup(LONG_LIVED, undefined, async (dir) => {
+      synced.push(dir);
+    });
+    await buffer.append('{"n":1}');
+    // The directories it created (each in its parent), and the file's own.
+    expect([...synced].sort()).toEqual([root, join(root, 'buffers'), join(root, 'buffers', 'air_quality')]);
+    await buffer.seal();
+    const partition = join(root, sealed[0]!, '..');
+    expect(synced.slice(3).sort()).toEqual([root, join(root, 'raw'), join(root, 'raw', 'air_quality'), partition]);
+    // The rename into the partition is synced last, before the seal is reported.
+    expect(synced.at(-1)).toBe(partition);
+  });
+
+  it('refuses the lines of a buffer file whose directory cannot be synced, and leaves no file behind', async () => {
+    const { root, buffer } = await setup(LONG_LIVED, undefined, async (dir) => {
+      if (dir.endsWith('air_quality')) throw errno('EIO', 'fsync');
+    });
+    await expect(buffer.append('{"n":1}')).rejects.toThrow(BufferWriteError);
+    expect(await leftoverBuffers(join(root, 'buffers'))).toEqual([]);
   });
 
   it('seals after the age hint without further appends', async () => {

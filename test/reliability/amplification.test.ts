@@ -5,6 +5,8 @@
  * transform once built its quarantine as one string and crashed on every
  * start under a 1.5 GB heap; here `dev` runs with a 256 MB heap, every
  * reading is quarantined, and the process stays under the 512 MB target.
+ * And many senders at once cannot make a raw object (the unit of a
+ * transform's work) larger than the buffer's size hint.
  */
 import { createReadStream } from 'node:fs';
 import { readdir, readFile } from 'node:fs/promises';
@@ -14,6 +16,8 @@ import { createGunzip } from 'node:zlib';
 import mqtt from 'mqtt';
 import { describe, expect, it } from 'vitest';
 import { MAX_PAYLOAD_BYTES } from '../../functions/core/envelope.ts';
+import { brusselsIso } from '../../local/readings.ts';
+import { startLocalPlatform } from '../../local/runtime.ts';
 import { startDev, until } from '../helpers/dev-process.ts';
 import { tempDir } from '../helpers/fixtures.ts';
 
@@ -85,4 +89,42 @@ describe('a flood of tiny invalid readings', () => {
       'ts is required; pm25 is required; pm10 is required; no2 is required': MESSAGES_PER_KIND * objects.readings,
     });
   }, 180_000);
+});
+
+describe('many senders of large messages at once', () => {
+  it('never make a raw object pass the size hint by more than one line, and every message is curated once', async () => {
+    const dataDir = await tempDir();
+    const maxBytes = 1024 * 1024;
+    const platform = await startLocalPlatform({ dataDir, port: 0, simulate: false, buffering: { maxBytes, maxAgeMs: 600_000 }, log: () => undefined });
+    const url = `mqtt://127.0.0.1:${platform.port}`;
+    const CLIENTS = 30;
+    const EACH = 3;
+    const clients = await Promise.all(Array.from({ length: CLIENTS }, (_, c) => mqtt.connectAsync(url, { clientId: `big-${c}` })));
+    // Near the size limit: a reading with a long note, each message distinct.
+    const note = 'x'.repeat(MAX_PAYLOAD_BYTES - 200);
+    const ts = brusselsIso(new Date());
+    await Promise.all(
+      clients.flatMap((client, c) =>
+        Array.from({ length: EACH }, (_, k) =>
+          client.publishAsync(`datastroom/air_quality/big-${c}`, JSON.stringify({ ts, pm25: c, pm10: k, no2: 1, note }), { qos: 1 }),
+        ),
+      ),
+    );
+    await Promise.all(clients.map((client) => client.endAsync()));
+    const summary = await platform.stop();
+    expect(summary).toMatchObject({ received: CLIENTS * EACH, curated: CLIENTS * EACH, quarantined: 0, duplicates: 0, failedObjects: 0 });
+
+    const raw = join(dataDir, 'raw', 'air_quality');
+    const objects = (await readdir(raw, { recursive: true })).filter((f) => f.endsWith('.jsonl'));
+    let lines = 0;
+    for (const object of objects) {
+      const text = await readFile(join(raw, object), 'utf8');
+      const own = text.trim().split('\n');
+      lines += own.length;
+      const last = (own.at(-1)?.length ?? 0) + 1;
+      expect(text.length - last, `${object} before its last line`).toBeLessThan(maxBytes);
+    }
+    expect(lines).toBe(CLIENTS * EACH);
+    expect(objects.length).toBeGreaterThanOrEqual(Math.ceil((CLIENTS * EACH * MAX_PAYLOAD_BYTES) / (maxBytes + MAX_PAYLOAD_BYTES)));
+  }, 120_000);
 });
