@@ -50,16 +50,47 @@ function shortError(error: Error): string {
   return first.length > 300 ? `${first.slice(0, 297)}...` : first;
 }
 
-/** The failed-objects ledger of a data dir. */
-export class FailedObjects {
-  constructor(readonly file: string) {}
+/** A failed attempt as recorded: in the ledger, or in this process only when the ledger could not be written. */
+export interface RecordedFailure {
+  readonly entry: FailedObject;
+  /** Why the ledger could not be written (a full disk): the entry lives in this process only. @default - it is in the ledger */
+  readonly unrecorded?: Error;
+}
 
-  static of(layout: DataDirLayout): FailedObjects {
-    return new FailedObjects(join(layout.state, 'failed-objects.json'));
+/** How the ledger writes its file. */
+export interface FailedObjectsOptions {
+  /** @default writeFileAtomic */
+  readonly write?: (file: string, text: string) => Promise<void>;
+}
+
+/**
+ * The failed-objects ledger of a data dir. A failure that cannot be written
+ * (a full disk, exactly when transforms fail) is kept in this process: it
+ * counts in {@link list}, follows the retry policy, and is written with the
+ * next change that succeeds.
+ */
+export class FailedObjects {
+  /** Entries the file should hold but could not be written with. */
+  private readonly unwritten = new Map<string, FailedObject>();
+
+  constructor(
+    readonly file: string,
+    private readonly options: FailedObjectsOptions = {},
+  ) {}
+
+  static of(layout: DataDirLayout, options: FailedObjectsOptions = {}): FailedObjects {
+    return new FailedObjects(join(layout.state, 'failed-objects.json'), options);
   }
 
-  /** Every entry, oldest failure first. */
+  /** Every entry, oldest failure first: the file's, and this process's that it could not write. */
   async list(): Promise<FailedObject[]> {
+    const stored = await this.stored();
+    if (this.unwritten.size === 0) return stored;
+    return sorted([...stored.filter((o) => !this.unwritten.has(o.rawKey)), ...this.unwritten.values()]);
+  }
+
+  /** The entries in the file. */
+  private async stored(): Promise<FailedObject[]> {
     let text: string;
     try {
       text = await readFile(this.file, 'utf8');
@@ -81,18 +112,22 @@ export class FailedObjects {
   private change<T>(update: (objects: FailedObject[]) => { objects: FailedObject[]; result: T }): Promise<T> {
     return withStateLock(this.file, async () => {
       const { objects, result } = update(await this.list());
-      objects.sort((a, b) => a.firstFailedAt.localeCompare(b.firstFailedAt) || a.rawKey.localeCompare(b.rawKey));
-      await writeFileAtomic(this.file, JSON.stringify({ objects }, null, 2) + '\n');
+      await (this.options.write ?? writeFileAtomic)(this.file, JSON.stringify({ objects: sorted(objects) }, null, 2) + '\n');
+      // What this process could not write before is in the file now.
+      this.unwritten.clear();
       return result;
     });
   }
 
-  /** Records a failed attempt; returns the entry, parked once it reached `maxAttempts`. */
-  recordFailure(rawKey: string, error: Error, maxAttempts: number = RETRY_POLICY.maxAttempts, now: Date = new Date()): Promise<FailedObject> {
-    return this.change((objects) => {
-      const previous = objects.find((o) => o.rawKey === rawKey);
+  /**
+   * Records a failed attempt; returns the entry, parked once it reached
+   * `maxAttempts`. It never fails for want of the ledger: an entry it cannot
+   * write is kept in this process, and `unrecorded` says why.
+   */
+  async recordFailure(rawKey: string, error: Error, maxAttempts: number = RETRY_POLICY.maxAttempts, now: Date = new Date()): Promise<RecordedFailure> {
+    const next = (previous: FailedObject | undefined): FailedObject => {
       const attempts = (previous?.attempts ?? 0) + 1;
-      const entry: FailedObject = {
+      return {
         rawKey,
         attempts,
         firstFailedAt: previous?.firstFailedAt ?? now.toISOString(),
@@ -100,14 +135,26 @@ export class FailedObjects {
         lastError: shortError(error),
         parked: attempts >= maxAttempts,
       };
-      return { objects: [...objects.filter((o) => o.rawKey !== rawKey), entry], result: entry };
-    });
+    };
+    try {
+      const entry = await this.change((objects) => {
+        const entry = next(objects.find((o) => o.rawKey === rawKey));
+        return { objects: [...objects.filter((o) => o.rawKey !== rawKey), entry], result: entry };
+      });
+      return { entry };
+    } catch (writeError) {
+      const previous = this.unwritten.get(rawKey) ?? (await this.stored().catch(() => [])).find((o) => o.rawKey === rawKey);
+      const entry = next(previous);
+      this.unwritten.set(rawKey, entry);
+      return { entry, unrecorded: writeError instanceof Error ? writeError : new Error(String(writeError)) };
+    }
   }
 
   /** Forgets an object once it was transformed. */
   async recordSuccess(rawKey: string): Promise<void> {
+    this.unwritten.delete(rawKey);
     // Most objects never failed: no lock, no write for them.
-    if (!(await this.list()).some((o) => o.rawKey === rawKey)) return;
+    if (!(await this.stored()).some((o) => o.rawKey === rawKey)) return;
     await this.change((objects) => ({ objects: objects.filter((o) => o.rawKey !== rawKey), result: undefined }));
   }
 
@@ -127,4 +174,9 @@ export class FailedObjects {
       return { objects: updated, result: released };
     });
   }
+}
+
+/** Oldest failure first, then by key. */
+function sorted(objects: FailedObject[]): FailedObject[] {
+  return objects.sort((a, b) => a.firstFailedAt.localeCompare(b.firstFailedAt) || a.rawKey.localeCompare(b.rawKey));
 }

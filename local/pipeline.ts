@@ -64,7 +64,8 @@ export interface PipelineOptions {
   readonly onFailure?: (failure: PipelineFailure) => void;
   /**
    * Where failures are recorded: then an object is tried a bounded number of
-   * times (RETRY_POLICY) and parked after that, never blocking the others.
+   * times (RETRY_POLICY) and parked after that, never blocking the others,
+   * whether or not the ledger can be written at the time.
    * @default - a failed object is retried at the next start only, without limit
    */
   readonly failures?: FailedObjects;
@@ -224,29 +225,28 @@ export class TransformPipeline {
     }
   }
 
-  /** Records a failure and schedules the next try, or parks the object; the queue goes on either way. */
+  /**
+   * Records a failure and schedules the next try, or parks the object; the
+   * queue goes on either way. A failure the ledger cannot take (the disk that
+   * failed the transform is full) is kept in memory and follows the same
+   * schedule: it is counted, tried again in this run, and parked after as
+   * many attempts.
+   */
   private async failed(key: string, error: Error): Promise<void> {
     const failures = this.options.failures;
     if (!failures) {
       this.options.onFailure?.({ rawKey: key, error, attempts: 1, parked: false });
       return;
     }
-    let entry;
-    try {
-      entry = await failures.recordFailure(key, error, this.retryPolicy.maxAttempts);
-    } catch (ledgerError) {
-      // Without a ledger entry it is simply tried again at the next start.
-      const why = ledgerError instanceof Error ? ledgerError.message : String(ledgerError);
-      this.options.onFailure?.({ rawKey: key, error: new Error(`${error.message} (and recording the failure failed: ${why})`), attempts: 1, parked: false });
-      return;
-    }
+    const { entry, unrecorded } = await failures.recordFailure(key, error, this.retryPolicy.maxAttempts);
+    const reported = unrecorded ? new Error(`${error.message} (not in the failed-objects ledger, kept for this run only: ${unrecorded.message})`) : error;
     if (entry.parked || this.closed) {
-      this.options.onFailure?.({ rawKey: key, error, attempts: entry.attempts, parked: entry.parked });
+      this.options.onFailure?.({ rawKey: key, error: reported, attempts: entry.attempts, parked: entry.parked });
       return;
     }
     const delays = this.retryPolicy.delaysMs;
     const retryInMs = delays[Math.min(entry.attempts - 1, delays.length - 1)] ?? 5000;
-    this.options.onFailure?.({ rawKey: key, error, attempts: entry.attempts, parked: false, retryInMs });
+    this.options.onFailure?.({ rawKey: key, error: reported, attempts: entry.attempts, parked: false, retryInMs });
     const timer = setTimeout(() => {
       this.retries.delete(key);
       if (!this.closed) this.enqueue(key);

@@ -100,6 +100,106 @@ describe('a raw object that keeps failing', () => {
   });
 });
 
+describe('a raw object that fails while the ledger cannot be written either (a full disk)', () => {
+  it('is kept in memory: counted, tried again in the run on the same schedule, parked after as many attempts, and written once the ledger can be', async () => {
+    const root = await tempDir();
+    await seed(root);
+    const layout = dataDirLayout(root);
+    await ensureDataDir(layout);
+    const duckdb = await createTransformEngine({ path: join(root, 'state', 'platform.duckdb') });
+    const store = new BrokenStore(root);
+    let ledgerFull = true;
+    let refusedWrites = 0;
+    const failures = FailedObjects.of(layout, {
+      write: async (file, text) => {
+        if (ledgerFull) {
+          refusedWrites += 1;
+          throw Object.assign(new Error(`ENOSPC: no space left on device, write '${file}'`), { code: 'ENOSPC' });
+        }
+        await writeFile(file, text);
+      },
+    });
+    const events: PipelineEvent[] = [];
+    const failed: PipelineFailure[] = [];
+    const pipeline = new TransformPipeline({
+      store,
+      duckdb,
+      pseudonymKey: TEST_KEY,
+      scratch: layout.scratch,
+      failures,
+      retryPolicy: { maxAttempts: 3, delaysMs: [20, 40] },
+      onResult: (e) => events.push(e),
+      onFailure: (f) => failed.push(f),
+    });
+    await pipeline.open();
+    for (const key of await pipeline.untransformed()) pipeline.enqueue(key);
+    await until(() => failed.some((f) => f.parked), 'the broken object to be parked');
+
+    // Three attempts in this run, each reported with why the ledger does not hold it.
+    expect(failed.map((f) => [f.rawKey, f.attempts, f.parked, f.retryInMs])).toEqual([
+      [BROKEN, 1, false, 20],
+      [BROKEN, 2, false, 40],
+      [BROKEN, 3, true, undefined],
+    ]);
+    for (const f of failed) expect(f.error.message).toMatch(/^injected: EIO writing curated\/air_quality\/.*\(not in the failed-objects ledger, kept for this run only: ENOSPC: no space left/);
+    expect(refusedWrites).toBe(3);
+    expect(events.map((e) => [e.rawKey, e.curated])).toEqual([[FINE, 2]]);
+    // What the run's summary counts: the object is failed and parked, though the file does not know it.
+    expect((await failures.list()).map((o) => [o.rawKey, o.attempts, o.parked])).toEqual([[BROKEN, 3, true]]);
+    expect(await pipeline.untransformed()).toEqual([]);
+    expect(await new FailedObjects(failures.file).list()).toEqual([]);
+
+    // Space returns: the next change to the ledger writes what was kept in memory too.
+    ledgerFull = false;
+    await failures.recordFailure(FINE, new Error('another failure'), 3);
+    expect((await new FailedObjects(failures.file).list()).map((o) => [o.rawKey, o.attempts, o.parked])).toEqual([
+      [BROKEN, 3, true],
+      [FINE, 1, false],
+    ]);
+    await pipeline.close();
+    duckdb.closeSync();
+  });
+
+  it('is retried in the run and curated once the disk has room again', async () => {
+    const root = await tempDir();
+    await seed(root);
+    const layout = dataDirLayout(root);
+    await ensureDataDir(layout);
+    const duckdb = await createTransformEngine({ path: join(root, 'state', 'platform.duckdb') });
+    const store = new BrokenStore(root);
+    const failures = FailedObjects.of(layout, {
+      write: async () => {
+        throw Object.assign(new Error('ENOSPC: no space left on device'), { code: 'ENOSPC' });
+      },
+    });
+    const events: PipelineEvent[] = [];
+    const failed: PipelineFailure[] = [];
+    const pipeline = new TransformPipeline({
+      store,
+      duckdb,
+      pseudonymKey: TEST_KEY,
+      scratch: layout.scratch,
+      failures,
+      retryPolicy: { maxAttempts: 3, delaysMs: [20, 40] },
+      onResult: (e) => events.push(e),
+      onFailure: (f) => {
+        failed.push(f);
+        // The disk has room again before the second try.
+        store.broken = false;
+      },
+    });
+    await pipeline.open();
+    for (const key of await pipeline.untransformed()) pipeline.enqueue(key);
+    await until(() => events.length === 2, 'both objects to be transformed');
+    expect(failed.map((f) => [f.rawKey, f.attempts, f.parked])).toEqual([[BROKEN, 1, false]]);
+    expect(failed[0]!.error.message).toMatch(/kept for this run only: ENOSPC/);
+    expect(events.map((e) => [e.rawKey, e.curated]).sort()).toEqual([[BROKEN, 2], [FINE, 2]].sort());
+    expect(await failures.list()).toEqual([]);
+    await pipeline.close();
+    duckdb.closeSync();
+  });
+});
+
 describe('datastroom dev and datastroom failed', () => {
   it('report a failing object in the summary, park it after three starts, and list it', async () => {
     const root = await tempDir();
