@@ -4,7 +4,7 @@
  * configuration, clients and the DuckDB engine are set up once per
  * container; the work is in the core the local runtime runs too.
  */
-import { mkdirSync } from 'node:fs';
+import { mkdir, rm } from 'node:fs/promises';
 import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { s3ClientFromEnv, S3ObjectStore } from '../adapters/s3-store.ts';
 import { pseudonymKeyFromSecret } from '../adapters/secrets.ts';
@@ -21,7 +21,11 @@ const secrets = new SecretsManagerClient({});
 let env: Promise<TransformEnv> | undefined;
 function transformEnv(): Promise<TransformEnv> {
   env ??= (async () => {
-    mkdirSync(SCRATCH, { recursive: true });
+    // An environment Lambda reuses after a timeout or an out-of-memory end keeps /tmp: what a cut-off
+    // transform left there (a raw object's copy, plates in clear) goes before anything else runs.
+    // One invocation at a time per environment, so nothing of a running transform is there.
+    await rm(SCRATCH, { recursive: true, force: true });
+    await mkdir(SCRATCH, { recursive: true, mode: 0o700 });
     const [pseudonymKey, duckdb] = await Promise.all([
       pseudonymKeyFromSecret(secrets, config.pseudonymSecretArn),
       createTransformEngine({ memoryLimitMb: config.duckdbMemoryMb, tempDirectory: `${SCRATCH}/spill` }),

@@ -4,7 +4,7 @@
  * the handler to its contract with S3, Secrets Manager and SQS: which objects
  * it reads and writes, partial batch failures, and idempotent retries.
  */
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gunzipSync, gzipSync } from 'node:zlib';
@@ -131,6 +131,16 @@ beforeEach(() => {
 const stored = () => [...objects.keys()].filter((k) => !k.startsWith(`${RAW}/`)).sort();
 
 describe('the transform handler', () => {
+  // First: the cold start of this file's one environment happens here.
+  it('empties what a cut-off transform left in its scratch (/tmp/datastroom) at its cold start', async () => {
+    const leftover = '/tmp/datastroom/transform-cutoff';
+    await mkdir(leftover, { recursive: true });
+    await writeFile(join(leftover, 'canonical.jsonl.gz'), gzipSync('{"plate":"1-ABC-123"}\n'));
+    expect(await handler({ Records: [objectCreated(keyA, 'm-a')] })).toEqual({ batchItemFailures: [] });
+    expect(await readdir('/tmp/datastroom')).not.toContain('transform-cutoff');
+    expect((await stat('/tmp/datastroom')).mode & 0o777).toBe(0o700);
+  });
+
   it('reads each raw object from the raw bucket and writes curated and quarantine objects to the curated bucket', async () => {
     const response = await handler({ Records: [objectCreated(keyA, 'm-a'), objectCreated(keyB, 'm-b')] });
     expect(response).toEqual({ batchItemFailures: [] });
