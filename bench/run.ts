@@ -17,7 +17,8 @@
  *   9. transform ms per Firehose object (gzip, base64 payloads) at 70, 350
  *      and 3,500 readings, one vCPU, written to cost/measured-transform.json
  *
- * BENCH_ROWS, BENCH_MESSAGES and BENCH_LAKE_SCALE scale it down for a quick look.
+ * BENCH_ROWS, BENCH_MESSAGES and BENCH_LAKE_SCALE scale it down for a quick look;
+ * BENCH_LAKE_SCALE=0 leaves the lake (6) out.
  */
 import { execFile } from 'node:child_process';
 import { createWriteStream } from 'node:fs';
@@ -189,7 +190,7 @@ async function main(): Promise<void> {
     process.stderr.write('partition pruning: a one-day query over the curated dataset...\n');
     const pruning = await partitionPruning(root, rawKey);
 
-    const lake = await measureLake();
+    const lake = Number(process.env.BENCH_LAKE_SCALE ?? 1) > 0 ? await measureLake() : undefined;
     process.stderr.write('firehose: the transform on objects as Firehose writes them...\n');
     const firehose = await measureFirehoseTransform((line) => process.stderr.write(`${line}\n`));
 
@@ -201,7 +202,7 @@ async function main(): Promise<void> {
       ['refused-heavy peak RSS MB (median run)', refused.maxRssMb.toFixed(0), '', `target < ${MEMORY_TARGET_MB} (runs: ${refusedRuns.map((m) => m.maxRssMb.toFixed(0)).join(', ')})`],
       [`one-day query (dt=${pruning.day}) files`, String(pruning.filesRead), `of ${pruning.filesTotal}`, 'target: 1 partition'],
       ['one-day query bytes', String(pruning.bytesRead), `of ${pruning.bytesTotal}`, `${ratio(pruning.bytesRead, pruning.bytesTotal)} of the dataset`],
-      ...lakeRows(lake),
+      ...(lake ? lakeRows(lake) : [['lake', 'left out (BENCH_LAKE_SCALE=0)', '', ''] as [string, string, string, string]]),
       ...firehose.sizes.map((f): [string, string, string, string] => [
         `Firehose object, ${f.readings} readings: warm ms`,
         f.warmMs.toFixed(1),
