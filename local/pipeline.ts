@@ -13,7 +13,7 @@ import {
   type TransformCounts,
 } from '../functions/core/transform.ts';
 import type { LocalObjectStore } from '../functions/adapters/local-store.ts';
-import { JsonLinesWriter, lineId, numberedLines } from '../functions/core/raw-lines.ts';
+import { isBlankLine, JsonLinesWriter, lineId, numberedLines } from '../functions/core/raw-lines.ts';
 import type { CompactedSources } from '../functions/core/compaction.ts';
 import { RETRY_POLICY, type FailedObjects, type RetryPolicy } from './failed-objects.ts';
 
@@ -288,7 +288,7 @@ export class TransformPipeline {
       const out = new JsonLinesWriter(join(dir, 'quarantine.jsonl.gz'), { gzip: true });
       try {
         for await (const { n, text } of numberedLines(await store.fetch(key))) {
-          if (text.trim() === '') continue;
+          if (isBlankLine(text)) continue;
           const arrival = UnroutedArrival.safeParse(safeJson(text));
           const record: QuarantineRecord = arrival.success
             ? {

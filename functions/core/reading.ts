@@ -259,15 +259,17 @@ function harmless(value: unknown): boolean {
 /**
  * Whether a value of a personal-data dataset may appear in clear text in a
  * reason or in quarantine. Only what is provably harmless may: null and
- * booleans; a number in a declared numeric field; a declared enum member;
- * a time in `ts`. Anything else may hold personal data (a plate as a number,
- * in its own field or another, or under an unknown key), so it may not.
+ * booleans; a number its declared numeric field accepts (in range, so it
+ * shows no more than curated would: a plate's digits sent as `lane` do not
+ * pass); a declared enum member; a time in `ts`. Anything else may hold
+ * personal data (a plate as a number, in its own field or another, or under
+ * an unknown key), so it may not.
  */
 function clearForPersonalDataset(dataset: Dataset, field: string, value: unknown): boolean {
   if (harmless(value)) return true;
   const spec = dataset.fields.find((f) => f.name === field);
   if (!spec || spec.personal) return false;
-  if (typeof value === 'number') return spec.kind === 'double' || spec.kind === 'bigint';
+  if (typeof value === 'number') return (spec.kind === 'double' || spec.kind === 'bigint') && dataset.reading.shape[field]?.safeParse(value).success === true;
   if (typeof value !== 'string') return false;
   if (spec.enum?.includes(value)) return true;
   return spec.name === EVENT_TIME_FIELD && TIME_TEXT.test(value);

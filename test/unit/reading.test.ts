@@ -149,7 +149,7 @@ describe('personal data', () => {
     expect(kept[0]).toMatchObject({ ts: passage.ts, direction: 'in', lane: 1, confidence: 0.93 });
   });
 
-  it('conceals a bare number anywhere but in a numeric field: the whole payload, an array element, an unknown key', () => {
+  it('conceals a bare number anywhere but in range in a numeric field: the whole payload, an array element, an unknown key', () => {
     const conceal = (value: unknown) => quarantinePayload(anpr, value, TEST_KEY);
     // An all-digit plate sent as the whole reading, or as readings of an array, or beside the fields.
     expect(conceal(987650017)).toBe(pseudonym(TEST_KEY, '987650017'));
@@ -159,9 +159,12 @@ describe('personal data', () => {
       true,
       null,
     ]);
-    const kept = conceal({ ...passage, id: 987650018, seen: true, gone: null, direction: 987650019 }) as Record<string, unknown>;
+    const kept = conceal({ ...passage, id: 987650018, seen: true, gone: null, direction: 987650019, lane: 987650021 }) as Record<string, unknown>;
     expect(kept[pseudonym(TEST_KEY, 'id')]).toBe(pseudonym(TEST_KEY, '987650018'));
     expect(kept.direction).toBe(pseudonym(TEST_KEY, '987650019'));
+    // A numeric field's own value only in its range: what curated would show.
+    expect(kept.lane).toBe(pseudonym(TEST_KEY, '987650021'));
+    expect(kept.confidence).toBe(passage.confidence);
     // Null and booleans cannot spell a plate, wherever they are.
     expect(kept[pseudonym(TEST_KEY, 'seen')]).toBe(true);
     expect(kept[pseudonym(TEST_KEY, 'gone')]).toBeNull();
@@ -175,10 +178,13 @@ describe('personal data', () => {
       reason(judgeReading(anpr, arrival, { ...passage, lane: '1-ABC-123' }, context)),
     ];
     expect(reasons[0]).toBe('plate must be a string, got number (value withheld: may be personal data)');
-    // A number in a field that holds text is withheld too: a plate sent in the wrong field.
+    // A number in a field that holds text is withheld too, and one out of its numeric field's range.
     expect(reason(judgeReading(anpr, arrival, { ...passage, direction: 987650017 }, context))).toBe(
       'direction must be one of "in", "out", got (value withheld: may be personal data)',
     );
+    expect(reason(judgeReading(anpr, arrival, { ...passage, lane: 987650018 }, context))).toBe('lane must be at most 8, got (value withheld: may be personal data)');
+    // Datasets without personal data say what they got.
+    expect(reason(judgeReading(traffic, arrival, { ts: '2026-11-29T10:00:00Z', interval_s: 900, cars: -5, bikes: 1, pedestrians: 2, heavy_vehicles: 0 }, context))).toBe('cars must be at least 0, got -5');
     for (const r of reasons) expect(r).not.toMatch(/1234567|TZT|ABC/);
     const decoded = decodePayload(
       { messageId: 'm', sensorId: 's', receivedAt: '2026-11-29T10:00:00Z', payloadBase64: Buffer.from('1-ABC-123').toString('base64') },
