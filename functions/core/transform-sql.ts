@@ -205,7 +205,7 @@ function readingsSelect(dataset: Dataset, source: string): string {
   return `
     SELECT messageId, sensorId, receivedAt,
       CASE WHEN strict THEN TRY(from_json(b64_text, ${payloadStructure(dataset)}))
-        WHEN payload IS NOT NULL AND (${embeddedPlain}) THEN CAST(${embedded} AS ${readingStructType(dataset)}) END AS reading,
+        WHEN embedded AND (${embeddedPlain}) THEN CAST(${embedded} AS ${readingStructType(dataset)}) END AS reading,
       b64 AND NOT strict
         AND (b64_bytes IS NULL OR coalesce(json_valid(b64_text), false) OR regexp_matches(b64_text, '\\\\u[dD][89a-fA-F]')) AS undecoded
     FROM (
@@ -223,9 +223,14 @@ function readingsSelect(dataset: Dataset, source: string): string {
           FROM (
             SELECT *, TRY(decode(b64_bytes)) AS b64_text
             FROM (
-              SELECT messageId, sensorId, receivedAt, payload, b64,
+              SELECT messageId, sensorId, receivedAt, payload, b64, embedded,
                 CASE WHEN b64 THEN TRY(from_base64(payloadBase64)) END AS b64_bytes
-              FROM (SELECT *, payloadBase64 IS NOT NULL AND payloadBytes IS NULL AND rejected IS NULL AS b64 FROM ${source})
+              FROM (
+                -- Which payload the judge reads (decodePayload): a size refusal first, then bytes, then JSON.
+                SELECT *, payloadBase64 IS NOT NULL AND payloadBytes IS NULL AND rejected IS NULL AS b64,
+                  payload IS NOT NULL AND payloadBase64 IS NULL AND payloadBytes IS NULL AND rejected IS NULL AS embedded
+                FROM ${source}
+              )
             )
           )
         )

@@ -216,6 +216,18 @@ describe('raw objects from another producer', () => {
     expect(allRows(run).find((r) => r.message_id === 'dup')?.pm25).toBe(4);
   });
 
+  it('judges the bytes of a line that carries both bytes and JSON, as the reference judge reads them', async () => {
+    const reading = airReading();
+    const torn = Buffer.from(JSON.stringify(reading).slice(0, -1)).toString('base64');
+    const line = JSON.stringify({ messageId: 'both', sensorId: 's-1', receivedAt: '2026-11-29T10:00:05.000Z', payload: reading, payloadBase64: torn });
+    const sized = JSON.stringify({ messageId: 'sized', sensorId: 's-1', receivedAt: '2026-11-29T10:00:05.000Z', payload: reading, payloadBytes: 200_000 });
+    const run = await harness.run(air, [line, sized]);
+    expect(counts(run)).toEqual({ received: 2, curated: 0, quarantined: 2, duplicates: 0 });
+    const reasons = new Map(run.quarantine.map((q) => [q.messageId, q.reason]));
+    expect(reasons.get('both')).toMatch(/^payload is not valid JSON/);
+    expect(reasons.get('sized')).toBe("payload is 200000 bytes; the limit is 131072 bytes (IoT Core's)");
+  });
+
   // DuckDB's line reader skips space, tab, CR, form feed and vertical tab around a record; the pre-pass and
   // the judge's line finder must see the same records, or a reading fails its object.
   const spaced = [

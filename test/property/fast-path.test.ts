@@ -123,7 +123,8 @@ function readingArb(dataset: Dataset): fc.Arbitrary<Record<string, unknown>> {
  * base64 as the topic rule writes it, with its text spelled one of these
  * ways; or as another producer may write it: base64 without padding or
  * wrapped in lines (Node decodes both, DuckDB neither), an array of one
- * reading, or JSON embedded whatever its keys (duplicates, deep extras).
+ * reading, JSON embedded whatever its keys (duplicates, deep extras), or
+ * both bytes and JSON in one line (the bytes are what counts).
  */
 type Form =
   | 'plain'
@@ -141,7 +142,8 @@ type Form =
   | 'arrayOfOne'
   | 'embeddedTooDeep'
   | 'embeddedDeepEnough'
-  | 'embeddedDuplicateKey';
+  | 'embeddedDuplicateKey'
+  | 'bytesBesideJson';
 
 /** Forms the SQL reads as they are: an object of only these never needs the pre-pass. */
 const FAST_FORMS: readonly Form[] = ['plain', 'compact', 'pretty', 'escapedKeys', 'embeddedTooDeep', 'embeddedDeepEnough', 'embeddedDuplicateKey'];
@@ -155,7 +157,7 @@ const formArb = fc.oneof(
   { weight: 2, arbitrary: fc.constantFrom<Form>('duplicateKey', 'trailingComma') },
   { weight: 2, arbitrary: fc.constantFrom<Form>('nan', 'tooDeep', 'loneSurrogate', 'notUtf8') },
   { weight: 2, arbitrary: fc.constantFrom<Form>('unpaddedBase64', 'wrappedBase64', 'arrayOfOne') },
-  { weight: 2, arbitrary: fc.constantFrom<Form>('embeddedTooDeep', 'embeddedDeepEnough', 'embeddedDuplicateKey') },
+  { weight: 2, arbitrary: fc.constantFrom<Form>('embeddedTooDeep', 'embeddedDeepEnough', 'embeddedDuplicateKey', 'bytesBesideJson') },
 );
 
 /** The base64 text of a payload as the form spells it. */
@@ -185,6 +187,9 @@ function spelled(payload: Record<string, unknown>, form: Form, dataset: Dataset)
       return Buffer.from(`{"extra":${'['.repeat(MAX_NESTING - 1)}${']'.repeat(MAX_NESTING - 1)},${after}`);
     case 'embeddedDuplicateKey':
       return Buffer.from(`${json.slice(0, -1)},${JSON.stringify(dataset.fields[1]?.name ?? 'x')}:null}`);
+    case 'bytesBesideJson':
+      // Torn bytes; the line carries the whole reading as JSON beside them.
+      return Buffer.from(json.slice(0, -1));
     case 'pretty':
       return Buffer.from(`\r\n ${JSON.stringify(payload, null, 2).replace(/\n/g, '\r\n')}\t\n`);
     case 'escapedKeys':
@@ -256,7 +261,7 @@ describe.each(registry.map((d) => [d.id, d] as const))('fast path of %s', (_id, 
           lines.push(
             form === 'plain' ? arrivalLine({ dataset: dataset.id, sensor, payload, receivedAt: RECEIVED })
             : EMBEDDED_FORMS.includes(form) ? `{"messageId":"${messageId}","sensorId":${JSON.stringify(sensor)},"receivedAt":"${receivedAt}","payload":${bytes.toString('utf8')}}`
-            : JSON.stringify({ messageId, sensorId: sensor, receivedAt, payloadBase64: base64Of(bytes, form) }),
+            : JSON.stringify({ messageId, sensorId: sensor, receivedAt, ...(form === 'bytesBesideJson' ? { payload } : {}), payloadBase64: base64Of(bytes, form) }),
           );
           // The judge sees what travelled: JSON has no -0, no undefined.
           const arrival = { messageId, sensorId: sensor, receivedAt };
