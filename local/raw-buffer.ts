@@ -458,7 +458,8 @@ export async function sealBufferFile(path: string, dataRoot: string, sync: (dir:
   await makeDirectory(dirname(target), sync);
   await rename(path, target);
   // A rename lives in the directory: synced, the raw object survives a power loss where it now is.
-  await sync(dirname(target));
+  // The move is done either way: a failed sync must not turn it into a seal retried for ever.
+  await sync(dirname(target)).catch(() => undefined);
   return key;
 }
 
