@@ -75,7 +75,6 @@ export class DatastroomStack extends Stack {
         return t ? [t.curated, ...t.views] : [];
       },
       bytesScannedCutoffPerQuery: Math.max(10, Math.round(config.bytesScannedCutoffMb)) * 1024 * 1024,
-      destroyData: config.destroyData,
       lakeFormationTags: config.lakeFormationTags,
     });
     this.query.node.addDependency(this.catalog);

@@ -158,6 +158,13 @@ describe('the lake buckets', () => {
 });
 
 describe('query access', () => {
+  it.each([false, true])('has workgroups cdk destroy can delete after queries ran (destroyData %s): their query history goes with them', (destroyData) => {
+    const workgroups = Object.values(platform({ config: { destroyData } }).template.findResources('AWS::Athena::WorkGroup'));
+    expect(workgroups).toHaveLength(2);
+    // Athena's DeleteWorkGroup refuses a workgroup with query executions unless RecursiveDeleteOption is true.
+    for (const wg of workgroups) expect([wg.DeletionPolicy ?? 'Delete', wg.Properties.RecursiveDeleteOption]).toEqual(['Delete', true]);
+  });
+
   it('has workgroups that enforce their configuration, encrypt results and cut off large scans', () => {
     for (const role of ['analysts', 'bi']) {
       template.hasResourceProperties('AWS::Athena::WorkGroup', {
@@ -450,7 +457,14 @@ describe('deleting the stack', () => {
     expect(cleanup.Properties).toMatchObject({ PolicyNames: refs('AWS::IoT::Policy'), ThingTypeNames: refs('AWS::IoT::ThingType') });
     expect(refs('AWS::IoT::Policy')).toHaveLength(registry.length);
     const [, role] = resources('AWS::IAM::Policy').find(([id]) => id.startsWith('IngestionDeviceCleanupRole'))!;
-    const actions = JSON.stringify(role.Properties!.PolicyDocument);
-    for (const action of ['iot:ListTargetsForPolicy', 'iot:DetachPolicy', 'iot:DeletePolicy', 'iot:ListThings', 'iot:UpdateThing']) expect(actions).toContain(action);
+    const statements = (role.Properties!.PolicyDocument as { Statement: { Action: string | string[]; Resource: unknown }[] }).Statement;
+    const actions = statements.flatMap((s) => [s.Action].flat());
+    for (const action of ['iot:ListTargetsForPolicy', 'iot:DetachPolicy', 'iot:ListPolicyVersions', 'iot:DeletePolicyVersion', 'iot:DeletePolicy', 'iot:ListThings', 'iot:UpdateThing']) {
+      expect(actions).toContain(action);
+    }
+    // It asks whether its own stack is being deleted, and may ask nothing of any other stack.
+    expect(statements.filter((s) => [s.Action].flat().includes('cloudformation:DescribeStacks'))).toEqual([
+      expect.objectContaining({ Action: 'cloudformation:DescribeStacks', Resource: { Ref: 'AWS::StackId' } }),
+    ]);
   });
 });
