@@ -7,7 +7,9 @@
  * statement for its service principal with the documented condition; a
  * resource encrypted by the callers' own role (buckets, secrets, Athena
  * results, delivery streams) needs the key policy to let IAM policies of the
- * account grant the key. Synth fails naming the resource otherwise.
+ * account grant the key. Synth fails naming the resource otherwise, and
+ * also when a resource of a type the check has no rule for refers to a key:
+ * a new kind of encrypted resource is looked at, not passed unseen.
  */
 import { describeResource, globMatch, refersTo, render, TemplateCheckPlugin, type Finding, type Template, type TemplateResource } from './template.ts';
 
@@ -20,6 +22,7 @@ export const KEY_POLICY_RULES = {
   publisher: 'publisher-principal',
   iam: 'iam-delegation',
   accessLogTarget: 'access-log-target',
+  unknownUse: 'unknown-key-use',
 } as const;
 
 interface Statement {
@@ -116,6 +119,12 @@ const ENCRYPTION_KEY_PROPERTY: Readonly<Record<string, (p: Record<string, unknow
   'AWS::KinesisFirehose::DeliveryStream': (p) => (p.ExtendedS3DestinationConfiguration as { EncryptionConfiguration?: unknown } | undefined)?.EncryptionConfiguration,
 };
 
+/**
+ * Types that refer to a key without being encrypted with it: IAM policies
+ * grant it, an alias names it, a key policy is its own.
+ */
+const NAMES_WITHOUT_ENCRYPTING = (type: string) => type.startsWith('AWS::IAM::') || type === 'AWS::KMS::Alias' || type === 'AWS::KMS::Key';
+
 /** Resources encrypted by their callers' own IAM permissions, through the service. */
 const CALLER_ENCRYPTED = new Set(['AWS::S3::Bucket', 'AWS::SecretsManager::Secret', 'AWS::Athena::WorkGroup', 'AWS::KinesisFirehose::DeliveryStream']);
 
@@ -164,7 +173,20 @@ export function keyPolicyFindings(template: Template): Finding[] {
     const keyName = describeResource(template, keyId);
     for (const [id, resource] of Object.entries(template.Resources)) {
       const keyProperty = ENCRYPTION_KEY_PROPERTY[resource.Type];
-      if (!keyProperty || !refersTo(keyProperty(resource.Properties ?? {}), keyId)) continue;
+      if (!keyProperty) {
+        // A type this check has no rule for (a Lambda function's KmsKeyArn, a Glue catalog's encryption, ...) must
+        // not pass unseen: what its service needs of the key policy is for someone to look up and write down.
+        if (!NAMES_WITHOUT_ENCRYPTING(resource.Type) && refersTo(resource.Properties ?? {}, keyId)) {
+          findings.push({
+            rule: KEY_POLICY_RULES.unknownUse,
+            logicalId: id,
+            message: `${describeResource(template, id)} (${resource.Type}) refers to ${keyName}, and the key-policy check knows no rule for ${resource.Type}: whether its service can use the key is unchecked`,
+            fix: `teach infra/governance/key-policy.ts what ${resource.Type} needs of a key policy (AWS documents it per service), or acknowledge '${KEY_POLICY_PLUGIN}::${KEY_POLICY_RULES.unknownUse}' on it with the reason it needs nothing`,
+          });
+        }
+        continue;
+      }
+      if (!refersTo(keyProperty(resource.Properties ?? {}), keyId)) continue;
       const what = describeResource(template, id);
 
       if (resource.Type === 'AWS::Logs::LogGroup') {
