@@ -321,6 +321,13 @@ describe('observability', () => {
       expect(freshness.AlarmRule).toEqual({
         'Fn::Join': ['', ['(ALARM("', arn(`datastroom-test-${d.id}-stale`), '") AND OK("', arn(`datastroom-test-${d.id}-dormant`), '"))']],
       });
+      // Both parts show ALARM in the console for a dataset without readings: each says it notifies nothing itself.
+      for (const part of ['stale', 'dormant']) {
+        template.hasResourceProperties('AWS::CloudWatch::Alarm', {
+          AlarmName: `datastroom-test-${d.id}-${part}`,
+          AlarmDescription: Match.stringLikeRegexp(`Part of datastroom-test-${d.id}-freshness; notifies nothing itself\\.`),
+        });
+      }
       template.hasResourceProperties('AWS::CloudWatch::Alarm', {
         AlarmName: `datastroom-test-${d.id}-dormant`,
         MetricName: 'IncomingRecords',
