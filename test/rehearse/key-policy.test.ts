@@ -84,13 +84,18 @@ describe('the key-policy check', () => {
     };
     // Refers to the key as text only, through an environment variable: still a use to look at.
     copy.Resources.StrayEnvironment = { Type: 'AWS::Lambda::Function', Properties: { Environment: { Variables: { KEY: { 'Fn::GetAtt': [keyId, 'Arn'] } } } } };
+    // A type the check knows, with the key in a property it has no rule for: the stream's own server-side encryption.
+    const [streamId, stream] = Object.entries(copy.Resources).find(([, r]) => r.Type === 'AWS::KinesisFirehose::DeliveryStream')!;
+    stream.Properties!.DeliveryStreamEncryptionConfigurationInput = { KeyType: 'CUSTOMER_MANAGED_CMK', KeyARN: { 'Fn::GetAtt': [keyId, 'Arn'] } };
     const findings = keyPolicyFindings(copy as Template);
     expect(findings.map((f) => [f.rule, f.logicalId])).toEqual([
+      [KEY_POLICY_RULES.unknownUse, streamId],
       [KEY_POLICY_RULES.unknownUse, 'StrayFunction'],
       [KEY_POLICY_RULES.unknownUse, 'StrayCatalogEncryption'],
       [KEY_POLICY_RULES.unknownUse, 'StrayEnvironment'],
     ]);
-    expect(findings[1]!.message).toMatch(/^StrayCatalogEncryption \(AWS::Glue::DataCatalogEncryptionSettings\) refers to StorageKey\w+, and the key-policy check knows no rule for AWS::Glue::DataCatalogEncryptionSettings/);
+    expect(findings[0]!.message).toMatch(/refers to StorageKey\w+ through a property other than ExtendedS3DestinationConfiguration\.EncryptionConfiguration: whether its service can use the key is unchecked$/);
+    expect(findings[2]!.message).toMatch(/^StrayCatalogEncryption \(AWS::Glue::DataCatalogEncryptionSettings\) refers to StorageKey\w+, and the key-policy check knows no rule for AWS::Glue::DataCatalogEncryptionSettings/);
   });
 
   it('refuses a KMS-encrypted bucket as the target of server access logs', () => {
