@@ -100,12 +100,13 @@ export class LakeStorage extends Construct {
   constructor(scope: Construct, id: string, props: LakeStorageProps) {
     super(scope, id);
     tagComponent(this, 'storage');
-    // Retained with the stack, but removed when its first create rolls back, so a retry finds no named leftovers.
+    // Retained with the stack, but removed when its first create rolls back.
     const destroyData = props.destroyData ?? false;
     const removalPolicy = destroyData ? RemovalPolicy.DESTROY : RemovalPolicy.RETAIN_ON_UPDATE_OR_DELETE;
     // Buckets are named by CloudFormation (the stack outputs name them to the CLI): a bucket a failed create
     // could not delete (access logs may already have landed in it) never blocks the retry with "already exists".
-    // With destroyData, CloudFormation can delete only empty buckets: every object version goes first.
+    // With destroyData, CloudFormation can delete only empty buckets: every object version goes first (the
+    // emptying also denies new objects, so access logs delivered meanwhile cannot refill the log bucket).
     const bucketRemoval = { removalPolicy, autoDeleteObjects: destroyData };
 
     this.key = new kms.Key(this, 'Key', {
