@@ -7,6 +7,8 @@
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { z } from 'zod';
+// Imported, not read from disk at run time, so the compiled CLI carries the figures with it.
+import checkedIn from './measured-transform.json' with { type: 'json' };
 
 /** Where the benchmark writes its figures, checked in with the code they measure. */
 export const MEASURED_TRANSFORM_FILE = resolve(import.meta.dirname, 'measured-transform.json');
@@ -45,8 +47,13 @@ export const MeasuredTransform = z.object({
 });
 export type MeasuredTransform = z.infer<typeof MeasuredTransform>;
 
-/** The figures checked into the repository; fails naming the file if they are missing or malformed. */
-export function readMeasuredTransform(file: string = MEASURED_TRANSFORM_FILE): MeasuredTransform {
+/** The figures checked into the repository, or those of another file; fails naming it if they are missing or malformed. */
+export function readMeasuredTransform(file?: string): MeasuredTransform {
+  if (file === undefined) {
+    const parsed = MeasuredTransform.safeParse(checkedIn);
+    if (!parsed.success) throw new Error(`${MEASURED_TRANSFORM_FILE}: not the benchmark's figures: ${z.prettifyError(parsed.error).replace(/\n/g, ' ')}`);
+    return parsed.data;
+  }
   let text: string;
   try {
     text = readFileSync(file, 'utf8');

@@ -127,10 +127,13 @@ export class Observability extends Construct {
 
       const window = freshnessWindow(dataset, props.freshnessIntervals);
       const minutes = window.period.toMinutes() * window.evaluationPeriods;
-      // Neither part notifies on its own: the composite below does.
+      // Neither part notifies on its own: the composite below does. Both show ALARM in the console for a
+      // dataset without readings (no data counts as breaching), so their descriptions say what that means.
+      const freshnessName = `${prefix}${dataset.id}-freshness`;
+      const part = `Part of ${freshnessName}; notifies nothing itself.`;
       const stale = new cloudwatch.Alarm(scope, 'Stale', {
         alarmName: `${prefix}${dataset.id}-stale`,
-        alarmDescription: `${dataset.id}: no reading for ${minutes} minutes (${props.freshnessIntervals} x ${dataset.governance.updateFrequency})`,
+        alarmDescription: `${dataset.id}: no reading for ${minutes} minutes (${props.freshnessIntervals} x ${dataset.governance.updateFrequency}). ${part} In ALARM whenever the dataset has no recent readings, sensors or not.`,
         metric: deliveryStream.metric('IncomingRecords', { statistic: 'Sum', period: window.period }),
         threshold: 1,
         comparisonOperator: cloudwatch.ComparisonOperator.LESS_THAN_THRESHOLD,
@@ -140,7 +143,7 @@ export class Observability extends Construct {
       });
       const dormant = new cloudwatch.Alarm(scope, 'Dormant', {
         alarmName: `${prefix}${dataset.id}-dormant`,
-        alarmDescription: `${dataset.id}: no reading for ${DORMANT_AFTER_DAYS} days (no sensors yet, or none any more)`,
+        alarmDescription: `${dataset.id}: no reading for ${DORMANT_AFTER_DAYS} days (no sensors yet, or none any more). ${part} In ALARM it keeps the freshness alarm quiet.`,
         metric: deliveryStream.metric('IncomingRecords', { statistic: 'Sum', period: Duration.days(1) }),
         threshold: 1,
         comparisonOperator: cloudwatch.ComparisonOperator.LESS_THAN_THRESHOLD,
@@ -150,7 +153,7 @@ export class Observability extends Construct {
       });
       // OK(dormant), not NOT ALARM(dormant): right after a deploy the dormant alarm has no state yet.
       const freshness = new cloudwatch.CompositeAlarm(scope, 'Freshness', {
-        compositeAlarmName: `${prefix}${dataset.id}-freshness`,
+        compositeAlarmName: freshnessName,
         alarmDescription: `${dataset.id}: readings stopped (none for ${minutes} minutes, after readings within ${DORMANT_AFTER_DAYS} days)`,
         alarmRule: cloudwatch.AlarmRule.allOf(
           cloudwatch.AlarmRule.fromAlarm(stale, cloudwatch.AlarmState.ALARM),
