@@ -9,6 +9,7 @@ import type { ZoneBuckets } from '../governance/check.ts';
 import { acknowledgeControl } from '../governance/nag.ts';
 import { tagComponent } from '../governance/tags.ts';
 import { logGroupPrefix } from '../names.ts';
+import { ACCESS_LOG_RETENTION_DAYS } from '../sizing.ts';
 
 /** Props of {@link LakeStorage}. */
 export interface LakeStorageProps {
@@ -146,7 +147,7 @@ export class LakeStorage extends Construct {
       blockPublicAccess: s3.BlockPublicAccess.BLOCK_ALL,
       enforceSSL: true,
       objectOwnership: s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
-      lifecycleRules: [{ id: 'expire-access-logs', expiration: Duration.days(365), abortIncompleteMultipartUploadAfter: Duration.days(1) }],
+      lifecycleRules: [{ id: 'expire-access-logs', expiration: Duration.days(ACCESS_LOG_RETENTION_DAYS), abortIncompleteMultipartUploadAfter: Duration.days(1) }],
       ...bucketRemoval,
     });
     const selfLogging = 'This is the access-log bucket the lake buckets log to; logging it to itself would loop.';

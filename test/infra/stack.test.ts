@@ -303,49 +303,38 @@ describe('governance tags', () => {
 });
 
 describe('observability', () => {
-  type Alarm = { AlarmName: string; AlarmActions?: unknown[]; TreatMissingData?: string; MetricName?: string; EvaluationPeriods?: number };
+  type Alarm = {
+    AlarmName: string;
+    AlarmActions?: unknown[];
+    InsufficientDataActions?: unknown[];
+    TreatMissingData?: string;
+    MetricName?: string;
+    EvaluationPeriods?: number;
+  };
   const alarms = () => resources('AWS::CloudWatch::Alarm').map(([, r]) => r.Properties as Alarm);
-  const composites = () => resources('AWS::CloudWatch::CompositeAlarm').map(([, r]) => r.Properties as { AlarmName: string; AlarmRule: unknown; AlarmActions: unknown[] });
 
   it('alarms on dead letters, transform errors, compaction errors, and per dataset on quarantine rate and freshness', () => {
-    expect(alarms()).toHaveLength(3 + 3 * registry.length);
+    expect(alarms()).toHaveLength(3 + 2 * registry.length);
+    expect(resources('AWS::CloudWatch::CompositeAlarm')).toHaveLength(0);
     template.hasResourceProperties('AWS::CloudWatch::Alarm', { AlarmName: 'datastroom-test-compaction-errors', MetricName: 'Errors', Namespace: 'AWS/Lambda', AlarmActions: [Match.anyValue()] });
-    expect(composites()).toHaveLength(registry.length);
     template.hasResourceProperties('AWS::CloudWatch::Alarm', { AlarmName: 'datastroom-test-dead-letters', MetricName: 'ApproximateNumberOfMessagesVisible', Threshold: 1 });
     template.hasResourceProperties('AWS::CloudWatch::Alarm', { AlarmName: 'datastroom-test-transform-errors', MetricName: 'Errors', Namespace: 'AWS/Lambda' });
     for (const d of registry) {
       template.hasResourceProperties('AWS::CloudWatch::Alarm', { AlarmName: `datastroom-test-${d.id}-quarantine-rate`, AlarmActions: [Match.anyValue()] });
-      template.hasResourceProperties('AWS::CloudWatch::CompositeAlarm', { AlarmName: `datastroom-test-${d.id}-freshness`, AlarmActions: [Match.anyValue()] });
     }
   });
 
-  it('raise no freshness alarm before a dataset has readings: what notifies needs readings within the dormancy window', () => {
-    // An alarm that treats missing data as breaching is in ALARM from the deploy on; none such may notify.
-    const breaching = alarms().filter((a) => a.TreatMissingData === 'breaching');
-    expect(breaching).toHaveLength(2 * registry.length);
-    for (const a of breaching) expect(a.AlarmActions, a.AlarmName).toBeUndefined();
+  it('raise no freshness alarm before a dataset has readings, and one when they stop', () => {
+    // No alarm may treat missing data as breaching: it would be in ALARM from the deploy on.
+    expect(alarms().filter((a) => a.TreatMissingData === 'breaching')).toEqual([]);
     for (const d of registry) {
-      const freshness = composites().find((c) => c.AlarmName === `datastroom-test-${d.id}-freshness`)!;
-      const idOf = (name: string) => resources('AWS::CloudWatch::Alarm').find(([, r]) => r.Properties!.AlarmName === name)![0];
-      const arn = (name: string) => ({ 'Fn::GetAtt': [idOf(name), 'Arn'] });
-      expect(freshness.AlarmRule).toEqual({
-        'Fn::Join': ['', ['(ALARM("', arn(`datastroom-test-${d.id}-stale`), '") AND OK("', arn(`datastroom-test-${d.id}-dormant`), '"))']],
-      });
-      // Both parts show ALARM in the console for a dataset without readings: each says it notifies nothing itself.
-      for (const part of ['stale', 'dormant']) {
-        template.hasResourceProperties('AWS::CloudWatch::Alarm', {
-          AlarmName: `datastroom-test-${d.id}-${part}`,
-          AlarmDescription: Match.stringLikeRegexp(`Part of datastroom-test-${d.id}-freshness; notifies nothing itself\\.`),
-        });
-      }
-      template.hasResourceProperties('AWS::CloudWatch::Alarm', {
-        AlarmName: `datastroom-test-${d.id}-dormant`,
-        MetricName: 'IncomingRecords',
-        Period: 86_400,
-        EvaluationPeriods: 7,
-        DatapointsToAlarm: 7,
-        ComparisonOperator: 'LessThanThreshold',
-      });
+      const freshness = alarms().find((a) => a.AlarmName === `datastroom-test-${d.id}-freshness`)!;
+      // A new alarm starts in INSUFFICIENT_DATA, which is no transition: quiet for a dataset without sensors.
+      // Readings flowing make it OK; when they stop the stream reports nothing and it moves back to
+      // INSUFFICIENT_DATA (or to ALARM on a reported zero): either transition notifies.
+      expect(freshness).toMatchObject({ MetricName: 'IncomingRecords', TreatMissingData: 'missing', ComparisonOperator: 'LessThanThreshold', Threshold: 1 });
+      expect(freshness.AlarmActions).toHaveLength(1);
+      expect(freshness.InsufficientDataActions).toEqual(freshness.AlarmActions);
     }
   });
 });
