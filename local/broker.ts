@@ -389,6 +389,12 @@ export async function startBroker(options: BrokerOptions): Promise<EmbeddedBroke
     log(`refused client ${who(client)} from ${address}: unknown device or wrong password`);
     return refusal('bad username or password', BAD_USERNAME_OR_PASSWORD);
   };
+  // The platform keeps no session: what a persistent one would hold for a client
+  // while it is away (its subscriptions, messages queued for them) has no bound.
+  aedes.preConnect = (_client, packet, callback) => {
+    packet.clean = true;
+    callback(null, true);
+  };
   aedes.authenticate = (client, username, password, callback) => {
     admit(client, username, password).then(
       (error) => (error ? callback(error, null) : callback(null, true)),
@@ -408,6 +414,8 @@ export async function startBroker(options: BrokerOptions): Promise<EmbeddedBroke
       callback(new Error('$SYS topics are reserved'));
       return;
     }
+    // The platform serves no retained messages: each retained topic would be kept in memory for good. Wills pass here too.
+    packet.retain = false;
     if (registry && enforcing()) {
       const credential = client ? credentials.get(client) : undefined;
       const device = credential && registry.allows(credential) ? credential.device : undefined;

@@ -4,7 +4,7 @@
  * announces a huge packet is cut off at its first bytes, one that never ends
  * is dropped after the connect timeout, the connections waiting to
  * authenticate and their bytes are capped across the broker however many
- * there are.
+ * there are, and the broker keeps neither retained messages nor sessions.
  */
 import { readFile } from 'node:fs/promises';
 import { connect as tcpConnect, type Socket } from 'node:net';
@@ -284,3 +284,53 @@ describe('connections waiting to authenticate, across the broker', () => {
   });
 });
 
+describe('what the broker keeps for clients', () => {
+  it('keeps no retained message and no session, with authentication off', async () => {
+    const dataDir = await tempDir();
+    const platform = await startLocalPlatform({ dataDir, port: 0, simulate: false, buffering: { maxAgeMs: 200 }, log: () => undefined });
+    const url = `mqtt://127.0.0.1:${platform.port}`;
+    // A persistent session subscribed to everything, then away.
+    const sleeper = await mqtt.connectAsync(url, { clientId: 'sleeper', clean: false, reconnectPeriod: 0 });
+    await sleeper.subscribeAsync('#', { qos: 1 });
+    await sleeper.endAsync();
+
+    const publisher = await mqtt.connectAsync(url, { clientId: 'retainer', reconnectPeriod: 0 });
+    for (let i = 0; i < 20; i++) await publisher.publishAsync(`junk/${i}`, Buffer.alloc(1024, 0x61), { qos: 1, retain: true });
+    const reading = JSON.stringify({ ts: brusselsIso(new Date()), pm25: 1, pm10: 2, no2: 3 });
+    await publisher.publishAsync('datastroom/air_quality/aq-retain', reading, { qos: 1, retain: true });
+
+    /**
+     * Connects and subscribes to everything: what it receives up to a marker
+     * published after, from its first packet on, and whether a session was kept.
+     */
+    const receivedOnConnect = async (clientId: string, marker: string) => {
+      const client = mqtt.connect(url, { clientId, clean: false, reconnectPeriod: 0 });
+      const topics: string[] = [];
+      const seen = new Promise<void>((resolve) =>
+        client.on('message', (topic) => {
+          topics.push(topic);
+          if (topic === marker) resolve();
+        }),
+      );
+      const connack = await new Promise<{ sessionPresent: boolean }>((resolve, reject) => {
+        client.once('connect', resolve);
+        client.once('error', reject);
+      });
+      await client.subscribeAsync('#', { qos: 1 });
+      await publisher.publishAsync(marker, 'marker', { qos: 1 });
+      await seen;
+      await client.endAsync();
+      return { sessionPresent: connack.sessionPresent, topics };
+    };
+    // Neither the messages published while it was away, nor its subscription, were kept.
+    const back = await receivedOnConnect('sleeper', 'marker/1');
+    const newcomer = await receivedOnConnect('newcomer', 'marker/2');
+    await publisher.endAsync();
+    const summary = await platform.stop();
+
+    expect(back).toEqual({ sessionPresent: false, topics: ['marker/1'] });
+    expect(newcomer).toEqual({ sessionPresent: false, topics: ['marker/2'] });
+    // The retain flag is dropped, the reading is not.
+    expect(summary.datasets.air_quality).toEqual({ received: 1, duplicates: 0, curated: 1, quarantined: 0 });
+  });
+});
