@@ -16,7 +16,7 @@
  * fragmented 7-day layout is measured once: it is the slow one).
  */
 import { link, mkdir, mkdtemp, readdir, rename, rm, rmdir, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { cpus, tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { getDataset } from '../datasets/index.ts';
 import { curatedColumns, quoteIdent, quoteString } from '../functions/core/columns.ts';
@@ -24,6 +24,7 @@ import { createTransformEngine } from '../functions/core/engine.ts';
 import { claimsTableSql, pruneClaimsSql, transformRawObject } from '../functions/core/transform.ts';
 import { messageIdFor, rawLine, topicFor } from '../functions/core/envelope.ts';
 import { LocalCompactor } from '../local/compaction.ts';
+import { MEASURED_COMPACTION_FILE, MeasuredCompaction } from '../cost/measured.ts';
 import { dataDirLayout, ensureDataDir } from '../local/data-dir.ts';
 import { CLAIM_WINDOW_MINUTES } from '../local/pipeline.ts';
 import { LocalQueryEngine } from '../local/query.ts';
@@ -211,6 +212,15 @@ export async function measureLake(): Promise<LakeResult> {
     await compactor.run({ all: true });
     await compactor.stop();
     const compactionSeconds = (performance.now() - started) / 1000;
+    // The figure datastroom cost prices the compaction function by, with where and when it was measured.
+    const measured: MeasuredCompaction = {
+      measuredAt: new Date().toISOString().slice(0, 10),
+      machine: `${cpus().length} × ${cpus()[0]?.model.trim() ?? 'unknown CPU'}, ${Math.round(totalmem() / 2 ** 30)} GiB, Node ${process.version}`,
+      readings: SENSORS * 1440 * DAYS,
+      files: FILES_PER_DAY * DAYS,
+      seconds: Math.round(compactionSeconds * 100) / 100,
+    };
+    await writeFile(MEASURED_COMPACTION_FILE, `${JSON.stringify(MeasuredCompaction.parse(measured), null, 2)}\n`);
     await linkDays(dirs.compacted7!, dirs.compacted1!, [lastDay]);
     await writeDaily(dirs.fragmented7!, dirs.daily7!, days);
     await linkDays(dirs.daily7!, dirs.daily1!, [lastDay]);

@@ -6,8 +6,8 @@
  * Every line says what it counts and the figure it rests on.
  */
 import { registry, durationSeconds, type Dataset } from '../datasets/index.ts';
-import { DELIVERY_BUFFERING, LOG_RETENTION_DAYS, TRANSFORM_FUNCTION } from '../infra/sizing.ts';
-import { readMeasuredTransform, warmMsFor, type MeasuredTransform } from './measured.ts';
+import { ACCESS_LOG_RETENTION_DAYS, COMPACTION_FUNCTION, DELIVERY_BUFFERING, LOG_RETENTION_DAYS, TRANSFORM_FUNCTION } from '../infra/sizing.ts';
+import { readMeasuredCompaction, readMeasuredTransform, warmMsFor, type MeasuredCompaction, type MeasuredTransform } from './measured.ts';
 import { DEFAULT_REGION, PRICE_TABLES, type Price, type PriceTable } from './prices.ts';
 
 /** The fleet and its use: what the city decides. */
@@ -58,14 +58,14 @@ export const FLEET_DEFAULTS: FleetOptions = Object.freeze({
  * build it (a test holds these to the synthesized template).
  */
 export const STACK_FOOTPRINT = Object.freeze({
-  /** Custom metrics the transform emits per dataset: Received, Curated, Quarantined, Duplicates. */
-  customMetricsPerDataset: 4,
-  /** Alarm metrics per dataset: the quarantine rate (two metrics), stale and dormant (one each). */
-  alarmMetricsPerDataset: 4,
-  /** The freshness alarm of each dataset, composed of stale and dormant. */
-  compositeAlarmsPerDataset: 1,
-  /** Dead letters and transform errors. */
-  platformAlarmMetrics: 2,
+  /** Custom metrics the transform emits per dataset: Received and Quarantined, the two its alarm reads. */
+  customMetricsPerDataset: 2,
+  /** Alarm metrics per dataset: the quarantine rate (two metrics) and freshness (one). */
+  alarmMetricsPerDataset: 3,
+  /** Composite alarms per dataset: none (freshness is one alarm that stays quiet without readings). */
+  compositeAlarmsPerDataset: 0,
+  /** Dead letters, transform errors and compaction errors. */
+  platformAlarmMetrics: 3,
   /** The platform key; the pseudonymisation secret. */
   kmsKeys: 1,
   secrets: 1,
@@ -77,6 +77,8 @@ export interface StackSizing {
   readonly bufferingMiB: number;
   readonly functionMemoryMb: number;
   readonly logRetentionDays: number;
+  readonly compactionMemoryMb: number;
+  readonly compactionRunsPerHour: number;
 }
 
 /** The sizing the stack deploys by default. */
@@ -85,6 +87,8 @@ export const STACK_SIZING: StackSizing = Object.freeze({
   bufferingMiB: DELIVERY_BUFFERING.sizeMiB,
   functionMemoryMb: TRANSFORM_FUNCTION.memoryMb,
   logRetentionDays: LOG_RETENTION_DAYS,
+  compactionMemoryMb: COMPACTION_FUNCTION.memoryMb,
+  compactionRunsPerHour: COMPACTION_FUNCTION.runsPerHour,
 });
 
 /** One line of the estimate. */
@@ -107,6 +111,7 @@ export interface CostEstimate {
   readonly sizing: StackSizing;
   readonly prices: PriceTable;
   readonly measured: MeasuredTransform;
+  readonly measuredCompaction: MeasuredCompaction;
   /** Totals the lines rest on, for tests and readers. */
   readonly volumes: {
     readonly readings: number;
@@ -138,6 +143,8 @@ const SQS_POLLS_PER_MONTH = 5 * 3 * MINUTES_PER_MONTH;
 const LOG_BYTES_PER_OBJECT = 1_024;
 /** S3 bucket keys spare KMS almost every request (AWS documents up to 99% fewer). */
 const KMS_SHARE_OF_S3_REQUESTS = 0.01;
+/** Bytes of one S3 server access log record (a line of about 400 to 600 characters). */
+const ACCESS_LOG_RECORD_BYTES = 512;
 /** A function's execution environment is taken to start once an hour (730 a month). */
 const COLD_STARTS_PER_MONTH = 730;
 
@@ -182,12 +189,13 @@ function nearestSize(measured: MeasuredTransform, readings: number) {
 /** Estimates a fleet's monthly AWS cost on the platform as deployed. */
 export function estimateMonthlyCost(
   options: Partial<FleetOptions> = {},
-  context: { datasets?: readonly Dataset[]; sizing?: StackSizing; measured?: MeasuredTransform } = {},
+  context: { datasets?: readonly Dataset[]; sizing?: StackSizing; measured?: MeasuredTransform; measuredCompaction?: MeasuredCompaction } = {},
 ): CostEstimate {
   const fleet: FleetOptions = { ...FLEET_DEFAULTS, ...options };
   const datasets = context.datasets ?? registry;
   const sizing = context.sizing ?? STACK_SIZING;
   const measured = context.measured ?? readMeasuredTransform();
+  const measuredCompaction = context.measuredCompaction ?? readMeasuredCompaction();
   const table = PRICE_TABLES[fleet.region];
   if (!table) throw new CostOptionError(`no prices for region "${fleet.region}" (regions: ${Object.keys(PRICE_TABLES).join(', ')})`);
   for (const [name, value] of [
@@ -231,26 +239,42 @@ export function estimateMonthlyCost(
     const months = (days: number) => Math.min(fleet.monthsRunning, days / DAYS);
     rawStored += dReadings * (size.gzipBytes / size.readings) * months(dataset.retention.rawDays);
     curatedStored += dReadings * (size.curatedBytes / size.readings) * months(dataset.retention.curatedDays);
-    perDataset.push({ readings: dReadings, fileBytes: perObject * (size.curatedBytes / size.readings) });
+    // Compaction rewrites each settled day into one file per arrival date: a day's readings, not an object's.
+    perDataset.push({ readings: dReadings, fileBytes: (dReadings / DAYS) * (size.curatedBytes / size.readings) });
   }
-  // Athena opens each curated file it reads (one per raw object and event date); the scans fall on the
-  // datasets by their share of the readings.
+  // Athena reads a compacted file's footer, then its row groups: two GETs at least for each file it opens.
+  // The scans fall on the datasets by their share of the readings.
   const athenaFiles = perDataset.reduce((sum, d) => sum + (fleet.scannedGbPerMonth * GB * (d.readings / readings)) / d.fileBytes, 0);
+  const athenaGets = 2 * athenaFiles;
   const readingsPerObject = readings / objects;
   const objectSize = nearestSize(measured, readingsPerObject);
   const cpuScale = Math.max(1, ONE_VCPU_MB / sizing.functionMemoryMb);
   const warmMs = warmMsFor(measured, readingsPerObject) * cpuScale;
   const coldMs = objectSize.coldMs * cpuScale;
   const memoryGb = sizing.functionMemoryMb / 1024;
-  const gbSeconds = ((objects * warmMs + COLD_STARTS_PER_MONTH * coldMs) / 1000) * memoryGb;
+  const transformGbSeconds = ((objects * warmMs + COLD_STARTS_PER_MONTH * coldMs) / 1000) * memoryGb;
+  // Compaction rewrites every reading once, at the benchmark's rate scaled to its share of a vCPU.
+  const compactionRuns = sizing.compactionRunsPerHour * 24 * DAYS;
+  const compactionRate = measuredCompaction.readings / measuredCompaction.seconds;
+  const compactionCpuScale = Math.max(1, ONE_VCPU_MB / sizing.compactionMemoryMb);
+  const compactionGbSeconds = (readings / compactionRate) * compactionCpuScale * (sizing.compactionMemoryMb / 1024);
+  const gbSeconds = transformGbSeconds + compactionGbSeconds;
+  const lambdaRequests = objects + compactionRuns;
+  // Each hourly run lists each dataset's recent partitions (a page of up to 1,000 keys or two), reads every
+  // per-object file once, and writes a file and a manifest per dataset and arrival date.
+  const compactionLists = compactionRuns * datasets.length * 2;
+  const compactionPuts = datasets.length * DAYS * 2;
+  const compactionGets = objects;
   const quarantineObjects = objects * (1 - (1 - fleet.quarantineShare) ** readingsPerObject);
-  const puts = objects * 2 + quarantineObjects + fleet.queriesPerMonth;
-  const gets = objects + athenaFiles;
+  const puts = objects * 2 + quarantineObjects + fleet.queriesPerMonth + compactionPuts + compactionLists;
+  const gets = objects + compactionGets + athenaGets;
   const logBytes = objects * LOG_BYTES_PER_OBJECT;
+  // Every request to a lake bucket leaves a server access log record, kept a year in the log bucket.
+  const accessLogBytes = (puts + gets) * ACCESS_LOG_RECORD_BYTES;
+  const accessLogsStored = accessLogBytes * Math.min(fleet.monthsRunning, ACCESS_LOG_RETENTION_DAYS / DAYS);
   const logsStored = logBytes * Math.min(fleet.monthsRunning, sizing.logRetentionDays / DAYS);
   const customMetrics = datasets.length * STACK_FOOTPRINT.customMetricsPerDataset;
   const alarmMetrics = datasets.length * STACK_FOOTPRINT.alarmMetricsPerDataset + STACK_FOOTPRINT.platformAlarmMetrics;
-  const composites = datasets.length * STACK_FOOTPRINT.compositeAlarmsPerDataset;
   const sqsRequests = SQS_POLLS_PER_MONTH + objects * 3;
   const kmsRequests = (puts + gets) * KMS_SHARE_OF_S3_REQUESTS;
   const scannedTb = Math.max(fleet.scannedGbPerMonth, (fleet.queriesPerMonth * 10) / 1024) / 1024;
@@ -289,10 +313,10 @@ export function estimateMonthlyCost(
     },
     {
       service: 'Lambda',
-      usage: `${n(objects)} objects of ${n(readingsPerObject)} readings × ${warmMs.toFixed(0)} ms × ${memoryGb} GB + ${COLD_STARTS_PER_MONTH} cold starts × ${coldMs.toFixed(0)} ms = ${n(gbSeconds)} GB-s; ${n(objects)} requests`,
-      basis: `${warmMsFor(measured, readingsPerObject).toFixed(0)} ms per object at one vCPU (${measuredNote}), × ${cpuScale.toFixed(2)} for ${sizing.functionMemoryMb} MB's share of a vCPU; ${price(p.lambdaDuration)}${freeNote(free.lambdaGbSeconds, 'GB-s')}`,
-      usd: cost(gbSeconds, p.lambdaDuration, free.lambdaGbSeconds) + cost(objects, p.lambdaRequests, free.lambdaRequests),
-      why: `The transform runs once per raw object (the delivery stream writes one per ${sizing.bufferingSeconds} s buffer); the time per object is the benchmark's, scaled to the function's share of a vCPU.`,
+      usage: `transform: ${n(objects)} objects of ${n(readingsPerObject)} readings × ${warmMs.toFixed(0)} ms × ${memoryGb} GB + ${COLD_STARTS_PER_MONTH} cold starts × ${coldMs.toFixed(0)} ms = ${n(transformGbSeconds)} GB-s; compaction: ${n(compactionRuns)} runs, ${m(readings)} readings at ${n(compactionRate)} a second × ${(sizing.compactionMemoryMb / 1024).toFixed(2)} GB = ${n(compactionGbSeconds)} GB-s; ${n(lambdaRequests)} requests`,
+      basis: `${warmMsFor(measured, readingsPerObject).toFixed(0)} ms per object at one vCPU (${measuredNote}), × ${cpuScale.toFixed(2)} for ${sizing.functionMemoryMb} MB's share of a vCPU; compaction ${n(compactionRate)} readings a second (lake benchmark of ${measuredCompaction.measuredAt}); ${price(p.lambdaDuration)}${freeNote(free.lambdaGbSeconds, 'GB-s')}`,
+      usd: cost(gbSeconds, p.lambdaDuration, free.lambdaGbSeconds) + cost(lambdaRequests, p.lambdaRequests, free.lambdaRequests),
+      why: `The transform runs once per raw object (the delivery stream writes one per ${sizing.bufferingSeconds} s buffer); the time per object is the benchmark's, scaled to the function's share of a vCPU. Compaction runs every hour and rewrites each reading once more, at the lake benchmark's rate.`,
     },
     {
       service: 'X-Ray',
@@ -310,17 +334,24 @@ export function estimateMonthlyCost(
     },
     {
       service: 'S3 PUT',
-      usage: `${n(puts)} PUTs: raw and curated per object, ${n(quarantineObjects)} quarantine, ${n(fleet.queriesPerMonth)} query results`,
-      basis: price(p.s3Put),
+      usage: `${n(puts)} PUTs and LISTs: raw and curated per object, ${n(quarantineObjects)} quarantine, ${n(fleet.queriesPerMonth)} query results, compaction's ${n(compactionPuts)} files and manifests and ${n(compactionLists)} listings`,
+      basis: `${price(p.s3Put)} (LIST is priced as PUT)`,
       usd: cost(puts, p.s3Put),
-      why: 'Firehose writes one raw object per buffer, the transform one curated object per event date and one quarantine object when a reading is refused, Athena one result per query.',
+      why: 'Firehose writes one raw object per buffer, the transform one curated object per event date and one quarantine object when a reading is refused, Athena one result per query; compaction lists the recent partitions every hour and writes one file and a manifest per dataset and day.',
     },
     {
       service: 'S3 GET',
-      usage: `${n(objects)} by the transform + ${m(athenaFiles)} by Athena (${fleet.scannedGbPerMonth} GB scanned, one GET per curated file at least)`,
+      usage: `${n(objects)} by the transform + ${n(compactionGets)} by compaction + ${n(athenaGets)} by Athena (${fleet.scannedGbPerMonth} GB scanned in compacted files of a day each, two GETs per file at least)`,
       basis: price(p.s3Get),
       usd: cost(gets, p.s3Get),
-      why: 'Athena opens every curated file it reads; larger files (a longer buffer, or compaction) mean fewer GETs for the same data.',
+      why: 'The transform reads each raw object, compaction each curated per-object file once; Athena then reads one compacted file per dataset and day instead of one per raw object, footer and row groups.',
+    },
+    {
+      service: 'S3 access logs',
+      usage: `${n(puts + gets)} requests a month × about ${ACCESS_LOG_RECORD_BYTES} bytes of log = ${gb(accessLogBytes)}; ${gb(accessLogsStored)} kept (${ACCESS_LOG_RETENTION_DAYS} days)`,
+      basis: `${price(p.s3Storage)}; delivering the logs is free`,
+      usd: cost(accessLogsStored / GB, p.s3Storage),
+      why: 'The lake buckets log every request to the access-log bucket, which keeps a year of them: who read and wrote what.',
     },
     {
       service: 'SQS',
@@ -362,14 +393,14 @@ export function estimateMonthlyCost(
       usage: `${customMetrics} custom metrics (${STACK_FOOTPRINT.customMetricsPerDataset} per dataset × ${datasets.length})`,
       basis: `${price(p.cloudwatchMetric)}${freeNote(free.cloudwatchMetrics, 'metrics')}`,
       usd: cost(customMetrics, p.cloudwatchMetric, free.cloudwatchMetrics),
-      why: 'The transform reports received, curated, quarantined and duplicate readings per dataset; the quarantine alarm reads two of them.',
+      why: 'The transform publishes received and quarantined readings per dataset, the two the quarantine alarm reads; its log line also carries curated and duplicate counts, for Logs Insights, at no metric charge.',
     },
     {
       service: 'CloudWatch alarms',
-      usage: `${alarmMetrics} alarm metrics (${STACK_FOOTPRINT.alarmMetricsPerDataset} per dataset + ${STACK_FOOTPRINT.platformAlarmMetrics}) + ${composites} composite freshness alarms`,
-      basis: `${price(p.cloudwatchAlarmMetric)}${freeNote(free.cloudwatchAlarmMetrics, 'alarm metrics')}; ${price(p.cloudwatchCompositeAlarm)}`,
-      usd: cost(alarmMetrics, p.cloudwatchAlarmMetric, free.cloudwatchAlarmMetrics) + cost(composites, p.cloudwatchCompositeAlarm),
-      why: 'Per dataset a quarantine-rate alarm and a freshness alarm that stays quiet for datasets without sensors; for the platform, dead letters and transform errors.',
+      usage: `${alarmMetrics} alarm metrics (${STACK_FOOTPRINT.alarmMetricsPerDataset} per dataset + ${STACK_FOOTPRINT.platformAlarmMetrics})`,
+      basis: `${price(p.cloudwatchAlarmMetric)}${freeNote(free.cloudwatchAlarmMetrics, 'alarm metrics')}`,
+      usd: cost(alarmMetrics, p.cloudwatchAlarmMetric, free.cloudwatchAlarmMetrics),
+      why: 'Per dataset a quarantine-rate alarm (two metrics) and a freshness alarm that stays quiet for datasets without sensors; for the platform, dead letters, transform errors and compaction errors.',
     },
     {
       service: 'CloudWatch Logs',
@@ -387,5 +418,5 @@ export function estimateMonthlyCost(
     },
   ];
   const totalUsd = lines.reduce((sum, l) => sum + l.usd, 0);
-  return { lines, totalUsd, fleet, sizing, prices: table, measured, volumes: { readings, messages, objects, readingsPerObject } };
+  return { lines, totalUsd, fleet, sizing, prices: table, measured, measuredCompaction, volumes: { readings, messages, objects, readingsPerObject } };
 }

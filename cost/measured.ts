@@ -7,6 +7,9 @@
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { z } from 'zod';
+// Imported, not read from disk at run time, so the compiled CLI carries the figures with it.
+import checkedIn from './measured-transform.json' with { type: 'json' };
+import checkedInCompaction from './measured-compaction.json' with { type: 'json' };
 
 /** Where the benchmark writes its figures, checked in with the code they measure. */
 export const MEASURED_TRANSFORM_FILE = resolve(import.meta.dirname, 'measured-transform.json');
@@ -45,8 +48,13 @@ export const MeasuredTransform = z.object({
 });
 export type MeasuredTransform = z.infer<typeof MeasuredTransform>;
 
-/** The figures checked into the repository; fails naming the file if they are missing or malformed. */
-export function readMeasuredTransform(file: string = MEASURED_TRANSFORM_FILE): MeasuredTransform {
+/** The figures checked into the repository, or those of another file; fails naming it if they are missing or malformed. */
+export function readMeasuredTransform(file?: string): MeasuredTransform {
+  if (file === undefined) {
+    const parsed = MeasuredTransform.safeParse(checkedIn);
+    if (!parsed.success) throw new Error(`${MEASURED_TRANSFORM_FILE}: not the benchmark's figures: ${z.prettifyError(parsed.error).replace(/\n/g, ' ')}`);
+    return parsed.data;
+  }
   let text: string;
   try {
     text = readFileSync(file, 'utf8');
@@ -70,4 +78,25 @@ export function warmMsFor(measured: MeasuredTransform, readings: number): number
   const b = sizes[i + 1] as (typeof sizes)[number];
   const ms = a.warmMs + ((b.warmMs - a.warmMs) * (readings - a.readings)) / (b.readings - a.readings);
   return Math.max(ms, Math.min(a.warmMs, b.warmMs) / 2);
+}
+
+/** Where the lake benchmark writes its compaction figure, checked in with the code it measures. */
+export const MEASURED_COMPACTION_FILE = resolve(import.meta.dirname, 'measured-compaction.json');
+
+/** What the lake benchmark measured of compaction: readings rewritten per second. */
+export const MeasuredCompaction = z.object({
+  measuredAt: z.string().regex(/^\d{4}-\d{2}-\d{2}$/),
+  machine: z.string().min(1),
+  /** Readings the benchmark compacted, and the files they were in. */
+  readings: z.number().int().positive(),
+  files: z.number().int().positive(),
+  seconds: z.number().positive(),
+});
+export type MeasuredCompaction = z.infer<typeof MeasuredCompaction>;
+
+/** The compaction figure checked into the repository. */
+export function readMeasuredCompaction(): MeasuredCompaction {
+  const parsed = MeasuredCompaction.safeParse(checkedInCompaction);
+  if (!parsed.success) throw new Error(`${MEASURED_COMPACTION_FILE}: not the benchmark's figures: ${z.prettifyError(parsed.error).replace(/\n/g, ' ')}`);
+  return parsed.data;
 }

@@ -58,21 +58,57 @@ export function projectionRange(daysBack: number, daysAhead: number): string {
 }
 
 /**
- * The curated table's dt range. dt is the event date: a reading arrives up to
- * maxLatenessDays late and stays curatedDays after it arrives, so the oldest
- * partition that can hold data is curatedDays + maxLatenessDays back; one up
- * to futureToleranceSeconds early lands in a partition up to that many days
- * ahead, which must be queryable as soon as it is written.
+ * When the lake began and the day of the synth. Before the lake is older
+ * than a retention window, the oldest day that can hold data is fixed by
+ * the lake's start, not by the window: the range starts there instead.
  */
-export function curatedProjectionRange(dataset: Dataset, policy: TransformPolicy): string {
-  // Optional chaining: a dataset without retention still builds, so the governance check can name it.
-  const curatedDays = dataset.retention?.curatedDays ?? 0;
-  return projectionRange(curatedDays + policy.maxLatenessDays, Math.ceil(policy.futureToleranceSeconds / 86_400));
+export interface ProjectionClock {
+  /** UTC date (YYYY-MM-DD) the lake first received data. @default - unknown: the retention window alone bounds the range */
+  readonly lakeStart?: string;
+  /** The day of the synth. */
+  readonly today: Date;
 }
 
-/** The raw table's dt range: dt is the arrival date, kept rawDays. */
-export function rawProjectionRange(dataset: Dataset): string {
-  return projectionRange(dataset.retention?.rawDays ?? 0, 0);
+const DAY_MS = 86_400_000;
+const utcDay = (date: Date) => Math.floor(date.getTime() / DAY_MS);
+
+/**
+ * A range from daysBack before the query's day to daysAhead after it, or,
+ * while the lake is young, from a fixed day: the lake's start minus the days
+ * by which data can predate its arrival. A fixed start only ever lists more
+ * days as time passes, never fewer, so data is never hidden; a later synth
+ * moves to the relative form once the window has passed the fixed start.
+ */
+function rangeSince(clock: ProjectionClock | undefined, daysBack: number, daysBeforeArrival: number, daysAhead: number): string {
+  const relative = projectionRange(daysBack, daysAhead);
+  if (clock?.lakeStart === undefined) return relative;
+  const first = utcDay(new Date(`${clock.lakeStart}T00:00:00Z`)) - daysBeforeArrival;
+  if (utcDay(clock.today) - daysBack > first) return relative;
+  return `${new Date(first * DAY_MS).toISOString().slice(0, 10)},${relative.split(',')[1]}`;
+}
+
+/**
+ * The curated table's dt range. dt is the event date: a reading arrives up to
+ * maxLatenessDays late and stays curatedDays after it arrives, so the oldest
+ * partition that can hold data is curatedDays + maxLatenessDays back, and
+ * never before the lake's start minus maxLatenessDays; one up to
+ * futureToleranceSeconds early lands in a partition up to that many days
+ * ahead, which must be queryable as soon as it is written.
+ */
+export function curatedProjectionRange(dataset: Dataset, policy: TransformPolicy, clock?: ProjectionClock): string {
+  // Optional chaining: a dataset without retention still builds, so the governance check can name it.
+  const curatedDays = dataset.retention?.curatedDays ?? 0;
+  return rangeSince(clock, curatedDays + policy.maxLatenessDays, policy.maxLatenessDays, Math.ceil(policy.futureToleranceSeconds / 86_400));
+}
+
+/** The raw table's dt range: dt is the arrival date, kept rawDays, and never before the lake's start. */
+export function rawProjectionRange(dataset: Dataset, clock?: ProjectionClock): string {
+  return rangeSince(clock, dataset.retention?.rawDays ?? 0, 0, 0);
+}
+
+/** The quarantine table's dt range: dt is the arrival date, kept quarantineDays, and never before the lake's start. */
+export function quarantineProjectionRange(dataset: Dataset, clock?: ProjectionClock): string {
+  return rangeSince(clock, dataset.retention?.quarantineDays ?? 0, 0, 0);
 }
 
 const PARQUET = {
@@ -139,7 +175,7 @@ const partitionKey: GlueColumn = { name: PARTITION_COLUMN, type: GLUE_TYPES.date
  * is declared double here, and the files written before as INT64 are read as
  * double only where the engine coerces them (locally DuckDB always does).
  */
-export function curatedTable(dataset: Dataset, at: TableLocations, policy: TransformPolicy): GlueTableInput {
+export function curatedTable(dataset: Dataset, at: TableLocations, policy: TransformPolicy, clock?: ProjectionClock): GlueTableInput {
   const location = `s3://${at.curatedBucket}/${zonePrefix('curated', dataset.id)}`;
   return {
     name: dataset.id,
@@ -148,7 +184,7 @@ export function curatedTable(dataset: Dataset, at: TableLocations, policy: Trans
     parameters: {
       classification: 'parquet',
       EXTERNAL: 'TRUE',
-      ...projection(location, curatedProjectionRange(dataset, policy)),
+      ...projection(location, curatedProjectionRange(dataset, policy, clock)),
       ...governanceParameters(dataset),
     },
     partitionKeys: [partitionKey],
@@ -161,7 +197,7 @@ export function curatedTable(dataset: Dataset, at: TableLocations, policy: Trans
 }
 
 /** The raw table: the delivery stream's gzip JSON lines, one arrival per row, payload still encoded. */
-export function rawTable(dataset: Dataset, at: TableLocations): GlueTableInput {
+export function rawTable(dataset: Dataset, at: TableLocations, clock?: ProjectionClock): GlueTableInput {
   const location = `s3://${at.rawBucket}/${zonePrefix('raw', dataset.id)}`;
   const columns: GlueColumn[] = [
     { name: 'messageid', type: 'string', comment: 'De-duplication key' },
@@ -173,7 +209,7 @@ export function rawTable(dataset: Dataset, at: TableLocations): GlueTableInput {
     name: rawTableName(dataset),
     description: `${dataset.title}: raw arrivals by arrival date, for debugging (restricted: may hold personal data)`,
     tableType: 'EXTERNAL_TABLE',
-    parameters: { classification: 'json', EXTERNAL: 'TRUE', ...projection(location, rawProjectionRange(dataset)), ...governanceParameters(dataset) },
+    parameters: { classification: 'json', EXTERNAL: 'TRUE', ...projection(location, rawProjectionRange(dataset, clock)), ...governanceParameters(dataset) },
     partitionKeys: [{ ...partitionKey, comment: 'Arrival date (UTC), YYYY-MM-DD' }],
     storageDescriptor: { columns, location, ...JSON_LINES },
   };
@@ -240,7 +276,7 @@ export function viewColumns(view: ViewDefinition, dataset: Dataset): ViewColumn[
  * snake_case columns, the payload kept as its JSON text. Partition
  * projection over the dataset's quarantine retention.
  */
-export function quarantineTable(dataset: Dataset, at: TableLocations): GlueTableInput {
+export function quarantineTable(dataset: Dataset, at: TableLocations, clock?: ProjectionClock): GlueTableInput {
   const location = `s3://${at.curatedBucket}/${zonePrefix('quarantine', dataset.id)}`;
   const mapped: Record<string, string> = {
     message_id: 'messageId',
@@ -267,7 +303,7 @@ export function quarantineTable(dataset: Dataset, at: TableLocations): GlueTable
     parameters: {
       classification: 'json',
       EXTERNAL: 'TRUE',
-      ...projection(location, projectionRange(dataset.retention?.quarantineDays ?? 0, 0)),
+      ...projection(location, quarantineProjectionRange(dataset, clock)),
       ...governanceParameters(dataset),
     },
     partitionKeys: [{ ...partitionKey, comment: 'Arrival date (UTC)' }],

@@ -24,6 +24,15 @@ export interface PlatformConfig {
   readonly quarantineRateThreshold: number;
   /** Tag datasets with Lake Formation tags by classification. @default false */
   readonly lakeFormationTags: boolean;
+  /**
+   * UTC date (YYYY-MM-DD) the lake first received data: the first deploy's
+   * date. While the lake is younger than a retention window, the partition
+   * projection starts from it (minus how late a reading may arrive) instead
+   * of listing the whole window's empty days. Never later than the first
+   * data: days before it would not be listed.
+   * @default - unset: the projection spans the retention windows
+   */
+  readonly lakeStart: string | undefined;
 }
 
 export const CONFIG_DEFAULTS: PlatformConfig = Object.freeze({
@@ -34,6 +43,7 @@ export const CONFIG_DEFAULTS: PlatformConfig = Object.freeze({
   freshnessIntervals: 6,
   quarantineRateThreshold: 0.05,
   lakeFormationTags: false,
+  lakeStart: undefined,
 });
 
 /** A context value the platform cannot use. */
@@ -58,8 +68,20 @@ function flag(key: string, value: unknown, fallback: boolean): boolean {
   throw new ConfigError(key, `must be true or false, got ${JSON.stringify(value)}`);
 }
 
-/** Reads the platform's settings from context; fails fast on a bad value. */
-export function readConfig(node: Node): PlatformConfig {
+function pastDate(key: string, value: unknown, today: Date): string | undefined {
+  if (value === undefined) return undefined;
+  const text = String(value);
+  const date = new Date(`${text}T00:00:00Z`);
+  if (!/^\d{4}-\d{2}-\d{2}$/.test(text) || Number.isNaN(date.getTime()) || date.toISOString().slice(0, 10) !== text) {
+    throw new ConfigError(key, `must be a date as YYYY-MM-DD, got ${JSON.stringify(value)}`);
+  }
+  const day = today.toISOString().slice(0, 10);
+  if (text > day) throw new ConfigError(key, `is ${text}, after today (${day} UTC): the lake cannot have started yet`);
+  return text;
+}
+
+/** Reads the platform's settings from context; fails fast on a bad value. `today` is the synth's date. */
+export function readConfig(node: Node, today: Date = new Date()): PlatformConfig {
   const get = (key: string): unknown => node.tryGetContext(key);
   const envName = get('envName') ?? CONFIG_DEFAULTS.envName;
   if (typeof envName !== 'string' || !/^[a-z][a-z0-9-]{0,15}$/.test(envName)) {
@@ -75,5 +97,6 @@ export function readConfig(node: Node): PlatformConfig {
     freshnessIntervals: positiveNumber('freshnessIntervals', get('freshnessIntervals'), CONFIG_DEFAULTS.freshnessIntervals),
     quarantineRateThreshold: rate,
     lakeFormationTags: flag('lakeFormationTags', get('lakeFormationTags'), CONFIG_DEFAULTS.lakeFormationTags),
+    lakeStart: pastDate('lakeStart', get('lakeStart'), today),
   };
 }

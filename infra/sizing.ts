@@ -56,3 +56,15 @@ export function duckdbMemoryMb(functionMemoryMb: number): number {
 
 /** Days the platform's own log groups (transform, delivery streams) keep their lines. */
 export const LOG_RETENTION_DAYS = 365;
+
+/**
+ * The compaction function: once an hour it rewrites each settled partition
+ * into one Parquet file per arrival date. 3,008 MB gives it almost two vCPUs
+ * (DuckDB sorts and writes in parallel) and room to hold a day of a busy
+ * dataset; 8 GiB of /tmp takes the day's files it downloads. Its time is
+ * within Lambda's free tier for the fleet `datastroom cost` prices.
+ */
+export const COMPACTION_FUNCTION = Object.freeze({ memoryMb: 3008, timeoutSeconds: 900, ephemeralGiB: 8, runsPerHour: 1 });
+
+/** Days the lake buckets' server access logs are kept: a year of who read and wrote what. */
+export const ACCESS_LOG_RETENTION_DAYS = 365;

@@ -24,7 +24,7 @@ import {
 } from '@duckdb/node-api';
 import { z } from 'zod';
 import { registry, type Dataset } from '../datasets/index.ts';
-import { curatedColumns, DUCKDB_TYPES, quoteIdent, quoteString } from '../functions/core/columns.ts';
+import { curatedColumns, DUCKDB_TYPES, parquetSchemaSql, quoteIdent, quoteString } from '../functions/core/columns.ts';
 import { zonePrefix } from '../functions/core/keys.ts';
 import { allViews, quarantineViewName } from '../glue/views.ts';
 import { dataDirLayout } from './data-dir.ts';
@@ -292,7 +292,7 @@ export async function tableViewSql(dataset: Dataset, dataRoot: string): Promise<
       output('dt', 'CAST(NULL AS DATE)'),
     ].join(', ')} WHERE false`;
   }
-  const schema = `map{${columns.map((c) => `${quoteString(c.name)}: {name: ${quoteString(c.name)}, type: ${quoteString(DUCKDB_TYPES[c.kind])}, default_value: NULL}`).join(', ')}}`;
+  const schema = parquetSchemaSql(dataset);
   const select = columns.map((c) => output(c.name, c.kind === 'timestamp' ? `timezone('UTC', ${quoteIdent(c.name)})` : quoteIdent(c.name)));
   return `SELECT ${[...select, output('dt', partitionDateSql(dir))].join(', ')} FROM read_parquet(${quoteString(join(dir, 'dt=*', '*.parquet'))}, schema = ${schema}, filename = true)`;
 }

@@ -57,3 +57,16 @@ export function quoteIdent(name: string): string {
 export function quoteString(value: string): string {
   return `'${value.replace(/'/g, "''")}'`;
 }
+
+/**
+ * read_parquet's `schema` for a dataset's curated files: every column by
+ * name with the registry's type, NULL where a file lacks it. Files are read
+ * as the registry says without opening each one first to learn its own
+ * schema, so a file written before a field was added reads it as NULL, and
+ * one written before an int became a number is cast.
+ */
+export function parquetSchemaSql(dataset: Dataset): string {
+  return `map{${curatedColumns(dataset)
+    .map((c) => `${quoteString(c.name)}: {name: ${quoteString(c.name)}, type: ${quoteString(DUCKDB_TYPES[c.kind])}, default_value: NULL}`)
+    .join(', ')}}`;
+}

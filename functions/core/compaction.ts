@@ -19,7 +19,7 @@ import { join } from 'node:path';
 import type { DuckDBConnection } from '@duckdb/node-api';
 import { z } from 'zod';
 import type { Dataset } from '../../datasets/index.ts';
-import { curatedColumns, DUCKDB_TYPES, quoteIdent, quoteString } from './columns.ts';
+import { curatedColumns, parquetSchemaSql, quoteIdent, quoteString } from './columns.ts';
 import { zonePrefix } from './keys.ts';
 
 /** When a partition counts as settled, and how its compacted files are written. */
@@ -237,6 +237,18 @@ export interface CompactionResult {
  * it as NULL.
  */
 export async function compactPartition(conn: DuckDBConnection, request: CompactionRequest): Promise<CompactionResult> {
+  // Kept in insertion order, a day's thousands of small files would each keep row groups of their own, with a
+  // block per column: a day of a 5-second buffer runs out of memory. The rows are sorted when written anyway.
+  const order = String((await conn.runAndReadAll("SELECT current_setting('preserve_insertion_order')")).getRowsJS()[0]?.[0] ?? 'true');
+  await conn.run('SET preserve_insertion_order = false');
+  try {
+    return await compact(conn, request);
+  } finally {
+    await conn.run(`SET preserve_insertion_order = ${order === 'false' ? 'false' : 'true'}`);
+  }
+}
+
+async function compact(conn: DuckDBConnection, request: CompactionRequest): Promise<CompactionResult> {
   const { dataset, dt, workDir } = request;
   const policy = request.policy ?? COMPACTION_DEFAULTS;
   // A per-object file of a raw object the partition already merged (a replay) holds rows the compacted files hold: removed unread.
@@ -250,13 +262,10 @@ export async function compactPartition(conn: DuckDBConnection, request: Compacti
   }
   const columns = curatedColumns(dataset);
   const list = `[${inputs.map((i) => quoteString(i.file)).join(', ')}]`;
-  const source = `read_parquet(${list}, union_by_name = true, filename = true, hive_partitioning = false)`;
-  const present = new Set(
-    ((await conn.runAndReadAll(`SELECT column_name FROM (DESCRIBE SELECT * FROM ${source})`)).getRowsJS() as [string][]).map(([n]) => n),
-  );
-  const select = columns
-    .map((c) => `${present.has(c.name) ? `CAST(${quoteIdent(c.name)} AS ${DUCKDB_TYPES[c.kind]})` : `CAST(NULL AS ${DUCKDB_TYPES[c.kind]})`} AS ${quoteIdent(c.name)}`)
-    .join(', ');
+  // The registry's schema, by name: no footer of the day's thousands of files is opened to learn it, and
+  // a file written before a field was added reads it as NULL.
+  const source = `read_parquet(${list}, schema = ${parquetSchemaSql(dataset)}, filename = true, hive_partitioning = false)`;
+  const select = columns.map((c) => quoteIdent(c.name)).join(', ');
   const compactedPattern = quoteString(`[\\\\/]compacted-\\d{4}-\\d{2}-\\d{2}(-\\d+)?\\.parquet$`);
   await conn.run(
     `CREATE OR REPLACE TEMP TABLE c_in AS

@@ -155,7 +155,8 @@ export async function transformRawObject(request: TransformRequest, env: Transfo
   try {
     // The partitioned writer flushes each row group as it fills instead of holding half a million
     // rows per partition, and keeps enough files open that no partition is split (a year of late data).
-    await conn.run(`SET partitioned_write_flush_threshold = ${ROW_GROUP_ROWS}; SET partitioned_write_max_open_files = 1000`);
+    // Insertion order is what maps a staged row to its line in the object (rowid = position): never off here.
+    await conn.run(`SET preserve_insertion_order = true; SET partitioned_write_flush_threshold = ${ROW_GROUP_ROWS}; SET partitioned_write_max_open_files = 1000`);
     const stage = async (file: string) => {
       await budget.fit();
       await conn.run(`CREATE OR REPLACE TEMP TABLE t_in AS ${stagingSelect(dataset, policy, readJson(dataset, file))}`, params);

@@ -1,4 +1,4 @@
-import { Aws, RemovalPolicy } from 'aws-cdk-lib';
+import { Annotations, Aws, RemovalPolicy } from 'aws-cdk-lib';
 import * as glue from 'aws-cdk-lib/aws-glue';
 import type * as s3 from 'aws-cdk-lib/aws-s3';
 import { Construct } from 'constructs';
@@ -24,6 +24,10 @@ export interface CatalogProps {
    * @default TRANSFORM_DEFAULTS
    */
   readonly policy?: TransformPolicy;
+  /** UTC date (YYYY-MM-DD) the lake first received data. @default - unset: the projection spans the retention windows */
+  readonly lakeStart?: string;
+  /** The synth's date, which decides whether the lake is still younger than a window. @default - now */
+  readonly today?: Date;
 }
 
 function toCfn(input: GlueTableInput): glue.CfnTable.TableInputProperty {
@@ -64,11 +68,18 @@ export class Catalog extends Construct {
     });
     this.database.applyRemovalPolicy(removalPolicy);
     const at = { rawBucket: props.rawBucket.bucketName, curatedBucket: props.curatedBucket.bucketName };
+    const clock = { lakeStart: props.lakeStart, today: props.today ?? new Date() };
+    if (props.lakeStart === undefined) {
+      Annotations.of(this).addWarningV2(
+        'datastroom:lakeStart',
+        'context "lakeStart" is not set: a query without a dt filter lists every day of the retention windows. Set it to the first deploy\'s date (-c lakeStart=YYYY-MM-DD, then in cdk.json) and keep it.',
+      );
+    }
     const tables = new Map<string, { curated: string; raw: string; views: string[] }>();
     for (const dataset of props.datasets) {
-      const curated = curatedTable(dataset, at, props.policy ?? TRANSFORM_DEFAULTS);
-      const raw = rawTable(dataset, at);
-      const quarantine = quarantineTable(dataset, at);
+      const curated = curatedTable(dataset, at, props.policy ?? TRANSFORM_DEFAULTS, clock);
+      const raw = rawTable(dataset, at, clock);
+      const quarantine = quarantineTable(dataset, at, clock);
       const views = viewsOf(dataset).map((v) => viewTable(v, dataset, this.databaseName));
       for (const input of [curated, raw, quarantine, ...views]) {
         const table = new glue.CfnTable(this, `Table-${input.name}`, {

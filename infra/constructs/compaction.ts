@@ -20,6 +20,7 @@ import { COMPACTION_ENV } from '../../functions/compaction/config.ts';
 import { acknowledgeControl, acknowledgeObjectPrefixes } from '../governance/nag.ts';
 import { tagComponent } from '../governance/tags.ts';
 import { alarmNamePrefix, logGroupPrefix } from '../names.ts';
+import { COMPACTION_FUNCTION } from '../sizing.ts';
 import { LAMBDA_ARCHITECTURE, LAMBDA_RUNTIME, NATIVE_PACKAGES } from './transform.ts';
 
 const PROJECT_ROOT = resolve(import.meta.dirname, '../..');
@@ -37,11 +38,11 @@ export interface CompactionProps {
   readonly policy?: CompactionPolicy;
   /** How late a reading may arrive; older partitions are not looked at. @default TRANSFORM_DEFAULTS.maxLatenessDays */
   readonly maxLatenessDays?: number;
-  /** @default - every hour */
+  /** @default - every hour (COMPACTION_FUNCTION.runsPerHour) */
   readonly schedule?: events.Schedule;
-  /** @default 3008 */
+  /** @default COMPACTION_FUNCTION.memoryMb */
   readonly memorySizeMb?: number;
-  /** @default 15 minutes */
+  /** @default COMPACTION_FUNCTION.timeoutSeconds */
   readonly timeout?: Duration;
 }
 
@@ -61,8 +62,8 @@ export class Compaction extends Construct {
   constructor(scope: Construct, id: string, props: CompactionProps) {
     super(scope, id);
     tagComponent(this, 'compaction');
-    const timeout = props.timeout ?? Duration.minutes(15);
-    const memorySize = props.memorySizeMb ?? 3008;
+    const timeout = props.timeout ?? Duration.seconds(COMPACTION_FUNCTION.timeoutSeconds);
+    const memorySize = props.memorySizeMb ?? COMPACTION_FUNCTION.memoryMb;
     const policy = props.policy ?? COMPACTION_DEFAULTS;
 
     const logGroup = new logs.LogGroup(this, 'Logs', {
@@ -102,7 +103,7 @@ export class Compaction extends Construct {
       architecture: LAMBDA_ARCHITECTURE,
       memorySize,
       timeout,
-      ephemeralStorageSize: Size.gibibytes(8),
+      ephemeralStorageSize: Size.gibibytes(COMPACTION_FUNCTION.ephemeralGiB),
       // One run at a time: two would rewrite the same partitions.
       reservedConcurrentExecutions: 1,
       role,
@@ -151,7 +152,7 @@ export class Compaction extends Construct {
 
     this.rule = new events.Rule(this, 'Schedule', {
       description: 'Compacts the settled curated partitions',
-      schedule: props.schedule ?? events.Schedule.rate(Duration.hours(1)),
+      schedule: props.schedule ?? events.Schedule.rate(Duration.minutes(60 / COMPACTION_FUNCTION.runsPerHour)),
     });
     this.rule.addTarget(new targets.LambdaFunction(this.function, { retryAttempts: 0 }));
     Validations.of(this.rule).acknowledge({

@@ -11,25 +11,55 @@ import { LAMBDA_ARCHITECTURE, LAMBDA_RUNTIME } from './transform.ts';
 
 /**
  * The clean-up function, inline (CommonJS, the SDK the Node.js runtime ships).
- * On Delete it detaches every target (certificates of devices registered
- * since the deploy) from the device policies and deletes each policy,
- * retrying while IoT still reports it attached (a detach takes up to five
- * minutes to settle), so CloudFormation finds it gone; and it takes the
- * thing type off every thing of the platform's types, which IoT requires
- * before a thing type can be deleted. Create and Update change nothing.
+ * CloudFormation sends Delete whenever the custom resource leaves the stack:
+ * when the stack is deleted, but also when an update replaces it (its
+ * construct path changed) or rolls back its creation. Only the first may let
+ * go of the devices, so it acts only while the stack is DELETE_IN_PROGRESS.
+ * Then it detaches every target (certificates of devices registered since
+ * the deploy) from the device policies, deletes each policy's non-default
+ * versions (a stack update that changes a policy document adds a version,
+ * and IoT deletes a policy only with its default version alone) and the
+ * policy itself, retrying while IoT still reports it attached (a detach
+ * takes up to five minutes to settle), so CloudFormation finds it gone; and
+ * it takes the thing type off every thing of the platform's types, which IoT
+ * requires before a thing type can be deleted. What is already gone counts
+ * as released, so a Delete sent again after a partial failure succeeds.
+ * Create and Update change nothing.
  */
 export const DEVICE_CLEANUP_HANDLER = `
 const iot = require('@aws-sdk/client-iot');
+const cfn = require('@aws-sdk/client-cloudformation');
 const client = new iot.IoTClient({});
+const cloudformation = new cfn.CloudFormationClient({});
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+
+async function unlessGone(request) {
+  try {
+    return await client.send(request);
+  } catch (error) {
+    if (error.name === 'ResourceNotFoundException') return undefined;
+    throw error;
+  }
+}
+
+async function stackStatus(stackId) {
+  const answer = await cloudformation.send(new cfn.DescribeStacksCommand({ StackName: stackId }));
+  return answer.Stacks && answer.Stacks[0] ? answer.Stacks[0].StackStatus : 'gone';
+}
 
 async function releasePolicy(policyName, retryMs, deadline) {
   let marker;
   do {
-    const page = await client.send(new iot.ListTargetsForPolicyCommand({ policyName, marker, pageSize: 250 }));
-    for (const target of page.targets ?? []) await client.send(new iot.DetachPolicyCommand({ policyName, target }));
+    const page = await unlessGone(new iot.ListTargetsForPolicyCommand({ policyName, marker, pageSize: 250 }));
+    if (!page) return;
+    for (const target of page.targets ?? []) await unlessGone(new iot.DetachPolicyCommand({ policyName, target }));
     marker = page.nextMarker;
   } while (marker);
+  const versions = await unlessGone(new iot.ListPolicyVersionsCommand({ policyName }));
+  if (!versions) return;
+  for (const version of versions.policyVersions ?? []) {
+    if (!version.isDefaultVersion) await unlessGone(new iot.DeletePolicyVersionCommand({ policyName, policyVersionId: version.versionId }));
+  }
   for (;;) {
     try {
       await client.send(new iot.DeletePolicyCommand({ policyName }));
@@ -45,9 +75,10 @@ async function releasePolicy(policyName, retryMs, deadline) {
 async function releaseThingType(thingTypeName) {
   let nextToken;
   do {
-    const page = await client.send(new iot.ListThingsCommand({ thingTypeName, nextToken, maxResults: 250 }));
+    const page = await unlessGone(new iot.ListThingsCommand({ thingTypeName, nextToken, maxResults: 250 }));
+    if (!page) return;
     for (const thing of page.things ?? []) {
-      await client.send(new iot.UpdateThingCommand({ thingName: thing.thingName, removeThingType: true }));
+      await unlessGone(new iot.UpdateThingCommand({ thingName: thing.thingName, removeThingType: true }));
     }
     nextToken = page.nextToken;
   } while (nextToken);
@@ -58,12 +89,17 @@ exports.handler = async (event, context) => {
   let reason = 'nothing to do';
   try {
     if (event.RequestType === 'Delete') {
-      const props = event.ResourceProperties;
-      const retryMs = Number(props.RetrySeconds) * 1000;
-      const deadline = Date.now() + context.getRemainingTimeInMillis() - 20000;
-      for (const name of props.PolicyNames ?? []) await releasePolicy(name, retryMs, deadline);
-      for (const name of props.ThingTypeNames ?? []) await releaseThingType(name);
-      reason = 'device policies and thing types released';
+      const stack = await stackStatus(event.StackId);
+      if (stack !== 'DELETE_IN_PROGRESS') {
+        reason = 'the stack is ' + stack + ', not being deleted: devices stay attached';
+      } else {
+        const props = event.ResourceProperties;
+        const retryMs = Number(props.RetrySeconds) * 1000;
+        const deadline = Date.now() + context.getRemainingTimeInMillis() - 20000;
+        for (const name of props.PolicyNames ?? []) await releasePolicy(name, retryMs, deadline);
+        for (const name of props.ThingTypeNames ?? []) await releaseThingType(name);
+        reason = 'device policies and thing types released';
+      }
     }
   } catch (error) {
     status = 'FAILED';
@@ -117,7 +153,14 @@ export class DeviceCleanup extends Construct {
     });
     role.addToPolicy(new iam.PolicyStatement({ actions: ['logs:CreateLogStream', 'logs:PutLogEvents'], resources: [logGroup.logGroupArn] }));
     const policyArns = props.devicePolicies.map((p) => stack.formatArn({ service: 'iot', resource: 'policy', resourceName: p.ref }));
-    role.addToPolicy(new iam.PolicyStatement({ actions: ['iot:ListTargetsForPolicy', 'iot:DeletePolicy'], resources: policyArns }));
+    role.addToPolicy(
+      new iam.PolicyStatement({
+        actions: ['iot:ListTargetsForPolicy', 'iot:ListPolicyVersions', 'iot:DeletePolicyVersion', 'iot:DeletePolicy'],
+        resources: policyArns,
+      }),
+    );
+    // Whether CloudFormation is deleting the stack, or only removing the custom resource from it.
+    role.addToPolicy(new iam.PolicyStatement({ actions: ['cloudformation:DescribeStacks'], resources: [stack.stackId] }));
     const certificates = stack.formatArn({ service: 'iot', resource: 'cert', resourceName: '*' });
     const things = stack.formatArn({ service: 'iot', resource: 'thing', resourceName: '*' });
     role.addToPolicy(new iam.PolicyStatement({ actions: ['iot:DetachPolicy'], resources: [...policyArns, certificates] }));
@@ -150,14 +193,15 @@ export class DeviceCleanup extends Construct {
     Validations.of(this.function).acknowledge(
       {
         id: 'Serverless-LambdaDLQ',
-        reason: 'CloudFormation invokes the function synchronously for its custom resource and reports a failure on the stack; there is nothing to retry later.',
+        reason:
+          'CloudFormation invokes the function asynchronously and learns the outcome only from the response the function sends to its callback URL, failures included; a failed clean-up shows on the stack, where a person acts on it, so a dead-letter queue would hold events nobody replays.',
       },
     );
 
     acknowledgeControl(
       this.function,
       'lambda_inside_vpc_check',
-      'The function runs once, when the stack is deleted, and calls only the IoT API with its role; a VPC would need an endpoint for it.',
+      'The function runs on each create, update and delete of its custom resource (acting only when the stack is deleted) and calls only the IoT and CloudFormation APIs with its role; in a VPC it would need an interface endpoint for each, billed per hour in every Availability Zone, for no traffic that leaves AWS.',
     );
 
     // Through the service token the resource depends on the function, and so on its role, policy and log group.

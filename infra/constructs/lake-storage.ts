@@ -1,4 +1,4 @@
-import { Aws, Duration, Fn, RemovalPolicy, Validations } from 'aws-cdk-lib';
+import { Aws, Duration, RemovalPolicy, Stack, Validations } from 'aws-cdk-lib';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as kms from 'aws-cdk-lib/aws-kms';
 import * as s3 from 'aws-cdk-lib/aws-s3';
@@ -9,12 +9,15 @@ import type { ZoneBuckets } from '../governance/check.ts';
 import { acknowledgeControl } from '../governance/nag.ts';
 import { tagComponent } from '../governance/tags.ts';
 import { logGroupPrefix } from '../names.ts';
+import { ACCESS_LOG_RETENTION_DAYS } from '../sizing.ts';
 
 /** Props of {@link LakeStorage}. */
 export interface LakeStorageProps {
   readonly envName: string;
   readonly datasets: readonly Dataset[];
   /**
+   * Delete the buckets, emptied of every object version, and the key with
+   * the stack.
    * @default false - buckets and key are retained when the stack is deleted
    * (and removed when the stack's first create rolls back)
    */
@@ -49,10 +52,36 @@ export function rawPrefixes(datasetId: string): { zone: string; ruleErrors: stri
 /**
  * Days a version stays noncurrent in the versioned raw bucket before it is
  * removed: expiry makes the current version noncurrent, so a dataset's
- * objects expire this much before its retention and are gone, in every
- * version, at its retention.
+ * objects expire this much (and more, see rawExpirationDays) before its
+ * retention.
  */
 export const RAW_NONCURRENT_DAYS = 1;
+
+/**
+ * Days S3 can add to each lifecycle step: it rounds the time a step falls
+ * due up to the next midnight UTC (S3 User Guide, "Lifecycle rules: based on
+ * an object's age"; the noncurrent step counts from the delete marker).
+ */
+export const S3_ROUNDING_DAYS_PER_STEP = 1;
+
+/**
+ * After how many days the raw bucket expires a dataset's clear-text
+ * messages (its raw zone and its failed records). For personal data the raw
+ * retention is a ceiling on every version: expiry and the noncurrent removal
+ * are two steps S3 each rounds up to the next midnight UTC, so expiry comes
+ * that much earlier too (anpr_passage, 7 days: 4 + 1 + up to 2 of rounding).
+ * For other data the retention is the lifecycle's day count, expiry plus
+ * noncurrent days, as S3 counts them. Undefined when the retention is too
+ * short for that; the governance check then names the dataset.
+ */
+export function rawExpirationDays(dataset: Dataset): number | undefined {
+  const n = dataset.retention?.rawDays;
+  if (!validDays(n)) return undefined;
+  // Optional chaining: a dataset without a governance record still builds, so the governance check can name it.
+  const rounding = (dataset.governance?.personalData.length ?? 0) > 0 ? 2 * S3_ROUNDING_DAYS_PER_STEP : 0;
+  const days = n - RAW_NONCURRENT_DAYS - rounding;
+  return days >= 1 ? days : undefined;
+}
 
 /**
  * The lake's buckets: raw (immutable arrivals, versioned), curated (curated
@@ -72,9 +101,14 @@ export class LakeStorage extends Construct {
   constructor(scope: Construct, id: string, props: LakeStorageProps) {
     super(scope, id);
     tagComponent(this, 'storage');
-    // Retained with the stack, but removed when its first create rolls back, so a retry finds no named leftovers.
-    const removalPolicy = props.destroyData ?? false ? RemovalPolicy.DESTROY : RemovalPolicy.RETAIN_ON_UPDATE_OR_DELETE;
-    const name = (role: string) => Fn.join('-', ['datastroom', props.envName, role, Aws.ACCOUNT_ID, Aws.REGION]);
+    // Retained with the stack, but removed when its first create rolls back.
+    const destroyData = props.destroyData ?? false;
+    const removalPolicy = destroyData ? RemovalPolicy.DESTROY : RemovalPolicy.RETAIN_ON_UPDATE_OR_DELETE;
+    // Buckets are named by CloudFormation (the stack outputs name them to the CLI): a bucket a failed create
+    // could not delete (access logs may already have landed in it) never blocks the retry with "already exists".
+    // With destroyData, CloudFormation can delete only empty buckets: every object version goes first (the
+    // emptying also denies new objects, so access logs delivered meanwhile cannot refill the log bucket).
+    const bucketRemoval = { removalPolicy, autoDeleteObjects: destroyData };
 
     this.key = new kms.Key(this, 'Key', {
       alias: `alias/datastroom-${props.envName}`,
@@ -109,13 +143,12 @@ export class LakeStorage extends Construct {
     );
 
     this.logBucket = new s3.Bucket(this, 'AccessLogs', {
-      bucketName: name('logs'),
       encryption: s3.BucketEncryption.S3_MANAGED,
       blockPublicAccess: s3.BlockPublicAccess.BLOCK_ALL,
       enforceSSL: true,
       objectOwnership: s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
-      lifecycleRules: [{ id: 'expire-access-logs', expiration: Duration.days(365), abortIncompleteMultipartUploadAfter: Duration.days(1) }],
-      removalPolicy,
+      lifecycleRules: [{ id: 'expire-access-logs', expiration: Duration.days(ACCESS_LOG_RETENTION_DAYS), abortIncompleteMultipartUploadAfter: Duration.days(1) }],
+      ...bucketRemoval,
     });
     const selfLogging = 'This is the access-log bucket the lake buckets log to; logging it to itself would loop.';
     Validations.of(this.logBucket).acknowledge({ id: 'AwsSolutions-S1', reason: selfLogging });
@@ -127,7 +160,6 @@ export class LakeStorage extends Construct {
 
     const lakeBucket = (id: string, role: string, extra: Partial<s3.BucketProps>) =>
       new s3.Bucket(this, id, {
-        bucketName: name(role),
         encryption: s3.BucketEncryption.KMS,
         encryptionKey: this.key,
         bucketKeyEnabled: true,
@@ -136,7 +168,7 @@ export class LakeStorage extends Construct {
         objectOwnership: s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
         serverAccessLogsBucket: this.logBucket,
         serverAccessLogsPrefix: `${role}/`,
-        removalPolicy,
+        ...bucketRemoval,
         ...extra,
       });
 
@@ -160,6 +192,18 @@ export class LakeStorage extends Construct {
     this.resultsBucket = lakeBucket('QueryResults', 'results', {
       lifecycleRules: [abort, { id: 'expire-query-results', expiration: Duration.days(props.queryResultsDays ?? 30) }],
     });
+
+    if (destroyData) {
+      // The provider aws-cdk-lib adds, once per stack, for the buckets' autoDeleteObjects.
+      const emptier = Stack.of(this).node.tryFindChild('Custom::S3AutoDeleteObjectsCustomResourceProvider');
+      if (emptier) {
+        acknowledgeControl(
+          emptier,
+          'lambda_inside_vpc_check',
+          'aws-cdk-lib\'s handler that empties a bucket before CloudFormation deletes it (destroyData); it acts only then and calls only the S3 API, for which a VPC would need an endpoint.',
+        );
+      }
+    }
 
     // The Control Tower controls that do not fit a lake that must delete on schedule, each with why.
     const deletesOnSchedule = (what: string) =>
@@ -213,19 +257,19 @@ function zoneRules(datasets: readonly Dataset[], zone: 'curated' | 'quarantine')
 /**
  * The raw bucket is versioned: expiry only turns the current version
  * noncurrent. Each prefix holding a dataset's clear-text messages expires
- * its current version RAW_NONCURRENT_DAYS before the retention and removes
- * the noncurrent one after RAW_NONCURRENT_DAYS, so no version outlives it.
+ * its current version after rawExpirationDays and removes the noncurrent one
+ * RAW_NONCURRENT_DAYS later, so no version outlives the retention.
  */
 function rawRules(datasets: readonly Dataset[]): s3.LifecycleRule[] {
   return datasets.flatMap((d) => {
-    const n = d.retention?.rawDays;
+    const days = rawExpirationDays(d);
     // Too short a retention for a versioned bucket gets no rule; the governance check names the dataset.
-    if (!validDays(n) || n <= RAW_NONCURRENT_DAYS) return [];
+    if (days === undefined) return [];
     const prefixes = rawPrefixes(d.id);
     return Object.entries(prefixes).map(([part, prefix]) => ({
       id: part === 'zone' ? `expire-raw-${d.id}` : `expire-raw-${d.id}-${part}`,
       prefix,
-      expiration: Duration.days(n - RAW_NONCURRENT_DAYS),
+      expiration: Duration.days(days),
       noncurrentVersionExpiration: Duration.days(RAW_NONCURRENT_DAYS),
     }));
   });

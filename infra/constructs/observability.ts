@@ -9,7 +9,6 @@ import type * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
 import { durationSeconds, type Dataset } from '../../datasets/index.ts';
 import type { DatasetIngestion } from './ingestion.ts';
-import { acknowledgeControl } from '../governance/nag.ts';
 import { tagComponent, tagDataset } from '../governance/tags.ts';
 import { alarmNamePrefix } from '../names.ts';
 
@@ -27,13 +26,6 @@ export interface ObservabilityProps {
   readonly quarantineRateThreshold: number;
 }
 
-/**
- * A dataset counts as dormant after this many days without a reading: its
- * freshness alarm speaks only while the dataset has had readings within
- * them, so a dataset without sensors yet (or any more) stays quiet.
- */
-export const DORMANT_AFTER_DAYS = 7;
-
 /** The freshness window of a dataset: a number of its update intervals, at least 5 minutes. */
 export function freshnessWindow(dataset: Dataset, intervals: number): { period: Duration; evaluationPeriods: number } {
   const seconds = Math.max(300, Math.ceil((durationSeconds(dataset.governance.updateFrequency) ?? 3600) * intervals));
@@ -46,10 +38,12 @@ export function freshnessWindow(dataset: Dataset, intervals: number): { period: 
 /**
  * Alarms that tell the city's IT team before a dashboard does: raw objects
  * that keep failing (dead letters), transform errors, a quarantine rate
- * above the threshold per dataset, and a dataset gone quiet. A dataset that
- * has had no reading for DORMANT_AFTER_DAYS (none yet after a deploy, or
- * its sensors retired) is dormant and raises no freshness alarm; one that
- * stops after readings raises it once. All notify one encrypted topic to
+ * above the threshold per dataset, and a dataset gone quiet. The freshness
+ * alarm of a dataset treats missing data as missing: a new alarm starts in
+ * INSUFFICIENT_DATA, and a dataset without sensors yet (or any more) stays
+ * there without a word; once readings flow it is OK, and when they stop it
+ * moves to INSUFFICIENT_DATA (the stream reports no records) or ALARM, and
+ * either transition notifies, once. All notify one encrypted topic to
  * subscribe to. Alarm names start with the environment's prefix, which the
  * key policy's condition for CloudWatch names.
  */
@@ -127,45 +121,18 @@ export class Observability extends Construct {
 
       const window = freshnessWindow(dataset, props.freshnessIntervals);
       const minutes = window.period.toMinutes() * window.evaluationPeriods;
-      // Neither part notifies on its own: the composite below does.
-      const stale = new cloudwatch.Alarm(scope, 'Stale', {
-        alarmName: `${prefix}${dataset.id}-stale`,
-        alarmDescription: `${dataset.id}: no reading for ${minutes} minutes (${props.freshnessIntervals} x ${dataset.governance.updateFrequency})`,
+      // One alarm metric, no composite: a new alarm's INSUFFICIENT_DATA is its initial state, not a
+      // transition, so it notifies nothing until readings have flowed and then stopped.
+      const freshness = alarm(scope, 'Freshness', {
+        alarmDescription: `${dataset.id}: no reading for ${minutes} minutes (${props.freshnessIntervals} x ${dataset.governance.updateFrequency}) after readings had arrived. A dataset that never had readings stays in INSUFFICIENT_DATA and notifies nothing.`,
         metric: deliveryStream.metric('IncomingRecords', { statistic: 'Sum', period: window.period }),
         threshold: 1,
         comparisonOperator: cloudwatch.ComparisonOperator.LESS_THAN_THRESHOLD,
         evaluationPeriods: window.evaluationPeriods,
-        // No data is the problem this alarm exists for.
-        treatMissingData: cloudwatch.TreatMissingData.BREACHING,
-      });
-      const dormant = new cloudwatch.Alarm(scope, 'Dormant', {
-        alarmName: `${prefix}${dataset.id}-dormant`,
-        alarmDescription: `${dataset.id}: no reading for ${DORMANT_AFTER_DAYS} days (no sensors yet, or none any more)`,
-        metric: deliveryStream.metric('IncomingRecords', { statistic: 'Sum', period: Duration.days(1) }),
-        threshold: 1,
-        comparisonOperator: cloudwatch.ComparisonOperator.LESS_THAN_THRESHOLD,
-        evaluationPeriods: DORMANT_AFTER_DAYS,
-        datapointsToAlarm: DORMANT_AFTER_DAYS,
-        treatMissingData: cloudwatch.TreatMissingData.BREACHING,
-      });
-      // OK(dormant), not NOT ALARM(dormant): right after a deploy the dormant alarm has no state yet.
-      const freshness = new cloudwatch.CompositeAlarm(scope, 'Freshness', {
-        compositeAlarmName: `${prefix}${dataset.id}-freshness`,
-        alarmDescription: `${dataset.id}: readings stopped (none for ${minutes} minutes, after readings within ${DORMANT_AFTER_DAYS} days)`,
-        alarmRule: cloudwatch.AlarmRule.allOf(
-          cloudwatch.AlarmRule.fromAlarm(stale, cloudwatch.AlarmState.ALARM),
-          cloudwatch.AlarmRule.fromAlarm(dormant, cloudwatch.AlarmState.OK),
-        ),
-      });
-      freshness.addAlarmAction(notify);
-      for (const part of [stale, dormant]) {
-        acknowledgeControl(
-          part,
-          'cloudwatch_alarm_action_check',
-          'Part of the dataset\'s freshness alarm, which notifies; on its own it would notify for datasets that have no sensors yet.',
-        );
-      }
-      this.alarms.push(freshness);
+        treatMissingData: cloudwatch.TreatMissingData.MISSING,
+      }, `${dataset.id}-freshness`);
+      // Firehose reports IncomingRecords only while records arrive: when they stop, the alarm sees no data.
+      freshness.addInsufficientDataAction(notify);
     }
   }
 }

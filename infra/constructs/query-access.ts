@@ -37,8 +37,6 @@ export interface QueryAccessProps {
   /** Athena stops a query that would scan more than this many bytes. */
   readonly bytesScannedCutoffPerQuery: number;
   /** @default false */
-  readonly destroyData?: boolean;
-  /** @default false */
   readonly lakeFormationTags?: boolean;
 }
 
@@ -73,7 +71,9 @@ export class QueryAccess extends Construct {
         name: `datastroom-${props.envName}-${role}`,
         description: `Datastroom ${props.envName}: ${role === 'bi' ? 'BI tools (Power BI, Tableau, Qlik)' : 'analysts'}`,
         state: 'ENABLED',
-        recursiveDeleteOption: props.destroyData ?? false,
+        // The workgroups go with the stack: Athena refuses to delete one that has run a query unless
+        // asked to delete its query history too. The history is not lake data; results stay in their bucket.
+        recursiveDeleteOption: true,
         workGroupConfiguration: {
           enforceWorkGroupConfiguration: true,
           publishCloudWatchMetricsEnabled: true,

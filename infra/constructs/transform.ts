@@ -201,7 +201,7 @@ export class Transform extends Construct {
     acknowledgeControl(
       this.function,
       'lambda_inside_vpc_check',
-      'The transform calls only AWS APIs (S3, Secrets Manager, CloudWatch, X-Ray) over TLS with its role; in a VPC it would need an interface endpoint for each (about $7 a month per availability zone each) or a NAT gateway, for no traffic that leaves AWS.',
+      'The transform calls only S3 and Secrets Manager, over TLS with its role; its metrics go out in its log lines, which Lambda delivers, as it records the trace. In a VPC, S3 would take a gateway endpoint (no charge) but Secrets Manager an interface endpoint, billed per hour in every Availability Zone, or a NAT gateway, for no traffic that leaves AWS.',
     );
     this.function.addEventSource(
       new SqsEventSource(this.queue, { batchSize: TRANSFORM_FUNCTION.batchSize, reportBatchItemFailures: true }),

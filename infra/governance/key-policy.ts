@@ -7,7 +7,9 @@
  * statement for its service principal with the documented condition; a
  * resource encrypted by the callers' own role (buckets, secrets, Athena
  * results, delivery streams) needs the key policy to let IAM policies of the
- * account grant the key. Synth fails naming the resource otherwise.
+ * account grant the key. Synth fails naming the resource otherwise, and
+ * also when a resource of a type the check has no rule for refers to a key:
+ * a new kind of encrypted resource is looked at, not passed unseen.
  */
 import { describeResource, globMatch, refersTo, render, TemplateCheckPlugin, type Finding, type Template, type TemplateResource } from './template.ts';
 
@@ -20,6 +22,7 @@ export const KEY_POLICY_RULES = {
   publisher: 'publisher-principal',
   iam: 'iam-delegation',
   accessLogTarget: 'access-log-target',
+  unknownUse: 'unknown-key-use',
 } as const;
 
 interface Statement {
@@ -105,16 +108,40 @@ function resourcesOfType(template: Template, ...types: string[]): [string, Templ
   return Object.entries(template.Resources).filter(([, r]) => types.includes(r.Type));
 }
 
-/** The properties through which each resource type names the key that encrypts it. */
-const ENCRYPTION_KEY_PROPERTY: Readonly<Record<string, (p: Record<string, unknown>) => unknown>> = {
-  'AWS::Logs::LogGroup': (p) => p.KmsKeyId,
-  'AWS::SNS::Topic': (p) => p.KmsMasterKeyId,
-  'AWS::SQS::Queue': (p) => p.KmsMasterKeyId,
-  'AWS::S3::Bucket': (p) => p.BucketEncryption,
-  'AWS::SecretsManager::Secret': (p) => p.KmsKeyId,
-  'AWS::Athena::WorkGroup': (p) => (p.WorkGroupConfiguration as { ResultConfiguration?: unknown } | undefined)?.ResultConfiguration,
-  'AWS::KinesisFirehose::DeliveryStream': (p) => (p.ExtendedS3DestinationConfiguration as { EncryptionConfiguration?: unknown } | undefined)?.EncryptionConfiguration,
+/** The property, as a path, through which each resource type names the key that encrypts it. */
+const ENCRYPTION_KEY_PATH: Readonly<Record<string, readonly string[]>> = {
+  'AWS::Logs::LogGroup': ['KmsKeyId'],
+  'AWS::SNS::Topic': ['KmsMasterKeyId'],
+  'AWS::SQS::Queue': ['KmsMasterKeyId'],
+  'AWS::S3::Bucket': ['BucketEncryption'],
+  'AWS::SecretsManager::Secret': ['KmsKeyId'],
+  'AWS::Athena::WorkGroup': ['WorkGroupConfiguration', 'ResultConfiguration'],
+  'AWS::KinesisFirehose::DeliveryStream': ['ExtendedS3DestinationConfiguration', 'EncryptionConfiguration'],
 };
+
+function asRecord(value: unknown): Record<string, unknown> | undefined {
+  return typeof value === 'object' && value !== null && !Array.isArray(value) ? (value as Record<string, unknown>) : undefined;
+}
+
+/** The value at a path of properties. */
+function valueAt(properties: Record<string, unknown>, path: readonly string[]): unknown {
+  return path.reduce<unknown>((value, key) => asRecord(value)?.[key], properties);
+}
+
+/** The properties with the value at a path left out: where else they refer to a key. */
+function without(properties: Record<string, unknown>, path: readonly string[]): Record<string, unknown> {
+  const [head, ...rest] = path;
+  if (head === undefined || !(head in properties)) return properties;
+  const { [head]: inner, ...others } = properties;
+  const nested = asRecord(inner);
+  return rest.length === 0 || nested === undefined ? others : { ...others, [head]: without(nested, rest) };
+}
+
+/**
+ * Types that refer to a key without being encrypted with it: IAM policies
+ * grant it, an alias names it, a key policy is its own.
+ */
+const NAMES_WITHOUT_ENCRYPTING = (type: string) => type.startsWith('AWS::IAM::') || type === 'AWS::KMS::Alias' || type === 'AWS::KMS::Key';
 
 /** Resources encrypted by their callers' own IAM permissions, through the service. */
 const CALLER_ENCRYPTED = new Set(['AWS::S3::Bucket', 'AWS::SecretsManager::Secret', 'AWS::Athena::WorkGroup', 'AWS::KinesisFirehose::DeliveryStream']);
@@ -163,8 +190,22 @@ export function keyPolicyFindings(template: Template): Finding[] {
   for (const [keyId, key] of resourcesOfType(template, 'AWS::KMS::Key')) {
     const keyName = describeResource(template, keyId);
     for (const [id, resource] of Object.entries(template.Resources)) {
-      const keyProperty = ENCRYPTION_KEY_PROPERTY[resource.Type];
-      if (!keyProperty || !refersTo(keyProperty(resource.Properties ?? {}), keyId)) continue;
+      const keyPath = ENCRYPTION_KEY_PATH[resource.Type];
+      const properties = resource.Properties ?? {};
+      // A use this check has no rule for (a Lambda function's KmsKeyArn, a Glue catalog's encryption, a delivery
+      // stream's own CMK, ...) must not pass unseen: what its service needs of the key policy is for someone to
+      // look up and write down.
+      const unknown = keyPath ? without(properties, keyPath) : properties;
+      if (!NAMES_WITHOUT_ENCRYPTING(resource.Type) && refersTo(unknown, keyId)) {
+        const how = keyPath ? ` through a property other than ${keyPath.join('.')}` : `, and the key-policy check knows no rule for ${resource.Type}`;
+        findings.push({
+          rule: KEY_POLICY_RULES.unknownUse,
+          logicalId: id,
+          message: `${describeResource(template, id)} (${resource.Type}) refers to ${keyName}${how}: whether its service can use the key is unchecked`,
+          fix: `teach infra/governance/key-policy.ts what this use needs of a key policy (AWS documents it per service), or acknowledge '${KEY_POLICY_PLUGIN}::${KEY_POLICY_RULES.unknownUse}' on it with the reason it needs nothing`,
+        });
+      }
+      if (!keyPath || !refersTo(valueAt(properties, keyPath), keyId)) continue;
       const what = describeResource(template, id);
 
       if (resource.Type === 'AWS::Logs::LogGroup') {

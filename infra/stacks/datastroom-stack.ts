@@ -20,6 +20,8 @@ export interface DatastroomStackProps extends StackProps {
   readonly config?: PlatformConfig;
   /** The datasets to deploy. @default the registry */
   readonly datasets?: readonly Dataset[];
+  /** The synth's date, against which the partition projection's start is chosen. @default - now */
+  readonly today?: Date;
 }
 
 /**
@@ -63,7 +65,15 @@ export class DatastroomStack extends Stack {
       destroyData: config.destroyData,
       metricsNamespace,
     });
-    this.catalog = new Catalog(this, 'Catalog', { envName: config.envName, datasets, rawBucket, curatedBucket, destroyData: config.destroyData });
+    this.catalog = new Catalog(this, 'Catalog', {
+      envName: config.envName,
+      datasets,
+      rawBucket,
+      curatedBucket,
+      destroyData: config.destroyData,
+      lakeStart: config.lakeStart,
+      today: props.today,
+    });
     const tables = this.catalog.tables;
     this.query = new QueryAccess(this, 'Query', {
       envName: config.envName,
@@ -77,7 +87,6 @@ export class DatastroomStack extends Stack {
         return t ? [t.curated, ...t.views] : [];
       },
       bytesScannedCutoffPerQuery: Math.max(10, Math.round(config.bytesScannedCutoffMb)) * 1024 * 1024,
-      destroyData: config.destroyData,
       lakeFormationTags: config.lakeFormationTags,
     });
     this.query.node.addDependency(this.catalog);

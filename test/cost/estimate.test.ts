@@ -2,7 +2,7 @@ import { afterEach, describe, expect, it, vi } from 'vitest';
 import { registry } from '../../datasets/index.ts';
 import { costCommand, withCostSection } from '../../cli/commands/cost.ts';
 import { CostOptionError, estimateMonthlyCost, STACK_SIZING } from '../../cost/estimate.ts';
-import { readMeasuredTransform, warmMsFor, type MeasuredTransform } from '../../cost/measured.ts';
+import { readMeasuredCompaction, readMeasuredTransform, warmMsFor, type MeasuredTransform } from '../../cost/measured.ts';
 import { PRICE_TABLES } from '../../cost/prices.ts';
 
 const measured = readMeasuredTransform();
@@ -35,12 +35,19 @@ describe('the cost estimate', () => {
     expect(line(ten, 'Firehose').usd).toBeCloseTo(line(one, 'Firehose').usd / 10, 10);
   });
 
-  it('takes the Lambda time per object from the benchmark, not from an assumption', () => {
+  it('takes the Lambda time per object, and compaction’s rate, from the benchmarks, not from an assumption', () => {
     const slower: MeasuredTransform = { ...measured, sizes: measured.sizes.map((s) => ({ ...s, warmMs: s.warmMs * 2, coldMs: s.coldMs * 2 })) };
-    const base = estimateMonthlyCost({ sensors: 500, freeTier: false }, { measured });
-    const doubled = estimateMonthlyCost({ sensors: 500, freeTier: false }, { measured: slower });
-    const requests = (base.volumes.objects * prices.lambdaRequests.usd) / prices.lambdaRequests.per;
-    expect(line(doubled, 'Lambda').usd - requests).toBeCloseTo(2 * (line(base, 'Lambda').usd - requests), 10);
+    const compaction = readMeasuredCompaction();
+    const fasterCompaction = { ...compaction, seconds: compaction.seconds / 2 };
+    const base = estimateMonthlyCost({ sensors: 500, freeTier: false }, { measured, measuredCompaction: compaction });
+    const doubled = estimateMonthlyCost({ sensors: 500, freeTier: false }, { measured: slower, measuredCompaction: compaction });
+    const halved = estimateMonthlyCost({ sensors: 500, freeTier: false }, { measured, measuredCompaction: fasterCompaction });
+    // Compaction at twice the rate costs half: what it saves is half of compaction's part.
+    const compactionPart = 2 * (line(base, 'Lambda').usd - line(halved, 'Lambda').usd);
+    expect(compactionPart).toBeGreaterThan(0);
+    const requests = ((base.volumes.objects + 24 * 30) * prices.lambdaRequests.usd) / prices.lambdaRequests.per;
+    const transformPart = line(base, 'Lambda').usd - requests - compactionPart;
+    expect(line(doubled, 'Lambda').usd - line(base, 'Lambda').usd).toBeCloseTo(transformPart, 10);
     expect(line(base, 'Lambda').basis).toContain(`${warmMsFor(measured, base.volumes.readingsPerObject).toFixed(0)} ms per object at one vCPU`);
     expect(line(base, 'Lambda').basis).toContain(`benchmark of ${measured.measuredAt}`);
   });

@@ -10,6 +10,9 @@ import { freePort, hasCommand } from './net.ts';
 /** Credentials for moto: it takes any access key; these say what they are for. */
 export const MOTO_CREDENTIALS: { readonly accessKeyId: string; readonly secretAccessKey: string } = { accessKeyId: 'moto-rehearsal', secretAccessKey: 'moto-rehearsal' };
 
+/** How to install the moto_server the rehearsal is written against; .ci/run says the same. */
+export const MOTO_INSTALL = 'pip install "moto[server]==5.2.1"';
+
 /** moto_server is missing or did not come up. */
 export class MotoUnavailable extends Error {
   constructor(detail: string) {
@@ -37,17 +40,16 @@ export interface MotoServer {
 const STARTUP_TIMEOUT_MS = 30_000;
 
 /** Starts moto_server on a free loopback port and waits until it answers. */
-export async function startMoto(options: { /** @default 'eu-west-1' */ region?: string } = {}): Promise<MotoServer> {
-  if (!hasCommand('moto_server')) {
-    throw new MotoUnavailable('not on the PATH; install it with pip install "moto[server]==5.2.1"');
-  }
+export async function startMoto(options: { /** @default 'eu-west-1' */ region?: string; /** @default 'moto_server' */ command?: string } = {}): Promise<MotoServer> {
+  const command = options.command ?? 'moto_server';
+  if (!hasCommand(command)) throw new MotoUnavailable(`${command} is not on the PATH; install it with ${MOTO_INSTALL}`);
   const region = options.region ?? 'eu-west-1';
   // Another process may take the free port before moto binds it: try a few.
   let lastError: unknown;
   for (let attempt = 0; attempt < 3; attempt += 1) {
     const port = await freePort();
     try {
-      return await launch(port, region);
+      return await launch(command, port, region);
     } catch (error) {
       lastError = error;
     }
@@ -55,10 +57,10 @@ export async function startMoto(options: { /** @default 'eu-west-1' */ region?: 
   throw lastError;
 }
 
-async function launch(port: number, region: string): Promise<MotoServer> {
+async function launch(command: string, port: number, region: string): Promise<MotoServer> {
   const endpoint = `http://127.0.0.1:${port}`;
   // Its own process group: the pyenv shim, python and any thread die together.
-  const child = spawn('moto_server', ['-H', '127.0.0.1', '-p', String(port)], { detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(command, ['-H', '127.0.0.1', '-p', String(port)], { detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
   const output: string[] = [];
   const keep = (chunk: Buffer) => {
     output.push(chunk.toString());

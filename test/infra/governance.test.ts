@@ -33,23 +33,50 @@ describe('the synth-time governance check', () => {
     expect(() => app.synth()).toThrow(/Test\/StrayQueue\/Resource lacks governance tags: datastroom:component/);
   });
 
-  it('fails synth when a noncurrent version keeps a dataset’s raw messages beyond its retention, naming it', () => {
+  /** The platform with the raw bucket's lifecycle replaced: a noncurrent rule for all, and one rule per dataset prefix. */
+  const withRawRules = (noncurrentDays: number, rule: (d: Dataset) => { expirationInDays: number; noncurrentVersionExpiration?: { noncurrentDays: number } }) => {
     const app = testApp();
     const stack = new DatastroomStack(app, 'Test');
     const raw = stack.storage.rawBucket.node.defaultChild as s3.CfnBucket;
-    // Expiry at the retention, as a bucket without versioning would have it: the clear-text version outlives it by 7 days.
     raw.lifecycleConfiguration = {
       rules: [
-        { status: 'Enabled', noncurrentVersionExpiration: { noncurrentDays: 7 } },
-        ...registry.flatMap((d) =>
-          Object.values(rawPrefixes(d.id)).map((prefix) => ({ status: 'Enabled', prefix, expirationInDays: d.retention.rawDays })),
-        ),
+        { status: 'Enabled', noncurrentVersionExpiration: { noncurrentDays } },
+        ...registry.flatMap((d) => Object.values(rawPrefixes(d.id)).map((prefix) => ({ status: 'Enabled', prefix, ...rule(d) }))),
       ],
     };
-    expect(() => app.synth()).toThrow(
-      /dataset "anpr_passage": raw objects \(raw\/anpr_passage\/\) must be gone after 7 days, in every version; the lifecycle keeps them 14 days \(7 current \+ 7 noncurrent\)/,
+    return () => app.synth();
+  };
+
+  it('fails synth when a noncurrent version keeps a dataset’s raw messages beyond its retention, naming it', () => {
+    // Expiry at the retention, as a bucket without versioning would have it: the old version outlives it by 7 days.
+    const synthesize = withRawRules(7, (d) => ({ expirationInDays: d.retention.rawDays }));
+    expect(synthesize).toThrow(
+      /dataset "air_quality": raw objects \(raw\/air_quality\/\) must be gone after 90 days, in every version; the lifecycle keeps them 97 days \(90 current \+ 7 noncurrent\)/,
     );
-    expect(() => app.synth()).toThrow(/dataset "anpr_passage": failed records \(raw-errors\/rules\/anpr_passage\/\) must be gone within the raw retention of 7 days/);
+    expect(synthesize).toThrow(/dataset "air_quality": failed records \(raw-errors\/rules\/air_quality\/\) must be gone within the raw retention of 90 days/);
+    expect(synthesize).toThrow(/dataset "anpr_passage": clear-text plate under raw\/anpr_passage\/ must be gone within 7 days in every version; the lifecycle keeps them up to 16 days/);
+  });
+
+  it('fails synth when S3’s rounding to midnight lets a clear-text version of personal data outlive its raw retention', () => {
+    // Expiry a day before the retention and the noncurrent version a day later: 7 days by the rules' counts,
+    // but S3 rounds both steps up to the next midnight UTC, so a plate could stay up to 9 days.
+    const synthesize = withRawRules(7, (d) => ({ expirationInDays: d.retention.rawDays - 1, noncurrentVersionExpiration: { noncurrentDays: 1 } }));
+    for (const prefix of Object.values(rawPrefixes('anpr_passage'))) {
+      const escaped = prefix.replace(/[/]/g, '\\/');
+      expect(synthesize).toThrow(
+        new RegExp(
+          `dataset "anpr_passage": clear-text plate under ${escaped} must be gone within 7 days in every version; the lifecycle keeps them up to 9 days \\(7 days \\(6 current \\+ 1 noncurrent\\), and up to 2 more as S3 rounds each step up to the next midnight UTC\\)`,
+        ),
+      );
+    }
+    // Data without personal fields keeps the rules' day counts: 89 + 1 is air quality's 90.
+    expect(synthesize).not.toThrow(/dataset "air_quality"/);
+  });
+
+  it('fails synth for a dataset with personal data whose raw retention is too short to round within, naming it', () => {
+    const anpr = getDataset('anpr_passage');
+    const brief = { ...anpr, id: 'brief_anpr', retention: { ...anpr.retention, rawDays: 3 } };
+    expect(synth([...registry, brief])).toThrow(/dataset "brief_anpr": clear-text plate under raw\/brief_anpr\/ must be gone within 3 days in every version; the lifecycle keeps them forever/);
   });
 
   it('passes for the registry as it is', () => {

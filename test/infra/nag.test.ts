@@ -25,6 +25,28 @@ describe('cdk-nag (AWS Solutions and Serverless packs)', () => {
     for (const [id, reason] of rules) expect(reason.trim().length, id).toBeGreaterThan(20);
   });
 
+  it('acknowledges the functions’ findings with what AWS documents of them', () => {
+    const { stack } = platform();
+    /** The acknowledgements on one construct, by rule id (cdk-nag's as Annotation::<rule>). */
+    const reasons = (path: string): Record<string, string> =>
+      Object.assign(
+        {},
+        ...stack.node
+          .findAll()
+          .filter((c) => c.node.path === `Test/${path}`)
+          .flatMap((c) => c.node.metadata.filter((m) => m.type === Validations.ACKNOWLEDGED_RULES_METADATA_KEY).map((m) => m.data as Record<string, string>)),
+      );
+    const cleanup = reasons('Ingestion/DeviceCleanup/Function');
+    // Lambda's guide: CloudFormation invokes a custom resource's function asynchronously.
+    expect(cleanup['Annotation::Serverless-LambdaDLQ']).toMatch(/^CloudFormation invokes the function asynchronously/);
+    // It runs on every request type, doing nothing but on the stack's deletion.
+    expect(cleanup['cdk-validator-cfnguard::lambda_inside_vpc_check']).toMatch(/runs on each create, update and delete/);
+    const transform = reasons('Transform/Function')['cdk-validator-cfnguard::lambda_inside_vpc_check'];
+    // S3 has a gateway endpoint at no charge; the transform sends its metrics in its logs, not to the CloudWatch API.
+    expect(transform).toMatch(/S3 would take a gateway endpoint \(no charge\)/);
+    expect(transform).not.toMatch(/CloudWatch/);
+  });
+
   it('fails synth when a finding is left unacknowledged', async () => {
     const app = testApp();
     const stack = new DatastroomStack(app, 'Test');

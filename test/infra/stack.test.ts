@@ -52,12 +52,14 @@ describe.each(registry.map((d) => [d.id, d] as const))('dataset %s in the cloud'
   it('expires its objects per zone after the registry’s retention, every version of its raw messages included', () => {
     const raw = bucketRules('StorageRaw');
     const curated = bucketRules('StorageCurated');
-    // The raw bucket is versioned: expiry leaves a noncurrent version, removed a day later, at the retention.
+    // The raw bucket is versioned: expiry leaves a noncurrent version, removed a day later. For personal data
+    // expiry comes two days earlier still, as S3 rounds each of the two steps up to the next midnight UTC.
+    const personal = dataset.governance.personalData.length > 0;
     for (const prefix of [`raw/${dataset.id}/`, `raw-errors/rules/${dataset.id}/`, `raw-errors/delivery/${dataset.id}/`]) {
       expect(raw).toContainEqual(
         expect.objectContaining({
           Prefix: prefix,
-          ExpirationInDays: dataset.retention.rawDays - 1,
+          ExpirationInDays: dataset.retention.rawDays - 1 - (personal ? 2 : 0),
           NoncurrentVersionExpiration: { NoncurrentDays: 1 },
           Status: 'Enabled',
         }),
@@ -147,6 +149,27 @@ describe('the lake buckets', () => {
     });
   });
 
+  it('have names CloudFormation generates, which the stack outputs give the CLI', () => {
+    const buckets = resources('AWS::S3::Bucket');
+    expect(buckets).toHaveLength(4);
+    for (const [id, bucket] of buckets) expect(bucket.Properties!.BucketName, id).toBeUndefined();
+    const outputs = template.toJSON().Outputs as Record<string, { Value: unknown }>;
+    const bucketOf = (output: string) => buckets.find(([id]) => JSON.stringify(outputs[output]!.Value) === JSON.stringify({ Ref: id }))?.[0];
+    expect(['RawBucket', 'CuratedBucket', 'QueryResultsBucket'].map(bucketOf).map((id) => id?.replace(/[0-9A-F]{8}$/, ''))).toEqual([
+      'StorageRaw',
+      'StorageCurated',
+      'StorageQueryResults',
+    ]);
+  });
+
+  it('are emptied of every version before CloudFormation deletes them with destroyData, and never otherwise', () => {
+    expect(resources('Custom::S3AutoDeleteObjects')).toHaveLength(0);
+    const destroyed = platform({ config: { destroyData: true } }).template;
+    const buckets = Object.keys(destroyed.findResources('AWS::S3::Bucket'));
+    const emptied = Object.values(destroyed.findResources('Custom::S3AutoDeleteObjects')).map((r) => (r.Properties as { BucketName: unknown }).BucketName);
+    expect(emptied.map((b) => JSON.stringify(b)).sort()).toEqual(buckets.map((id) => JSON.stringify({ Ref: id })).sort());
+  });
+
   it('are retained with the stack, removed when its first create rolls back, deleted with it if destroyData is set', () => {
     const kept = ['AWS::S3::Bucket', 'AWS::KMS::Key', 'AWS::SecretsManager::Secret', 'AWS::Glue::Database', 'AWS::Glue::Table'];
     const policies = (all: Record<string, { Type: string; DeletionPolicy?: string; UpdateReplacePolicy?: string }>) =>
@@ -167,6 +190,13 @@ describe('the lake buckets', () => {
 });
 
 describe('query access', () => {
+  it.each([false, true])('has workgroups cdk destroy can delete after queries ran (destroyData %s): their query history goes with them', (destroyData) => {
+    const workgroups = Object.values(platform({ config: { destroyData } }).template.findResources('AWS::Athena::WorkGroup'));
+    expect(workgroups).toHaveLength(2);
+    // Athena's DeleteWorkGroup refuses a workgroup with query executions unless RecursiveDeleteOption is true.
+    for (const wg of workgroups) expect([wg.DeletionPolicy ?? 'Delete', wg.Properties.RecursiveDeleteOption]).toEqual(['Delete', true]);
+  });
+
   it('has workgroups that enforce their configuration, encrypt results and cut off large scans', () => {
     for (const role of ['analysts', 'bi']) {
       template.hasResourceProperties('AWS::Athena::WorkGroup', {
@@ -273,42 +303,38 @@ describe('governance tags', () => {
 });
 
 describe('observability', () => {
-  type Alarm = { AlarmName: string; AlarmActions?: unknown[]; TreatMissingData?: string; MetricName?: string; EvaluationPeriods?: number };
+  type Alarm = {
+    AlarmName: string;
+    AlarmActions?: unknown[];
+    InsufficientDataActions?: unknown[];
+    TreatMissingData?: string;
+    MetricName?: string;
+    EvaluationPeriods?: number;
+  };
   const alarms = () => resources('AWS::CloudWatch::Alarm').map(([, r]) => r.Properties as Alarm);
-  const composites = () => resources('AWS::CloudWatch::CompositeAlarm').map(([, r]) => r.Properties as { AlarmName: string; AlarmRule: unknown; AlarmActions: unknown[] });
 
   it('alarms on dead letters, transform errors, compaction errors, and per dataset on quarantine rate and freshness', () => {
-    expect(alarms()).toHaveLength(3 + 3 * registry.length);
+    expect(alarms()).toHaveLength(3 + 2 * registry.length);
+    expect(resources('AWS::CloudWatch::CompositeAlarm')).toHaveLength(0);
     template.hasResourceProperties('AWS::CloudWatch::Alarm', { AlarmName: 'datastroom-test-compaction-errors', MetricName: 'Errors', Namespace: 'AWS/Lambda', AlarmActions: [Match.anyValue()] });
-    expect(composites()).toHaveLength(registry.length);
     template.hasResourceProperties('AWS::CloudWatch::Alarm', { AlarmName: 'datastroom-test-dead-letters', MetricName: 'ApproximateNumberOfMessagesVisible', Threshold: 1 });
     template.hasResourceProperties('AWS::CloudWatch::Alarm', { AlarmName: 'datastroom-test-transform-errors', MetricName: 'Errors', Namespace: 'AWS/Lambda' });
     for (const d of registry) {
       template.hasResourceProperties('AWS::CloudWatch::Alarm', { AlarmName: `datastroom-test-${d.id}-quarantine-rate`, AlarmActions: [Match.anyValue()] });
-      template.hasResourceProperties('AWS::CloudWatch::CompositeAlarm', { AlarmName: `datastroom-test-${d.id}-freshness`, AlarmActions: [Match.anyValue()] });
     }
   });
 
-  it('raise no freshness alarm before a dataset has readings: what notifies needs readings within the dormancy window', () => {
-    // An alarm that treats missing data as breaching is in ALARM from the deploy on; none such may notify.
-    const breaching = alarms().filter((a) => a.TreatMissingData === 'breaching');
-    expect(breaching).toHaveLength(2 * registry.length);
-    for (const a of breaching) expect(a.AlarmActions, a.AlarmName).toBeUndefined();
+  it('raise no freshness alarm before a dataset has readings, and one when they stop', () => {
+    // No alarm may treat missing data as breaching: it would be in ALARM from the deploy on.
+    expect(alarms().filter((a) => a.TreatMissingData === 'breaching')).toEqual([]);
     for (const d of registry) {
-      const freshness = composites().find((c) => c.AlarmName === `datastroom-test-${d.id}-freshness`)!;
-      const idOf = (name: string) => resources('AWS::CloudWatch::Alarm').find(([, r]) => r.Properties!.AlarmName === name)![0];
-      const arn = (name: string) => ({ 'Fn::GetAtt': [idOf(name), 'Arn'] });
-      expect(freshness.AlarmRule).toEqual({
-        'Fn::Join': ['', ['(ALARM("', arn(`datastroom-test-${d.id}-stale`), '") AND OK("', arn(`datastroom-test-${d.id}-dormant`), '"))']],
-      });
-      template.hasResourceProperties('AWS::CloudWatch::Alarm', {
-        AlarmName: `datastroom-test-${d.id}-dormant`,
-        MetricName: 'IncomingRecords',
-        Period: 86_400,
-        EvaluationPeriods: 7,
-        DatapointsToAlarm: 7,
-        ComparisonOperator: 'LessThanThreshold',
-      });
+      const freshness = alarms().find((a) => a.AlarmName === `datastroom-test-${d.id}-freshness`)!;
+      // A new alarm starts in INSUFFICIENT_DATA, which is no transition: quiet for a dataset without sensors.
+      // Readings flowing make it OK; when they stop the stream reports nothing and it moves back to
+      // INSUFFICIENT_DATA (or to ALARM on a reported zero): either transition notifies.
+      expect(freshness).toMatchObject({ MetricName: 'IncomingRecords', TreatMissingData: 'missing', ComparisonOperator: 'LessThanThreshold', Threshold: 1 });
+      expect(freshness.AlarmActions).toHaveLength(1);
+      expect(freshness.InsufficientDataActions).toEqual(freshness.AlarmActions);
     }
   });
 });
@@ -461,7 +487,14 @@ describe('deleting the stack', () => {
     expect(cleanup.Properties).toMatchObject({ PolicyNames: refs('AWS::IoT::Policy'), ThingTypeNames: refs('AWS::IoT::ThingType') });
     expect(refs('AWS::IoT::Policy')).toHaveLength(registry.length);
     const [, role] = resources('AWS::IAM::Policy').find(([id]) => id.startsWith('IngestionDeviceCleanupRole'))!;
-    const actions = JSON.stringify(role.Properties!.PolicyDocument);
-    for (const action of ['iot:ListTargetsForPolicy', 'iot:DetachPolicy', 'iot:DeletePolicy', 'iot:ListThings', 'iot:UpdateThing']) expect(actions).toContain(action);
+    const statements = (role.Properties!.PolicyDocument as { Statement: { Action: string | string[]; Resource: unknown }[] }).Statement;
+    const actions = statements.flatMap((s) => [s.Action].flat());
+    for (const action of ['iot:ListTargetsForPolicy', 'iot:DetachPolicy', 'iot:ListPolicyVersions', 'iot:DeletePolicyVersion', 'iot:DeletePolicy', 'iot:ListThings', 'iot:UpdateThing']) {
+      expect(actions).toContain(action);
+    }
+    // It asks whether its own stack is being deleted, and may ask nothing of any other stack.
+    expect(statements.filter((s) => [s.Action].flat().includes('cloudformation:DescribeStacks'))).toEqual([
+      expect.objectContaining({ Action: 'cloudformation:DescribeStacks', Resource: { Ref: 'AWS::StackId' } }),
+    ]);
   });
 });

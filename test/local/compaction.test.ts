@@ -269,3 +269,37 @@ describe('datastroom compact', () => {
     expect(result).toMatchObject({ code: 2, stderr: expect.stringMatching(/^datastroom compact: unknown dataset "nope": one of air_quality, /) });
   });
 });
+
+describe('a day of many small files', () => {
+  it('compacts within the engine’s default memory, and the transform keeps insertion order afterwards', async () => {
+    const { DuckDBInstance } = await import('@duckdb/node-api');
+    const { compactPartition } = await import('../../functions/core/compaction.ts');
+    const dir = await tempDir();
+    // 1,728 files of 42 readings: a day sealed every 50 s. Kept in insertion order, each file's row group
+    // took a block per column and a day ran the 256 MB engine out of memory.
+    const writer = await DuckDBInstance.create(':memory:');
+    const w = await writer.connect();
+    await w.run(
+      `COPY (SELECT i // 42 AS f, 'aq-' || (i % 50) AS sensor_id, TIMESTAMP '${DT}' + to_seconds(i) AS received_at, md5(i::VARCHAR) AS message_id,
+                    TIMESTAMP '${DT}' + to_seconds(i) AS ts, 10.0 AS pm25, 20.0 AS pm10, 30.0 AS no2 FROM range(1728 * 42) t(i))
+       TO '${join(dir, 'files')}' (FORMAT parquet, PARTITION_BY (f))`,
+    );
+    w.closeSync();
+    writer.closeSync();
+    const inputs: { name: string; file: string }[] = [];
+    for (const part of await readdir(join(dir, 'files'))) {
+      for (const file of await readdir(join(dir, 'files', part))) inputs.push({ name: `air_quality-x-${part.slice(2)}.parquet`, file: join(dir, 'files', part, file) });
+    }
+    expect(inputs).toHaveLength(1728);
+    const duckdb = await createTransformEngine({ tempDirectory: join(dir, 'spill') });
+    const conn = await duckdb.connect();
+    await mkdir(join(dir, 'work'));
+    const result = await compactPartition(conn, { dataset: air, dt: DT, inputs, workDir: join(dir, 'work'), now: new Date(`${DT}T23:00:00Z`) });
+    expect(result).toMatchObject({ rowsIn: 1728 * 42, rowsOut: 1728 * 42, duplicates: 0 });
+    expect(result.written).toHaveLength(1);
+    // Compaction's setting does not leak: the transform maps staged rows to lines by insertion order.
+    expect((await conn.runAndReadAll("SELECT current_setting('preserve_insertion_order')")).getRowsJS()[0]?.[0]).toBe(true);
+    conn.closeSync();
+    duckdb.closeSync();
+  });
+});

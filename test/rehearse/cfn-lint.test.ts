@@ -1,31 +1,7 @@
-import { execFile } from 'node:child_process';
-import { promisify } from 'node:util';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { z } from 'zod';
 import { ACCEPTED_WARNINGS } from './cfn-lint-accepted.ts';
+import { cfnLint, type LintMatch } from './cfn-lint-run.ts';
 import { synthesizeApp, type Synthesis } from './real-app.ts';
-
-const Match = z.object({
-  Rule: z.object({ Id: z.string() }),
-  Level: z.enum(['Error', 'Warning', 'Informational']),
-  Message: z.string(),
-  Filename: z.string(),
-  Location: z.object({ Path: z.array(z.union([z.string(), z.number()])).nullable() }),
-});
-type LintMatch = z.infer<typeof Match>;
-
-/** cfn-lint (AWS's resource schemas and rules) on templates; its exit status only says whether it found something. */
-async function cfnLint(templates: readonly string[]): Promise<LintMatch[]> {
-  const run = promisify(execFile);
-  const output = await run('cfn-lint', ['--format', 'json', '--', ...templates], { maxBuffer: 64 * 1024 * 1024 }).then(
-    (r) => r.stdout,
-    (error: { stdout?: string; code?: number }) => {
-      if (typeof error.stdout !== 'string' || error.stdout.trim() === '') throw new Error(`cfn-lint did not run: ${String(error.code)}`);
-      return error.stdout;
-    },
-  );
-  return z.array(Match).parse(JSON.parse(output));
-}
 
 const resourceOf = (m: LintMatch) => (m.Location.Path?.[0] === 'Resources' ? String(m.Location.Path[1]) : '');
 const show = (m: LintMatch) => `${m.Rule.Id} ${resourceOf(m)}: ${m.Message}`;

@@ -1,8 +1,9 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 import { Validations } from 'aws-cdk-lib';
+import * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import { registry } from '../../datasets/index.ts';
-import { KEY_POLICY_RULES, keyPolicyFindings, KeyPolicyValidator } from '../../infra/governance/key-policy.ts';
+import { KEY_POLICY_PLUGIN, KEY_POLICY_RULES, keyPolicyFindings, KeyPolicyValidator } from '../../infra/governance/key-policy.ts';
 import { tagComponent } from '../../infra/governance/tags.ts';
 import type { Template } from '../../infra/governance/template.ts';
 import { DatastroomStack } from '../../infra/stacks/datastroom-stack.ts';
@@ -73,6 +74,30 @@ describe('the key-policy check', () => {
     expect(findings.map((f) => f.logicalId).sort()).toEqual(expected.sort());
   });
 
+  it('names a resource of a type it has no rule for that refers to the key, however it refers to it', () => {
+    const copy = structuredClone(synthesized) as { Resources: Record<string, { Type: string; Properties?: Record<string, unknown> }> };
+    const [keyId] = Object.entries(copy.Resources).find(([, r]) => r.Type === 'AWS::KMS::Key')!;
+    copy.Resources.StrayFunction = { Type: 'AWS::Lambda::Function', Properties: { KmsKeyArn: { 'Fn::GetAtt': [keyId, 'Arn'] } } };
+    copy.Resources.StrayCatalogEncryption = {
+      Type: 'AWS::Glue::DataCatalogEncryptionSettings',
+      Properties: { DataCatalogEncryptionSettings: { EncryptionAtRest: { CatalogEncryptionMode: 'SSE-KMS', SseAwsKmsKeyId: { Ref: keyId } } } },
+    };
+    // Refers to the key as text only, through an environment variable: still a use to look at.
+    copy.Resources.StrayEnvironment = { Type: 'AWS::Lambda::Function', Properties: { Environment: { Variables: { KEY: { 'Fn::GetAtt': [keyId, 'Arn'] } } } } };
+    // A type the check knows, with the key in a property it has no rule for: the stream's own server-side encryption.
+    const [streamId, stream] = Object.entries(copy.Resources).find(([, r]) => r.Type === 'AWS::KinesisFirehose::DeliveryStream')!;
+    stream.Properties!.DeliveryStreamEncryptionConfigurationInput = { KeyType: 'CUSTOMER_MANAGED_CMK', KeyARN: { 'Fn::GetAtt': [keyId, 'Arn'] } };
+    const findings = keyPolicyFindings(copy as Template);
+    expect(findings.map((f) => [f.rule, f.logicalId])).toEqual([
+      [KEY_POLICY_RULES.unknownUse, streamId],
+      [KEY_POLICY_RULES.unknownUse, 'StrayFunction'],
+      [KEY_POLICY_RULES.unknownUse, 'StrayCatalogEncryption'],
+      [KEY_POLICY_RULES.unknownUse, 'StrayEnvironment'],
+    ]);
+    expect(findings[0]!.message).toMatch(/refers to StorageKey\w+ through a property other than ExtendedS3DestinationConfiguration\.EncryptionConfiguration: whether its service can use the key is unchecked$/);
+    expect(findings[2]!.message).toMatch(/^StrayCatalogEncryption \(AWS::Glue::DataCatalogEncryptionSettings\) refers to StorageKey\w+, and the key-policy check knows no rule for AWS::Glue::DataCatalogEncryptionSettings/);
+  });
+
   it('refuses a KMS-encrypted bucket as the target of server access logs', () => {
     const copy = structuredClone(synthesized) as { Resources: Record<string, { Type: string; Properties: Record<string, unknown> }> };
     const [logsId, logBucket] = Object.entries(copy.Resources).find(([id]) => id.startsWith('StorageAccessLogs') && !id.includes('Policy'))!;
@@ -92,5 +117,26 @@ describe('the key-policy check at synth', () => {
     expect(() => app.synth()).toThrow(
       /log group Test\/StrayLogs\/Resource \(StrayLogs\w+\) is encrypted with Test\/Storage\/Key\/Resource \(StorageKey\w+\), whose policy does not let CloudWatch Logs use it/,
     );
+  });
+
+  it('fails synth naming a function whose environment the key encrypts, until that use is acknowledged with a reason', () => {
+    const build = (acknowledged: boolean) => {
+      const app = testApp();
+      const stack = new DatastroomStack(app, 'Test');
+      const fn = new lambda.Function(stack, 'StrayFunction', {
+        runtime: lambda.Runtime.NODEJS_22_X,
+        handler: 'index.handler',
+        code: lambda.Code.fromInline('exports.handler = async () => {};'),
+        environmentEncryption: stack.storage.key,
+      });
+      tagComponent(fn, 'test');
+      if (acknowledged) {
+        Validations.of(fn).acknowledge({ id: `${KEY_POLICY_PLUGIN}::${KEY_POLICY_RULES.unknownUse}`, reason: 'A test function whose role decrypts its own environment.' });
+      }
+      Validations.of(app).addPlugins(new KeyPolicyValidator());
+      return () => app.synth();
+    };
+    expect(build(false)).toThrow(/Test\/StrayFunction\/Resource \(StrayFunction\w+\) \(AWS::Lambda::Function\) refers to Test\/Storage\/Key\/Resource \(StorageKey\w+\), and the key-policy check knows no rule for AWS::Lambda::Function/);
+    expect(build(true)).not.toThrow();
   });
 });

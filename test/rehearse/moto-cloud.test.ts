@@ -44,7 +44,7 @@ import { messageIdFor, topicFor } from '../../functions/core/envelope.ts';
 import { parseRawKey, quarantineKey as quarantineKeyOf, zonePrefix } from '../../functions/core/keys.ts';
 import { pseudonym } from '../../functions/core/pseudonymise.ts';
 import { TRANSFORM_ENV } from '../../functions/transform/config.ts';
-import { RAW_NONCURRENT_DAYS } from '../../infra/constructs/lake-storage.ts';
+import { RAW_NONCURRENT_DAYS, rawExpirationDays } from '../../infra/constructs/lake-storage.ts';
 import { STACK_OUTPUTS } from '../../infra/names.ts';
 import { tempDir } from '../helpers/fixtures.ts';
 import { startMoto, type MotoServer } from '../helpers/moto.ts';
@@ -139,6 +139,9 @@ describe('the rehearsal deploy', () => {
     }
     const raw = bucketOf(rehearsal, STACK_OUTPUTS.rawBucket);
     const curated = bucketOf(rehearsal, STACK_OUTPUTS.curatedBucket);
+    // CloudFormation names the buckets (<stack>-<logical id>-<random>); the stack outputs are how anything finds them.
+    expect(rehearsal.outputs[STACK_OUTPUTS.rawBucket]).toBe(raw);
+    expect(raw).toMatch(new RegExp(`^${rehearsal.platform.stackName.toLowerCase()}-storageraw[0-9a-f]{8}-[a-z0-9]+$`));
     expect((await clients.s3.send(new GetBucketVersioningCommand({ Bucket: raw }))).Status).toBe('Enabled');
     expect((await clients.s3.send(new GetBucketVersioningCommand({ Bucket: curated }))).Status).toBeUndefined();
     // moto does not report EventBridgeConfiguration back; the events reaching the queue below show it is set.
@@ -156,8 +159,10 @@ describe('the rehearsal deploy', () => {
       ((await clients.s3.send(new GetBucketLifecycleConfigurationCommand({ Bucket: raw }))).Rules ?? []).map((r) => [r.Filter?.Prefix ?? r.Filter?.And?.Prefix, r.NoncurrentVersionExpiration?.NoncurrentDays]),
     );
     for (const dataset of [air, anpr]) {
-      // Raw is versioned: the current version expires early enough that its noncurrent copy is gone by the retention.
-      expect(rawExpiries.get(zonePrefix('raw', dataset.id)), dataset.id).toBe(dataset.retention.rawDays - RAW_NONCURRENT_DAYS);
+      // Raw is versioned: the current version expires early enough that its noncurrent copy is gone by the retention
+      // (for personal data, S3's rounding of both steps to the next midnight UTC counted).
+      expect(rawExpiries.get(zonePrefix('raw', dataset.id)), dataset.id).toBe(rawExpirationDays(dataset));
+      expect(rawExpirationDays(dataset), dataset.id).toBe(dataset.retention.rawDays - RAW_NONCURRENT_DAYS - (dataset === anpr ? 2 : 0));
       expect(rawNoncurrent.get(zonePrefix('raw', dataset.id)), dataset.id).toBe(RAW_NONCURRENT_DAYS);
       expect(curatedExpiries.get(zonePrefix('curated', dataset.id)), dataset.id).toBe(dataset.retention.curatedDays);
       expect(curatedExpiries.get(zonePrefix('quarantine', dataset.id)), dataset.id).toBe(dataset.retention.quarantineDays);

@@ -132,7 +132,10 @@ export async function deployRehearsal(platform: SynthesizedPlatform, clients: Re
   const bucketPolicies = resourcesOfType(template, 'AWS::S3::BucketPolicy').map(([id]) => rehearsed(BucketPolicyProperties, id, properties(id)));
   for (const p of bucketPolicies) await clients.s3.send(new PutBucketPolicyCommand({ Bucket: p.Bucket, Policy: JSON.stringify(p.PolicyDocument) }));
   // With the policies in place: moto checks a bucket's logging against its target bucket's policy.
-  for (const [id] of resourcesOfType(template, 'AWS::S3::Bucket')) await configureBucket(clients.s3, rehearsed(BucketProperties, id, properties(id)));
+  for (const [id] of resourcesOfType(template, 'AWS::S3::Bucket')) {
+    // The name CloudFormation (here moto's) gave the bucket, or the one the template sets.
+    await configureBucket(clients.s3, resolver.ref(id), rehearsed(BucketProperties, id, properties(id)));
+  }
   // moto 5.2.1 evaluates only StringEquals conditions and takes any other as met, so a TLS-only Deny
   // (Bool aws:SecureTransport false) would refuse every object request: such policies come off again.
   for (const p of bucketPolicies.filter((b) => hasDenyMotoCannotEvaluate(b.PolicyDocument))) {
@@ -270,8 +273,8 @@ const LifecycleRule = z.strictObject({
 });
 
 const BucketProperties = z.strictObject({
-  // Applied by moto's CloudFormation.
-  BucketName: z.string(),
+  // Applied by moto's CloudFormation, which, like CloudFormation, names a bucket the template leaves unnamed.
+  BucketName: z.string().optional(),
   Tags: Tags.optional(),
   // Applied by API calls: moto's CloudFormation leaves them out (BucketKeyEnabled of the encryption too).
   BucketEncryption: z
@@ -354,8 +357,7 @@ function apiLifecycleRule(rule: z.infer<typeof LifecycleRule>): ApiLifecycleRule
 }
 
 /** Applies what moto's CloudFormation leaves out of a bucket. */
-async function configureBucket(s3: S3Client, p: z.infer<typeof BucketProperties>): Promise<void> {
-  const Bucket = p.BucketName;
+async function configureBucket(s3: S3Client, Bucket: string, p: z.infer<typeof BucketProperties>): Promise<void> {
   if (p.BucketEncryption) {
     const Rules = p.BucketEncryption.ServerSideEncryptionConfiguration.map((r) => ({
       ApplyServerSideEncryptionByDefault: r.ServerSideEncryptionByDefault,
