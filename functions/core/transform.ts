@@ -166,7 +166,7 @@ export async function transformRawObject(request: TransformRequest, env: Transfo
     const canonicalise = async () => {
       // Compressed: scratch holds a few times the raw object, not a hundred times (arrays of tiny readings).
       source = join(workDir, 'canonical.jsonl.gz');
-      await canonicaliseRawObject(request.rawFile, source, { rawName: raw.name, personal: hasPersonalData(dataset) });
+      await canonicaliseRawObject(request.rawFile, source, { rawName: raw.name, personal: hasPersonalData(dataset), dataset });
       canonicalised = true;
       try {
         await stage(source);
@@ -443,6 +443,7 @@ function decide(
     ...('payload' in record ? { payload: record.payload } : {}),
     ...(payloadBase64 !== null ? { payloadBase64 } : {}),
     ...(typeof record.payloadBytes === 'number' ? { payloadBytes: record.payloadBytes } : {}),
+    ...(typeof record.format === 'string' ? { format: wellFormed(record.format) } : {}),
   };
   const decoded = decodePayload(raw, { personal });
   if (decoded.ok && (decoded.array || illFormedAt(decoded.values[0]) !== undefined)) {

@@ -28,6 +28,7 @@ describe('judging a reading', () => {
         sensor_id: 'aq-1',
         received_at: Date.parse('2026-11-29T10:00:05Z') * 1000,
         message_id: 'm1',
+        format: 'datastroom',
         ts: Date.parse('2026-11-29T10:00:00Z') * 1000,
         pm25: 12.5,
         pm10: 20,
