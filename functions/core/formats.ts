@@ -17,7 +17,7 @@ import {
   type Paths,
   type TimeSource,
 } from '../../datasets/index.ts';
-import { follow, pathList } from '../../datasets/formats/paths.ts';
+import { follow, parsePath, pathList } from '../../datasets/formats/paths.ts';
 import { conversionFactor } from '../../datasets/formats/units.ts';
 import { elementMessageId, SENSOR_ID_PATTERN } from './envelope.ts';
 import { inInstantRange, isoToMicros, microsToIso } from './timestamps.ts';
@@ -61,32 +61,53 @@ export function isNativeShape(value: unknown): boolean {
  */
 export function mapPayload(dataset: Dataset, envelope: MessageEnvelope, value: unknown): MappedReading[] {
   const formats = dataset.formats ?? [];
-  const refuse = (reason: string, format?: string): MappedReading[] => [
-    { ok: false, messageId: envelope.messageId, sensorId: envelope.sensorId, ...(format !== undefined ? { format } : {}), reason, payload: value },
-  ];
   if (envelope.format !== undefined && envelope.format !== NATIVE_FORMAT) {
     const named = formats.find((f) => f.id === envelope.format);
-    if (!named) return refuse(`the delivery route names format ${JSON.stringify(envelope.format)}, which ${dataset.id} does not accept (it accepts ${acceptedFormats(dataset).join(', ')})`);
-    return mapWith(dataset, named, envelope, value);
+    if (!named) {
+      const reason = `the delivery route names format ${JSON.stringify(envelope.format)}, which ${dataset.id} does not accept (it accepts ${acceptedFormats(dataset).join(', ')})`;
+      return [{ ok: false, messageId: envelope.messageId, sensorId: envelope.sensorId, reason, payload: value }];
+    }
+    const items = itemsOf(named, value);
+    if (items === undefined) return [mapItem(dataset, named, envelope, envelope.messageId, value)];
+    return eachItem(dataset, envelope, value, items, (item, id) => mapItem(dataset, named, envelope, id, item));
   }
-  if (envelope.format === NATIVE_FORMAT || isNativeShape(value)) return [native(dataset, envelope, value)];
+  if (envelope.format === NATIVE_FORMAT || isNativeShape(value)) return [native(dataset, envelope, envelope.messageId, value)];
   for (const format of formats) {
     const items = itemsOf(format, value);
-    if (items !== undefined || recognised(format, value)) return mapWith(dataset, format, envelope, value);
+    // Each item of a notification is recognised on its own: one may be normalized, the next keyValues.
+    if (items !== undefined) return eachItem(dataset, envelope, value, items, (item, id) => recogniseItem(dataset, envelope, id, item));
   }
-  if (typeof value === 'object' && value !== null && !Array.isArray(value)) {
-    const keys = Object.keys(value);
+  return [recogniseItem(dataset, envelope, envelope.messageId, value)];
+}
+
+function eachItem(
+  dataset: Dataset,
+  envelope: MessageEnvelope,
+  value: unknown,
+  items: readonly unknown[],
+  map: (item: unknown, id: string) => MappedReading,
+): MappedReading[] {
+  if (items.length === 0) return [{ ok: false, messageId: envelope.messageId, sensorId: envelope.sensorId, reason: 'the message holds no readings (its list of items is empty)', payload: value }];
+  return items.map((item, i) => map(item, elementMessageId(envelope.messageId, i)));
+}
+
+/** One reading in whichever format recognises it; native where none does and it names a field of the dataset. */
+function recogniseItem(dataset: Dataset, envelope: MessageEnvelope, messageId: string, item: unknown): MappedReading {
+  if (isNativeShape(item)) return native(dataset, envelope, messageId, item);
+  const format = (dataset.formats ?? []).find((f) => recognised(f, item));
+  if (format) return mapItem(dataset, format, envelope, messageId, item);
+  if (typeof item === 'object' && item !== null && !Array.isArray(item)) {
     // An object naming none of the dataset's fields is no reading of ours with a field missing: it is another format.
-    if (keys.length > 0 && !dataset.fields.some((f) => Object.hasOwn(value, f.name))) {
-      return refuse(`payload is in no format ${dataset.id} accepts: ${acceptedFormats(dataset).join(', ')}`);
+    if (Object.keys(item).length > 0 && !dataset.fields.some((f) => Object.hasOwn(item, f.name))) {
+      return { ok: false, messageId, sensorId: envelope.sensorId, reason: `payload is in no format ${dataset.id} accepts: ${acceptedFormats(dataset).join(', ')}`, payload: item };
     }
   }
-  return [native(dataset, envelope, value)];
+  return native(dataset, envelope, messageId, item);
 }
 
 /** A native reading: passed on as it is; through an integration, its sensor is its `sensor_id`. */
-function native(dataset: Dataset, envelope: MessageEnvelope, value: unknown): MappedReading {
-  const base = { messageId: envelope.messageId, format: NATIVE_FORMAT };
+function native(dataset: Dataset, envelope: MessageEnvelope, messageId: string, value: unknown): MappedReading {
+  const base = { messageId, format: NATIVE_FORMAT };
   if (envelope.via === undefined) return { ok: true, ...base, sensorId: envelope.sensorId, reading: value };
   const sensor = typeof value === 'object' && value !== null && !Array.isArray(value) ? (value as Record<string, unknown>).sensor_id : undefined;
   const problem = sensorProblem(sensor, 'sensor_id', envelope.via);
@@ -109,7 +130,7 @@ function recognised(format: FormatDeclaration, value: unknown): boolean {
 }
 
 function holds(condition: Condition, value: unknown): boolean {
-  const found = follow(value, condition.path);
+  const found = first(value, condition.path, follow)?.value;
   const is = condition.is ?? 'present';
   if (is === 'absent') return found === undefined;
   if (found === undefined || found === null) return false;
@@ -119,15 +140,6 @@ function holds(condition: Condition, value: unknown): boolean {
   if (condition.equals === undefined) return true;
   const allowed: readonly unknown[] = Array.isArray(condition.equals) ? condition.equals : [condition.equals];
   return allowed.includes(found);
-}
-
-function mapWith(dataset: Dataset, format: FormatDeclaration, envelope: MessageEnvelope, value: unknown): MappedReading[] {
-  const items = itemsOf(format, value);
-  if (items === undefined) return [mapItem(dataset, format, envelope, envelope.messageId, value)];
-  if (items.length === 0) {
-    return [{ ok: false, messageId: envelope.messageId, sensorId: envelope.sensorId, format: format.id, reason: `${format.items?.[0]?.path ?? 'items'} is empty: no readings`, payload: value }];
-  }
-  return items.map((item, i) => mapItem(dataset, format, envelope, elementMessageId(envelope.messageId, i), item));
 }
 
 /** Why a value cannot be a sensor id, or the id. */
@@ -196,7 +208,7 @@ function mapItem(dataset: Dataset, format: FormatDeclaration, envelope: MessageE
     }
     const found = first(item, source.path, read);
     if (found === undefined) {
-      if (field.required) problems.push(`${pathList(source.path)[0]} is missing`);
+      if (field.required) problems.push(`${plainest(source.path)} is missing`);
       continue;
     }
     let v = found.value;
@@ -247,6 +259,11 @@ function mapItem(dataset: Dataset, format: FormatDeclaration, envelope: MessageE
   };
 }
 
+/** The path a reason names for a value found nowhere: the first of its fewest steps (`pm25`, not `pm25.value.@value`). */
+function plainest(paths: Paths): string {
+  return pathList(paths).reduce((a, b) => (parsePath(b).length < parsePath(a).length ? b : a));
+}
+
 function isNumeric(field: FieldSpec): boolean {
   return field.kind === 'double' || field.kind === 'bigint';
 }
@@ -274,7 +291,7 @@ function eventTimeOf(
   if (found === undefined) {
     const arrival = isoToMicros(receivedAt);
     if ((time.orArrival ?? false) && arrival !== undefined) return arrival;
-    return `${pathList(time.path)[0]} is missing`;
+    return `${plainest(time.path)} is missing`;
   }
   const { path, value } = found;
   let micros: number | undefined;
@@ -282,7 +299,9 @@ function eventTimeOf(
     if (time.epoch === undefined) return `${path} must be an ISO 8601 time, got ${shown(value)}`;
     micros = Math.round(value * (time.epoch === 'seconds' ? 1_000_000 : 1000));
   } else if (typeof value === 'string') {
-    micros = timeTextToMicros(value, time.zone ?? DEFAULT_SENSOR_ZONE);
+    // An interval (start/end) is observed when it ends.
+    const slash = value.indexOf('/');
+    micros = timeTextToMicros(slash >= 0 ? value.slice(slash + 1) : value, time.zone ?? DEFAULT_SENSOR_ZONE);
     if (micros === undefined) return `${path} must be an ISO 8601 time (e.g. 2026-11-29T10:00:00+01:00, or without offset in ${time.zone ?? DEFAULT_SENSOR_ZONE}), got ${shown(value)}`;
   } else {
     return `${path} must be a time, got ${shown(value)}`;
