@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { checkFormats, type FormatDeclaration } from './formats/check.ts';
 
 /** Who may read a dataset: everyone, named partners, or the city only. */
 export type Classification = 'open' | 'shared' | 'closed';
@@ -63,6 +64,12 @@ export interface DatasetInput<S extends z.ZodObject = z.ZodObject> {
    * @default - none
    */
   readonly simulate?: Readonly<Record<string, (random: () => number) => string>>;
+  /**
+   * Input formats the dataset accepts besides its own flat JSON (FIWARE
+   * entities, LoRaWAN uplinks, ...), each one declaration (datasets/formats/).
+   * @default - only the platform's own format
+   */
+  readonly formats?: readonly FormatDeclaration[];
 }
 
 /** One field of a reading, derived from the zod schema. */
@@ -98,7 +105,7 @@ export const EVENT_TIME_FIELD = 'ts';
  * Envelope columns the platform adds in front of a dataset's own fields, and
  * the partition column after them. Dataset fields may not reuse these names.
  */
-export const ENVELOPE_COLUMNS = ['sensor_id', 'received_at', 'message_id'] as const;
+export const ENVELOPE_COLUMNS = ['sensor_id', 'received_at', 'message_id', 'format'] as const;
 export const PARTITION_COLUMN = 'dt';
 
 const SNAKE_CASE = /^[a-z][a-z0-9_]*$/;
@@ -274,6 +281,8 @@ export function defineDataset<S extends z.ZodObject>(input: DatasetInput<S>): Da
   for (const name of Object.keys(input.simulate ?? {})) {
     if (!fields.some((f) => f.name === name)) throw new DatasetDefinitionError(id, `simulate.${name} is not a field of the reading`);
   }
+  const formatProblem = checkFormats(input.formats ?? [], fields);
+  if (formatProblem !== undefined) throw new DatasetDefinitionError(id, formatProblem);
   const ordered = [fields[tsIndex] as FieldSpec, ...fields.filter((_, i) => i !== tsIndex)];
   return Object.freeze({ ...input, id, fields: ordered });
 }

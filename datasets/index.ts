@@ -1,3 +1,4 @@
 export * from './define.ts';
 export * from './registry.ts';
 export * from './json-schema.ts';
+export * from './formats/define.ts';

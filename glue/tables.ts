@@ -203,6 +203,8 @@ export function rawTable(dataset: Dataset, at: TableLocations, clock?: Projectio
     { name: 'messageid', type: 'string', comment: 'De-duplication key' },
     { name: 'sensorid', type: 'string', comment: 'Sensor (IoT thing name) from the topic' },
     { name: 'receivedat', type: 'string', comment: 'Arrival time (ISO 8601 UTC)' },
+    { name: 'via', type: 'string', comment: 'The integration that delivered it (http:, pull:, mqtt:), if any' },
+    { name: 'format', type: 'string', comment: 'The input format its delivery route declares, if any' },
     { name: 'payloadbase64', type: 'string', comment: 'The payload as it arrived, base64' },
   ];
   return {

@@ -1,4 +1,4 @@
-import { ENVELOPE_COLUMNS, PARTITION_COLUMN, type Dataset, type FieldKind } from '../../datasets/index.ts';
+import { ENVELOPE_COLUMNS, NATIVE_FORMAT, PARTITION_COLUMN, type Dataset, type FieldKind } from '../../datasets/index.ts';
 
 /** One column of a curated table. */
 export interface Column {
@@ -12,6 +12,7 @@ const ENVELOPE: Readonly<Record<(typeof ENVELOPE_COLUMNS)[number], Column>> = {
   sensor_id: { name: 'sensor_id', kind: 'varchar', comment: 'Sensor (IoT thing name) from the topic' },
   received_at: { name: 'received_at', kind: 'timestamp', comment: 'Arrival time at the platform (UTC)' },
   message_id: { name: 'message_id', kind: 'varchar', comment: 'De-duplication key: digest of topic and payload' },
+  format: { name: 'format', kind: 'varchar', comment: `Input format the reading came in (${NATIVE_FORMAT} for the platform's own JSON); NULL in files written before it was recorded` },
 };
 
 /**

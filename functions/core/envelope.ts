@@ -89,7 +89,8 @@ export function elementMessageId(messageId: string, index: number): string {
 }
 
 /**
- * One line of a raw object: the arrival envelope and the payload. A payload
+ * One line of a raw object: the arrival envelope (and the route, for a
+ * message an integration delivered) and the payload. A payload
  * that is valid UTF-8 JSON is kept as JSON (`payload`), anything else as
  * base64 (`payloadBase64`), so the raw zone holds exactly what arrived.
  */
@@ -102,6 +103,26 @@ export interface RawRecord {
   readonly payloadBase64?: string;
   /** Set when the payload was over {@link MAX_PAYLOAD_BYTES}: its size; only its head is kept. */
   readonly payloadBytes?: number;
+  /**
+   * The integration that delivered the message on behalf of sensors:
+   * `http:<name>`, `pull:<source>` or `mqtt:<integration>`. Then `sensorId`
+   * names the integration, and each reading's sensor comes from its payload.
+   * @default - the sensor published its own reading; its sensor id is `sensorId`
+   */
+  readonly via?: string;
+  /**
+   * The format the delivery route declares for the payload; only that format is tried.
+   * @default - the format is recognised from the payload
+   */
+  readonly format?: string;
+}
+
+/** How a message was delivered, written into its raw line (see {@link RawRecord.via} and {@link RawRecord.format}). */
+export interface RawRoute {
+  /** @default - a device published its own reading */
+  readonly via?: string;
+  /** @default - recognised from the payload */
+  readonly format?: string;
 }
 
 /** Bytes of an oversized payload kept in raw, for diagnosis. */
@@ -112,8 +133,9 @@ const OVERSIZE_HEAD_BYTES = 1024;
  * payload is embedded as it arrived; line breaks between its tokens become
  * spaces (inside JSON strings they are always escaped, so nothing else changes).
  */
-export function rawLine(sensorId: string, messageId: string, receivedAt: Date, payload: Buffer): string {
-  const head = `{"messageId":${JSON.stringify(messageId)},"sensorId":${JSON.stringify(sensorId)},"receivedAt":"${receivedAt.toISOString()}"`;
+export function rawLine(sensorId: string, messageId: string, receivedAt: Date, payload: Buffer, route: RawRoute = {}): string {
+  const routeText = `${route.via !== undefined ? `,"via":${JSON.stringify(route.via)}` : ''}${route.format !== undefined ? `,"format":${JSON.stringify(route.format)}` : ''}`;
+  const head = `{"messageId":${JSON.stringify(messageId)},"sensorId":${JSON.stringify(sensorId)},"receivedAt":"${receivedAt.toISOString()}"${routeText}`;
   if (payload.length > MAX_PAYLOAD_BYTES) {
     return `${head},"payloadBytes":${payload.length},"payloadBase64":"${payload.subarray(0, OVERSIZE_HEAD_BYTES).toString('base64')}"}`;
   }

@@ -9,7 +9,9 @@ import { open } from 'node:fs/promises';
 import { once } from 'node:events';
 import { StringDecoder } from 'node:string_decoder';
 import { createGzip, createGunzip, type Gzip } from 'node:zlib';
+import type { Dataset } from '../../datasets/index.ts';
 import type { RawRecord } from './envelope.ts';
+import { isNativeShape, mapPayload } from './formats.ts';
 import { decodePayload, readingId, typeName } from './reading.ts';
 
 /** A JSON-lines file written in batches, waiting for the disk when the stream asks it to. */
@@ -294,6 +296,11 @@ export interface CanonicalOptions {
   readonly rawName: string;
   /** Whether the dataset holds personal data: then reasons never quote the payload's text. */
   readonly personal: boolean;
+  /**
+   * The dataset whose formats map payloads that are not native (see functions/core/formats.ts).
+   * @default - every payload is taken as native
+   */
+  readonly dataset?: Dataset;
 }
 
 /**
@@ -343,8 +350,27 @@ export async function canonicaliseRawObject(rawFile: string, outFile: string, op
       const envelopeText = `,"sensorId":${JSON.stringify(envelope.sensorId)},"receivedAt":${JSON.stringify(envelope.receivedAt)},`;
       const bodies = new Map<string, string>();
       const { values } = decoded;
+      const via = typeof record.via === 'string' ? record.via : undefined;
+      const format = typeof record.format === 'string' ? record.format : undefined;
+      const routed = via !== undefined || format !== undefined;
       for (let i = 0; i < values.length; i++) {
         const value = values[i];
+        const mappedReadings = options.dataset !== undefined && (routed || !isNativeShape(value)) ? mapPayload(options.dataset, { ...envelope, messageId: readingId(decoded, i), via, format }, value) : undefined;
+        // A refusal of a payload holding a lone surrogate says so, as for a native reading.
+        if (mappedReadings !== undefined && !(mappedReadings.some((m) => !m.ok) && illFormedAt(value) !== undefined)) {
+          for (const mapped of mappedReadings) {
+            const head = `{"messageId":${JSON.stringify(wellFormed(mapped.messageId))},"sensorId":${JSON.stringify(wellFormed(mapped.sensorId))},"receivedAt":${JSON.stringify(envelope.receivedAt)}`;
+            const formatText = mapped.format !== undefined ? `,"format":${JSON.stringify(mapped.format)}` : '';
+            if (mapped.ok) {
+              out.push(`${head}${formatText},${readingBody(mapped.reading, JSON.stringify(mapped.reading) ?? 'null', options)}}`);
+            } else {
+              const kept = Buffer.from(JSON.stringify(wellFormedValue(mapped.payload)) ?? 'null').toString('base64');
+              out.push(`${head}${formatText},"rejected":${JSON.stringify(wellFormed(mapped.reason))},"payloadBase64":"${kept}"}`);
+            }
+          }
+          if (out.full) await out.flush();
+          continue;
+        }
         const json = JSON.stringify(value) ?? 'null';
         let body = bodies.get(json);
         if (body === undefined) {

@@ -1,6 +1,6 @@
 import type { z } from 'zod';
 import { isUtf8 } from 'node:buffer';
-import { EVENT_TIME_FIELD, type Dataset } from '../../datasets/index.ts';
+import { EVENT_TIME_FIELD, NATIVE_FORMAT, type Dataset } from '../../datasets/index.ts';
 import { elementMessageId, MAX_PAYLOAD_BYTES, SENSOR_ID_PATTERN, type RawRecord } from './envelope.ts';
 import { pseudonym } from './pseudonymise.ts';
 import { inInstantRange, INSTANT_RANGE_TEXT, isoToMicros, microsToDate, microsToIso } from './timestamps.ts';
@@ -37,6 +37,8 @@ export interface Arrival {
   readonly messageId: string;
   readonly sensorId: string;
   readonly receivedAt: string;
+  /** @default NATIVE_FORMAT */
+  readonly format?: string;
 }
 
 /** What the transform decides about one reading. */
@@ -184,6 +186,7 @@ export function judgeReading(dataset: Dataset, arrival: Arrival, reading: unknow
     sensor_id: arrival.sensorId,
     received_at: receivedMicros,
     message_id: arrival.messageId,
+    format: arrival.format ?? NATIVE_FORMAT,
   };
   for (const field of dataset.fields) {
     const value = field.name === EVENT_TIME_FIELD ? tsMicros : data[field.name];

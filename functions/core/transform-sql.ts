@@ -8,7 +8,7 @@
  * with a reason. So the SQL decides speed, never outcome; a property test
  * holds the two to the same answers.
  */
-import { EVENT_TIME_FIELD, PARTITION_COLUMN, type Dataset, type FieldSpec } from '../../datasets/index.ts';
+import { EVENT_TIME_FIELD, NATIVE_FORMAT, PARTITION_COLUMN, type Dataset, type FieldSpec } from '../../datasets/index.ts';
 import { SENSOR_ID_PATTERN } from './envelope.ts';
 import { quoteIdent, quoteString } from './columns.ts';
 import { MAX_NESTING, type TransformPolicy } from './reading.ts';
@@ -36,7 +36,7 @@ function payloadStructure(dataset: Dataset): string {
  * (and their depth judged) rather than dropped unseen.
  */
 export function rawColumns(): string {
-  return `{messageId: 'VARCHAR', sensorId: 'VARCHAR', receivedAt: 'VARCHAR', payload: 'MAP(VARCHAR, JSON)', payloadBase64: 'VARCHAR', payloadBytes: 'BIGINT', rejected: 'VARCHAR'}`;
+  return `{messageId: 'VARCHAR', sensorId: 'VARCHAR', receivedAt: 'VARCHAR', via: 'VARCHAR', format: 'VARCHAR', payload: 'MAP(VARCHAR, JSON)', payloadBase64: 'VARCHAR', payloadBytes: 'BIGINT', rejected: 'VARCHAR'}`;
 }
 
 const MAX_SAFE = Number.MAX_SAFE_INTEGER;
@@ -146,7 +146,7 @@ export function stagingSelect(dataset: Dataset, policy: TransformPolicy, source:
     ...readingFields.map(fieldPredicate),
   ];
   return `
-    SELECT ok, undecoded, message_id, sensor_id, make_timestamp(recv_us) AS received_at,
+    SELECT ok, undecoded, message_id, sensor_id, make_timestamp(recv_us) AS received_at, format,
       ${dataset.fields.map((f) => `${curatedValue(f)} AS ${quoteIdent(f.name)}`).join(', ')},
       CAST(make_timestamp(ts_us) AS DATE) AS ${PARTITION_COLUMN}
     FROM (
@@ -156,7 +156,7 @@ export function stagingSelect(dataset: Dataset, policy: TransformPolicy, source:
           CASE WHEN regexp_full_match(ts_text, ${quoteString(eventTimePattern(dataset).slice(1, -1))})
             THEN epoch_us(TRY_CAST(ts_text AS TIMESTAMPTZ)) END AS ts_us
         FROM (
-          SELECT messageId AS message_id, sensorId AS sensor_id,
+          SELECT messageId AS message_id, sensorId AS sensor_id, coalesce(format, ${quoteString(NATIVE_FORMAT)}) AS format,
             epoch_us(TRY_CAST(receivedAt AS TIMESTAMPTZ)) AS recv_us,
             -- The event time's text, unescaped once; NULL unless it is a JSON string.
             CASE WHEN starts_with(CAST(${ts} AS VARCHAR), '"') THEN ${ts} ->> '$' END AS ts_text,
@@ -203,11 +203,15 @@ function readingsSelect(dataset: Dataset, source: string): string {
   // Each test runs only where the ones before it held: json_type and json_keys throw on invalid text.
   // Valid JSON has no unescaped quote inside a string, so the first pattern finds every string.
   return `
-    SELECT messageId, sensorId, receivedAt,
+    SELECT messageId, sensorId, receivedAt, format,
       CASE WHEN strict THEN TRY(from_json(b64_text, ${payloadStructure(dataset)}))
         WHEN embedded AND (${embeddedPlain}) THEN CAST(${embedded} AS ${readingStructType(dataset)}) END AS reading,
-      b64 AND NOT strict
-        AND (b64_bytes IS NULL OR coalesce(json_valid(b64_text), false) OR regexp_matches(b64_text, '\\\\u[dD][89a-fA-F]')) AS undecoded
+      (b64 AND NOT strict
+        AND (b64_bytes IS NULL OR coalesce(json_valid(b64_text), false) OR regexp_matches(b64_text, '\\\\u[dD][89a-fA-F]')))
+      -- A payload in another format (one without the event time, or a route that names one) is mapped by the pre-pass.
+      OR CASE WHEN strict THEN NOT list_contains(json_keys(b64_text), ${quoteString(EVENT_TIME_FIELD)}) ELSE false END
+      OR (embedded AND NOT list_contains(map_keys(payload), ${quoteString(EVENT_TIME_FIELD)}))
+      OR ((via IS NOT NULL OR format <> ${quoteString(NATIVE_FORMAT)}) AND rejected IS NULL) AS undecoded
     FROM (
       SELECT *, CASE WHEN object THEN
           length(translate(skeleton, '-0123456789eE.+{}[]:,', '')) = 0
@@ -223,7 +227,7 @@ function readingsSelect(dataset: Dataset, source: string): string {
           FROM (
             SELECT *, TRY(decode(b64_bytes)) AS b64_text
             FROM (
-              SELECT messageId, sensorId, receivedAt, payload, b64, embedded,
+              SELECT messageId, sensorId, receivedAt, via, format, rejected, payload, b64, embedded,
                 CASE WHEN b64 THEN TRY(from_base64(payloadBase64)) END AS b64_bytes
               FROM (
                 -- Which payload the judge reads (decodePayload): a size refusal first, then bytes, then JSON.

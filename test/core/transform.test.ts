@@ -28,8 +28,8 @@ describe('transforming a raw object', () => {
     const [key] = [...run.curated.keys()];
     expect(key).toBe('curated/air_quality/dt=2026-11-29/air_quality-20261129T100000000Z-0000abcd.parquet');
     const [row] = allRows(run);
-    expect(Object.keys(row!)).toEqual(['sensor_id', 'received_at', 'message_id', 'ts', 'pm25', 'pm10', 'no2']);
-    expect(row).toMatchObject({ sensor_id: 'aq-1', ts: '2026-11-29 10:00:00', received_at: '2026-11-29 10:00:05', pm25: 12.5, pm10: 20, no2: 31 });
+    expect(Object.keys(row!)).toEqual(['sensor_id', 'received_at', 'message_id', 'format', 'ts', 'pm25', 'pm10', 'no2']);
+    expect(row).toMatchObject({ sensor_id: 'aq-1', format: 'datastroom', ts: '2026-11-29 10:00:00', received_at: '2026-11-29 10:00:05', pm25: 12.5, pm10: 20, no2: 31 });
   });
 
   it('curates the good readings and quarantines each bad one with a reason naming the field', async () => {
@@ -331,6 +331,7 @@ describe('curated Parquet in an independent reader (hyparquet)', () => {
       sensor_id: ['BYTE_ARRAY', 'UTF8'],
       received_at: ['INT64', 'TIMESTAMP'],
       message_id: ['BYTE_ARRAY', 'UTF8'],
+      format: ['BYTE_ARRAY', 'UTF8'],
       ts: ['INT64', 'TIMESTAMP'],
       pm25: ['DOUBLE', undefined],
       pm10: ['DOUBLE', undefined],

@@ -130,14 +130,15 @@ describe('schema evolution', () => {
     // A file as the transform wrote it under the old registry: free_places INT64, no occupancy_pct.
     await writeCurated(dataDir, 'bike_parking', '2026-11-28', 'old', `SELECT ${envelope('bp-1', '2026-11-28 08:00:00')}, 12::BIGINT AS free_places`);
     // And one under the new registry.
-    await writeCurated(dataDir, 'bike_parking', '2026-11-29', 'new', `SELECT ${envelope('bp-1', '2026-11-29 08:00:00')}, 7.5::DOUBLE AS free_places, 62.5::DOUBLE AS occupancy_pct`);
+    await writeCurated(dataDir, 'bike_parking', '2026-11-29', 'new', `SELECT ${envelope('bp-1', '2026-11-29 08:00:00')}, 'ngsi-v2-keyvalues' AS format, 7.5::DOUBLE AS free_places, 62.5::DOUBLE AS occupancy_pct`);
 
     const engine = await LocalQueryEngine.open(dataDir, [after]);
     try {
-      const { rows } = await engine.query('SELECT dt, free_places, occupancy_pct, typeof(free_places) FROM bike_parking ORDER BY dt');
+      const { rows } = await engine.query('SELECT dt, free_places, occupancy_pct, typeof(free_places), format FROM bike_parking ORDER BY dt');
+      // The old file predates the format column too: NULL, not the native format it may or may not have been.
       expect(rows).toEqual([
-        ['2026-11-28', 12, null, 'DOUBLE'],
-        ['2026-11-29', 7.5, 62.5, 'DOUBLE'],
+        ['2026-11-28', 12, null, 'DOUBLE', null],
+        ['2026-11-29', 7.5, 62.5, 'DOUBLE', 'ngsi-v2-keyvalues'],
       ]);
       // The old day alone, too (no file of the new shape is read).
       expect((await engine.query("SELECT occupancy_pct FROM bike_parking WHERE dt = DATE '2026-11-28'")).rows).toEqual([[null]]);
@@ -151,7 +152,8 @@ describe('schema evolution', () => {
     }
     // In Glue the table follows the registry: Athena reads Parquet by name, so the old files give NULL for the new column.
     const columns = curatedTable(after, { rawBucket: 'raw', curatedBucket: 'curated' }, TRANSFORM_DEFAULTS).storageDescriptor.columns;
-    expect(columns.filter((c) => c.name === 'free_places' || c.name === 'occupancy_pct').map((c) => [c.name, c.type])).toEqual([
+    expect(columns.filter((c) => ['format', 'free_places', 'occupancy_pct'].includes(c.name)).map((c) => [c.name, c.type])).toEqual([
+      ['format', 'string'],
       ['free_places', 'double'],
       ['occupancy_pct', 'double'],
     ]);

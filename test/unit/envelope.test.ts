@@ -78,6 +78,12 @@ describe('raw lines', () => {
     expect(line).toEqual({ messageId: 'id1', sensorId: 's-1', receivedAt: '2026-11-29T10:00:00.123Z', payload: { ts: 'x', v: 1.5 } });
   });
 
+  it('carry the route of a message an integration delivered: via and format after the arrival time, before the payload', () => {
+    const text = rawLine('ttn-city', 'id1', at, Buffer.from('{"a":1}'), { via: 'http:ttn', format: 'ttn-v3' });
+    expect(text).toBe('{"messageId":"id1","sensorId":"ttn-city","receivedAt":"2026-11-29T10:00:00.123Z","via":"http:ttn","format":"ttn-v3","payload":{"a":1}}');
+    expect(Object.keys(JSON.parse(rawLine('s', 'i', at, Buffer.from('{}'), { format: 'datastroom' })))).toEqual(['messageId', 'sensorId', 'receivedAt', 'format', 'payload']);
+  });
+
   it('keep a pretty-printed payload on one line', () => {
     const text = rawLine('s-1', 'id1', at, Buffer.from('{\n  "a": "b\\nc",\r\n  "n": 2\n}'));
     expect(text).not.toMatch(/[\r\n]/);
