@@ -15,6 +15,7 @@ import { Simulator, type SimulatorOptions } from './simulator.ts';
 import { describeCompaction, LocalCompactedSources, LocalCompactor } from './compaction.ts';
 import type { CompactionPolicy } from '../functions/core/compaction.ts';
 import { RunStats, type RunSummary } from './stats.ts';
+import { writeLocalPlaces } from './places.ts';
 
 /** Options of `datastroom dev`. */
 export interface LocalPlatformOptions {
@@ -195,6 +196,8 @@ export async function startLocalPlatform(options: LocalPlatformOptions): Promise
       credentials: (datasetId, sensorId) => devices.addEphemeral(datasetId, sensorId),
     });
     await simulator.start();
+    // The fleet's places, so the map and the sensors view show where it stands.
+    await writeLocalPlaces(layout, simulator.places());
   }
 
   let stopping: Promise<RunSummary> | undefined;

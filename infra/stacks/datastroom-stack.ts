@@ -86,6 +86,7 @@ export class DatastroomStack extends Stack {
         const t = tables.get(d.id);
         return t ? [t.curated, ...t.views] : [];
       },
+      placesTable: this.catalog.placesTable,
       bytesScannedCutoffPerQuery: Math.max(10, Math.round(config.bytesScannedCutoffMb)) * 1024 * 1024,
       lakeFormationTags: config.lakeFormationTags,
     });

@@ -175,8 +175,8 @@ describe('the lake buckets', () => {
     const policies = (all: Record<string, { Type: string; DeletionPolicy?: string; UpdateReplacePolicy?: string }>) =>
       Object.entries(all).filter(([, r]) => kept.includes(r.Type));
     const retained = policies(template.toJSON().Resources);
-    // Per dataset: the curated, raw and quarantine tables, and the views.
-    expect(retained).toHaveLength(4 + 1 + 1 + 1 + registry.reduce((n, d) => n + 3 + viewsOf(d).length, 0));
+    // Per dataset: the curated, raw and quarantine tables, and the views; the sensors table once.
+    expect(retained).toHaveLength(4 + 1 + 1 + 1 + 1 + registry.reduce((n, d) => n + 3 + viewsOf(d).length, 0));
     for (const [id, r] of retained) expect([id, r.DeletionPolicy, r.UpdateReplacePolicy]).toEqual([id, 'RetainExceptOnCreate', 'Retain']);
     const destroyed = policies(platform({ config: { destroyData: true } }).template.toJSON().Resources);
     for (const [id, r] of destroyed) expect([id, r.DeletionPolicy]).toEqual([id, 'Delete']);
@@ -407,8 +407,8 @@ describe('the platform key', () => {
 describe('the views in the catalog', () => {
   it('have the storage descriptor Athena’s CREATE VIEW writes, SerdeInfo included', () => {
     const views = resources('AWS::Glue::Table').filter(([, r]) => (r.Properties!.TableInput as { TableType: string }).TableType === 'VIRTUAL_VIEW');
-    // The hourly views and a quarantine view per dataset.
-    expect(views).toHaveLength(registry.filter((d) => hourlyView(d)).length + registry.length);
+    // The hourly views, and a sensors view and a quarantine view per dataset.
+    expect(views).toHaveLength(registry.filter((d) => hourlyView(d)).length + 2 * registry.length);
     for (const [id, view] of views) {
       const descriptor = (view.Properties!.TableInput as { StorageDescriptor: Record<string, unknown> }).StorageDescriptor;
       expect(descriptor, id).toEqual({

@@ -43,6 +43,7 @@ import { getDataset, type Dataset } from '../../datasets/index.ts';
 import { messageIdFor, topicFor } from '../../functions/core/envelope.ts';
 import { parseRawKey, quarantineKey as quarantineKeyOf, zonePrefix } from '../../functions/core/keys.ts';
 import { pseudonym } from '../../functions/core/pseudonymise.ts';
+import { placeKey } from '../../functions/core/places.ts';
 import { TRANSFORM_ENV } from '../../functions/transform/config.ts';
 import { RAW_NONCURRENT_DAYS, rawExpirationDays } from '../../infra/constructs/lake-storage.ts';
 import { STACK_OUTPUTS } from '../../infra/names.ts';
@@ -334,15 +335,18 @@ describe('datastroom sensors against IoT (moto), detaching asynchronously', () =
   const sensor = 'aq-rehearsal-1';
   let certificateId: string;
 
-  it('registers a sensor as a thing of the template’s thing type, with the template’s device policy', async () => {
-    const { code, stdout, stderr } = await datastroom('sensors', 'register', air.id, sensor);
+  it('registers a sensor as a thing of the template’s thing type, with the template’s device policy and its place', async () => {
+    const { code, stdout, stderr } = await datastroom('sensors', 'register', air.id, sensor, '--lat', '51.0547', '--lon', '3.7216', '--name', 'Korenmarkt Gent');
     expect(code, stderr).toBe(0);
     const thingType = datasetResourceProperty(rehearsal, air, 'AWS::IoT::ThingType', 'ThingTypeName');
     certificateId = new RegExp(`^registered ${sensor} as a ${thingType} thing with certificate ([0-9a-f]{64});`).exec(stdout)?.[1] ?? '';
     expect(certificateId, stdout).not.toBe('');
 
     const thing = await clients.iot.send(new DescribeThingCommand({ thingName: sensor }));
-    expect(thing).toMatchObject({ thingTypeName: thingType, attributes: { dataset: air.id } });
+    expect(thing).toMatchObject({ thingTypeName: thingType, attributes: { dataset: air.id, latitude: '51.0547', longitude: '3.7216', place_name: 'Korenmarkt#20Gent' } });
+    // The place the sensors table reads, in the curated bucket under the dataset's places prefix.
+    const place = JSON.parse((await readObject(STACK_OUTPUTS.curatedBucket, placeKey(air.id, sensor))).toString('utf8'));
+    expect(place).toMatchObject({ sensor_id: sensor, dataset: air.id, latitude: 51.0547, longitude: 3.7216, name: 'Korenmarkt Gent' });
     const certificate = await clients.iot.send(new DescribeCertificateCommand({ certificateId }));
     expect(certificate.certificateDescription?.status).toBe('ACTIVE');
     const arn = certificate.certificateDescription?.certificateArn ?? '';
@@ -381,6 +385,7 @@ describe('datastroom sensors against IoT (moto), detaching asynchronously', () =
     expect(proxy.answers).toEqual({ ...before, stillListed: before.stillListed + 1, thingStillAttached: before.thingStillAttached + 1 });
 
     await expect(clients.iot.send(new DescribeThingCommand({ thingName: sensor }))).rejects.toThrow(/ResourceNotFound|not found|does not exist/i);
+    await expect(readObject(STACK_OUTPUTS.curatedBucket, placeKey(air.id, sensor))).rejects.toThrow(/NoSuchKey|not exist/i);
     const certificate = await clients.iot.send(new DescribeCertificateCommand({ certificateId }));
     expect(certificate.certificateDescription?.status).toBe('INACTIVE');
     const arn = certificate.certificateDescription?.certificateArn ?? '';
