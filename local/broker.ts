@@ -1,4 +1,6 @@
+import { createHmac, randomBytes } from 'node:crypto';
 import { createServer, type Server, type Socket } from 'node:net';
+import type { Duplex } from 'node:stream';
 import { Aedes, type AuthenticateError, type Client } from 'aedes';
 import { isDatasetRuleName, MAX_PAYLOAD_BYTES, splitBasicIngestTopic, topicFor } from '../functions/core/envelope.ts';
 import { PasswordChecksBusyError, type Credential, type DeviceRegistry } from './devices.ts';
@@ -9,8 +11,21 @@ export interface EmbeddedBroker {
   readonly aedes: Aedes;
   /** The port it listens on (the one asked for, or the one the OS chose for 0). */
   readonly port: number;
+  /** What connections that have not authenticated yet hold, and how many were closed over the limits. */
+  unauthenticated(): UnauthenticatedStats;
   /** Disconnects every client and stops listening. */
   close(): Promise<void>;
+}
+
+/** Connections that have not authenticated yet (no CONNACK accepted them), now and at most. */
+export interface UnauthenticatedStats {
+  readonly connections: number;
+  /** Bytes they sent: what the broker may hold of them (a partial CONNECT, packets after it). */
+  readonly bytes: number;
+  readonly peakConnections: number;
+  readonly peakBytes: number;
+  /** Connections closed because the limits were reached. */
+  readonly closed: number;
 }
 
 /** What the broker accepts from a connection before and after it authenticates. */
@@ -23,7 +38,22 @@ export const BROKER_LIMITS = Object.freeze({
    * Checked as bytes arrive, before any packet is buffered whole.
    */
   maxPacketBytes: MAX_PAYLOAD_BYTES + 2 + 65_535 + 2,
+  /**
+   * Connections that have not authenticated yet, across the broker; a new
+   * one beyond closes the oldest. Each is dropped after the connect timeout
+   * anyway; this bounds how many an attacker can hold at once.
+   */
+  maxUnauthenticated: 256,
+  /**
+   * Bytes those connections may have sent, across the broker (a CONNECT can
+   * be one packet of up to maxPacketBytes); beyond, the one that sent the
+   * most is closed.
+   */
+  maxUnauthenticatedBytes: 64 * 1024 * 1024,
 });
+
+/** The limits of {@link BROKER_LIMITS}, each of which a broker may set otherwise. */
+export type BrokerLimits = { -readonly [K in keyof typeof BROKER_LIMITS]: number };
 
 /** How long a client waits after wrong credentials: doubling per failure, up to a ceiling. */
 export const AUTH_BACKOFF = Object.freeze({ firstMs: 250, maxMs: 30_000, forgetAfterMs: 10 * 60_000, maxTracked: 10_000 });
@@ -46,6 +76,10 @@ export interface BrokerOptions {
   readonly connectTimeoutMs?: number;
   /** @default BROKER_LIMITS.maxPacketBytes */
   readonly maxPacketBytes?: number;
+  /** @default BROKER_LIMITS.maxUnauthenticated */
+  readonly maxUnauthenticated?: number;
+  /** @default BROKER_LIMITS.maxUnauthenticatedBytes */
+  readonly maxUnauthenticatedBytes?: number;
   /** Where refused connections and publishes are reported. @default - nowhere */
   readonly log?: (line: string) => void;
 }
@@ -117,10 +151,87 @@ export class PacketFrames {
 }
 
 /**
- * Failed logins per client (address and client id): after each failure the
- * client must wait twice as long before its credentials are checked again,
- * and it gets one check at a time. Attempts in the wait, or beside a check
- * under way, are refused as a wrong password is, without a check.
+ * The connections that have not authenticated yet, and the bytes each sent
+ * (what aedes may hold of them: a partial CONNECT, packets queued behind it).
+ * Their number and their bytes are capped across the broker, so no number
+ * of slow or unfinished CONNECTs can grow its memory: over the number, the
+ * oldest is closed (an attacker holding connections open loses them first,
+ * and a device that connects at once gets in); over the bytes, the one that
+ * sent the most. The first closing is logged; the next ones only after no
+ * connection waited any more.
+ */
+class Unauthenticated {
+  private readonly waiting = new Map<Duplex, { socket: Socket; bytes: number }>();
+  private bytes = 0;
+  private reported = false;
+  private peakConnections = 0;
+  private peakBytes = 0;
+  private closed = 0;
+
+  constructor(
+    private readonly maxConnections: number,
+    private readonly maxBytes: number,
+    private readonly log: (line: string) => void,
+  ) {}
+
+  /** A new connection: room is made for it by closing the oldest waiting ones. */
+  add(socket: Socket): void {
+    for (const oldest of this.waiting.values()) {
+      if (this.waiting.size < this.maxConnections) break;
+      this.close(oldest, `${this.waiting.size} connections were waiting to authenticate, the limit (the oldest is closed first)`);
+    }
+    this.waiting.set(socket, { socket, bytes: 0 });
+    this.peakConnections = Math.max(this.peakConnections, this.waiting.size);
+  }
+
+  /** Bytes a connection sent; counted until it authenticated. */
+  received(socket: Socket, bytes: number): void {
+    const entry = this.waiting.get(socket);
+    if (!entry) return;
+    entry.bytes += bytes;
+    this.bytes += bytes;
+    while (this.bytes > this.maxBytes) {
+      let largest: { socket: Socket; bytes: number } | undefined;
+      for (const other of this.waiting.values()) if (!largest || other.bytes > largest.bytes) largest = other;
+      if (!largest) break;
+      this.close(largest, `connections waiting to authenticate had sent ${this.bytes} bytes, over the limit of ${this.maxBytes} (the one that sent most is closed first)`);
+    }
+    this.peakBytes = Math.max(this.peakBytes, this.bytes);
+  }
+
+  /** The connection authenticated, or closed: it no longer counts. */
+  done(conn: Duplex): void {
+    const entry = this.waiting.get(conn);
+    if (!entry) return;
+    this.waiting.delete(conn);
+    this.bytes -= entry.bytes;
+    if (this.waiting.size === 0) this.reported = false;
+  }
+
+  private close(entry: { socket: Socket; bytes: number }, why: string): void {
+    this.done(entry.socket);
+    this.closed += 1;
+    if (!this.reported) {
+      this.reported = true;
+      this.log(`closed connection from ${entry.socket.remoteAddress ?? 'unknown'} before it authenticated: ${why}; further ones are closed without a line until no connection waits`);
+    }
+    entry.socket.destroy();
+  }
+
+  stats(): UnauthenticatedStats {
+    return { connections: this.waiting.size, bytes: this.bytes, peakConnections: this.peakConnections, peakBytes: this.peakBytes, closed: this.closed };
+  }
+}
+
+/**
+ * Failed logins per set of credentials (address, client id and password):
+ * after each failure the same credentials wait twice as long before they
+ * are checked again, and get one check at a time. Attempts in the wait, or
+ * beside a check under way, are refused as a wrong password is, without a
+ * check. Only the failing credentials back off: a device presenting its
+ * right password is never kept out by another client failing with its
+ * client id from the same address. What guessing may cost is bounded by the
+ * password checks' queue (see PASSWORD_CHECKS), served in turn per address.
  */
 class AuthBackoff {
   private readonly failures = new Map<string, { count: number; until: number; last: number }>();
@@ -177,12 +288,19 @@ export async function startBroker(options: BrokerOptions): Promise<EmbeddedBroke
   const maxPacketBytes = options.maxPacketBytes ?? BROKER_LIMITS.maxPacketBytes;
   const aedes = await Aedes.createBroker({ connectTimeout: options.connectTimeoutMs ?? BROKER_LIMITS.connectTimeoutMs });
   const log = options.log ?? (() => undefined);
+  const unauthenticated = new Unauthenticated(
+    options.maxUnauthenticated ?? BROKER_LIMITS.maxUnauthenticated,
+    options.maxUnauthenticatedBytes ?? BROKER_LIMITS.maxUnauthenticatedBytes,
+    log,
+  );
   const registry = options.devices;
   const enforcing = () => registry?.enforcing ?? false;
   const credentials = new WeakMap<Client, Credential>();
   const subscribers = new WeakSet<Client>();
   const live = new Set<Client>();
   const backoff = new AuthBackoff();
+  // Backoff keys hold a digest of the password tried, never the password; the key lives as long as the process.
+  const backoffSecret = randomBytes(32);
   const who = (client: Client | null) => JSON.stringify(client?.id ?? null);
 
   /** Why a connected client may no longer stay, or undefined if it may. */
@@ -209,6 +327,7 @@ export async function startBroker(options: BrokerOptions): Promise<EmbeddedBroke
   };
   const stopFollowing = registry?.onChange(sweep);
   aedes.on('clientReady', (client) => {
+    unauthenticated.done(client.conn);
     // Re-judged here: the registry may have changed while its CONNECT was being checked.
     const why = unwelcome(client);
     if (why !== undefined) {
@@ -236,18 +355,25 @@ export async function startBroker(options: BrokerOptions): Promise<EmbeddedBroke
       log(`refused client ${who(client)}: a device connects with its sensor id as client id and username`);
       return refusal('client id must be the sensor id', IDENTIFIER_REJECTED);
     }
+    // A password this run already verified passes at once: no check to wait for, no backoff.
+    const recalled = registry.recall(username, password);
+    if (recalled && registry.allows(recalled)) {
+      credentials.set(client, recalled);
+      return null;
+    }
     const address = ('remoteAddress' in client.conn ? client.conn.remoteAddress : undefined) ?? 'unknown';
-    const key = `${address} ${client.id}`;
+    const key = `${address} ${client.id} ${createHmac('sha256', backoffSecret).update(password).digest('base64')}`;
     if (!backoff.begin(key)) {
       if (enforcing()) return refusal('bad username or password', BAD_USERNAME_OR_PASSWORD);
       return null;
     }
     let credential: Credential | undefined;
     try {
-      credential = await registry.verify(username, password);
+      credential = await registry.verify(username, password, { source: address, wanted: () => !client.closed });
     } catch (error) {
       if (!(error instanceof PasswordChecksBusyError)) throw error;
-      log(`refused client ${who(client)}: ${error.message}, try again later`);
+      if (!enforcing()) return null;
+      log(`refused client ${who(client)} from ${address}: ${error.message}, try again later`);
       return refusal('server busy', SERVER_UNAVAILABLE);
     } finally {
       backoff.end(key);
@@ -262,6 +388,12 @@ export async function startBroker(options: BrokerOptions): Promise<EmbeddedBroke
     backoff.failed(key);
     log(`refused client ${who(client)} from ${address}: unknown device or wrong password`);
     return refusal('bad username or password', BAD_USERNAME_OR_PASSWORD);
+  };
+  // The platform keeps no session: what a persistent one would hold for a client
+  // while it is away (its subscriptions, messages queued for them) has no bound.
+  aedes.preConnect = (_client, packet, callback) => {
+    packet.clean = true;
+    callback(null, true);
   };
   aedes.authenticate = (client, username, password, callback) => {
     admit(client, username, password).then(
@@ -282,6 +414,8 @@ export async function startBroker(options: BrokerOptions): Promise<EmbeddedBroke
       callback(new Error('$SYS topics are reserved'));
       return;
     }
+    // The platform serves no retained messages: each retained topic would be kept in memory for good. Wills pass here too.
+    packet.retain = false;
     if (registry && enforcing()) {
       const credential = client ? credentials.get(client) : undefined;
       const device = credential && registry.allows(credential) ? credential.device : undefined;
@@ -311,12 +445,17 @@ export async function startBroker(options: BrokerOptions): Promise<EmbeddedBroke
   const sockets = new Set<Socket>();
   const server: Server = createServer((socket) => {
     sockets.add(socket);
-    socket.once('close', () => sockets.delete(socket));
+    unauthenticated.add(socket);
+    socket.once('close', () => {
+      sockets.delete(socket);
+      unauthenticated.done(socket);
+    });
     aedes.handle(socket);
     const frames = new PacketFrames(maxPacketBytes);
     // aedes reads with read() on 'readable'; a 'data' listener added after it sees each
     // chunk as aedes takes it, without switching the socket to flowing mode.
     socket.on('data', (chunk: Buffer) => {
+      unauthenticated.received(socket, chunk.length);
       const problem = frames.feed(chunk);
       if (problem === undefined || socket.destroyed) return;
       log(`closed connection from ${socket.remoteAddress ?? 'unknown'}: ${problem}`);
@@ -337,6 +476,7 @@ export async function startBroker(options: BrokerOptions): Promise<EmbeddedBroke
   return {
     aedes,
     port,
+    unauthenticated: () => unauthenticated.stats(),
     close: async () => {
       stopFollowing?.();
       await new Promise<void>((resolve) => aedes.close(() => resolve()));

@@ -1,12 +1,13 @@
-import { createHash, randomBytes, scrypt, timingSafeEqual, type ScryptOptions } from 'node:crypto';
+import { createHmac, randomBytes, scrypt, timingSafeEqual, type ScryptOptions } from 'node:crypto';
 import { watch, type FSWatcher } from 'node:fs';
-import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, rm } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { z } from 'zod';
 import { findDataset, getDataset } from '../datasets/index.ts';
+import { topicFor } from '../functions/core/envelope.ts';
 import { sensorIdProblem } from '../functions/core/reading.ts';
 import type { DataDirLayout } from './data-dir.ts';
-import { withStateLock, writeFileAtomic } from './state-file.ts';
+import { stageFile, withStateLock, writeFileAtomic, type StagedFile } from './state-file.ts';
 
 /** A device the local broker lets in: the local counterpart of a thing with its certificate. */
 export interface Device {
@@ -15,9 +16,10 @@ export interface Device {
 }
 
 /**
- * Whether the local broker authenticates devices. An explicit, stored mode:
- * registering a device switches it on, and only `sensors auth off` switches
- * it off again; revoking devices never does.
+ * Whether the local broker authenticates devices. An explicit mode, stored
+ * apart from the devices (`state/authentication.json`): registering a device
+ * switches it on, and only `sensors auth off` switches it off again; revoking
+ * devices, or losing the devices file, never does.
  */
 export type AuthenticationMode = 'on' | 'off';
 
@@ -37,10 +39,18 @@ const StoredDevice = z.object({
 type StoredDevice = z.infer<typeof StoredDevice>;
 
 const StoredFile = z.object({
-  /** Absent in files written before the mode was stored: then on if any device is registered. */
+  /**
+   * Where the mode was kept before it had a file of its own: read only while
+   * that file does not exist yet, and no longer written.
+   */
   authentication: z.enum(['on', 'off']).optional(),
   devices: z.array(StoredDevice),
 });
+
+const StoredMode = z.object({ authentication: z.enum(['on', 'off']) });
+
+/** The file beside the devices file that holds the authentication mode. */
+export const AUTHENTICATION_FILE = 'authentication.json';
 
 /** A sensor id or dataset the registry refuses; nothing was written. */
 export class DeviceRegistrationError extends Error {
@@ -50,14 +60,26 @@ export class DeviceRegistrationError extends Error {
   }
 }
 
-/** The devices file cannot be used: it names the file and what is wrong with it. */
+/** The devices file or the authentication mode's file cannot be used: it names the file and what is wrong with it. */
 export class DevicesFileError extends Error {
   constructor(
     readonly file: string,
     problem: string,
   ) {
-    super(`device registry ${file} is invalid: ${problem} (correct it, or move it away and register the devices again)`);
+    const advice =
+      basename(file) === AUTHENTICATION_FILE
+        ? 'correct it to {"authentication": "on"} or {"authentication": "off"}, or write it anew with `sensors auth on --local` or `sensors auth off --local`'
+        : `correct it, or move it away and register the devices again; moving it away does not switch authentication off (${AUTHENTICATION_FILE} beside it keeps the mode), so while it is on no registered device can connect until registered again`;
+    super(`${basename(file) === AUTHENTICATION_FILE ? 'authentication mode' : 'device registry'} ${file} is invalid: ${problem} (${advice})`);
     this.name = 'DevicesFileError';
+  }
+}
+
+/** A device's new credentials could not be written, or put in place; the message says what was registered. */
+export class CredentialsWriteError extends Error {
+  constructor(message: string, cause: unknown) {
+    super(message, { cause });
+    this.name = 'CredentialsWriteError';
   }
 }
 
@@ -74,10 +96,12 @@ export const SCRYPT = Object.freeze({ N: 16_384, r: 8, p: 1, keylen: 32 });
 
 /**
  * Password checks run one at a time on libuv's thread pool, never on the
- * event loop, and leave the pool's other threads to the ingest's file writes;
- * beyond `queue` waiting checks a client is turned away at once.
+ * event loop, and leave the pool's other threads to the ingest's file writes.
+ * Waiting checks are served in turn per source (a client's address), at
+ * most `queuePerSource` of one source and `queue` in all; beyond that a
+ * client is turned away at once.
  */
-export const PASSWORD_CHECKS = Object.freeze({ concurrency: 1, queue: 64 });
+export const PASSWORD_CHECKS = Object.freeze({ concurrency: 1, queuePerSource: 8, queue: 256 });
 
 interface ScryptHash {
   readonly N: number;
@@ -126,7 +150,7 @@ interface Registered extends StoredDevice {
   readonly parsed: ScryptHash;
 }
 
-/** The contents of the devices file, checked. */
+/** The mode and the devices, checked. */
 interface RegistryState {
   readonly authentication: AuthenticationMode;
   readonly devices: ReadonlyMap<string, Registered>;
@@ -134,20 +158,43 @@ interface RegistryState {
 
 const EMPTY: RegistryState = { authentication: 'off', devices: new Map() };
 
+/** The devices file's content, checked; `legacyMode` is the mode it held before the mode had its own file. */
+interface DevicesContent {
+  readonly devices: ReadonlyMap<string, Registered>;
+  readonly legacyMode: AuthenticationMode | undefined;
+}
+
+/** The mode when its file does not exist: as the devices file last said, or on once any device is registered. */
+function modeWithoutFile(content: DevicesContent): AuthenticationMode {
+  return content.legacyMode ?? (content.devices.size > 0 ? 'on' : 'off');
+}
+
 function describePath(path: readonly PropertyKey[]): string {
   const text = path.map((part) => (typeof part === 'number' ? `[${part}]` : `.${String(part)}`)).join('').replace(/^\./, '');
   return text === '' ? 'the top level' : text;
 }
 
-/** Parses and checks the devices file's text; throws a DevicesFileError naming the file and the problem. */
-function parseState(file: string, text: string): RegistryState {
-  let json: unknown;
+function parseJson(file: string, text: string): unknown {
   try {
-    json = JSON.parse(text);
+    return JSON.parse(text);
   } catch (error) {
     throw new DevicesFileError(file, `not valid JSON (${error instanceof Error ? error.message : String(error)})`);
   }
-  const parsed = StoredFile.safeParse(json);
+}
+
+/** Parses and checks the mode file's text; throws a DevicesFileError naming the file and the problem. */
+function parseMode(file: string, text: string): AuthenticationMode {
+  const parsed = StoredMode.safeParse(parseJson(file, text));
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0];
+    throw new DevicesFileError(file, issue ? `${describePath(issue.path)}: ${issue.message}` : 'unexpected content');
+  }
+  return parsed.data.authentication;
+}
+
+/** Parses and checks the devices file's text; throws a DevicesFileError naming the file and the problem. */
+function parseDevices(file: string, text: string): DevicesContent {
+  const parsed = StoredFile.safeParse(parseJson(file, text));
   if (!parsed.success) {
     const issue = parsed.error.issues[0];
     throw new DevicesFileError(file, issue ? `${describePath(issue.path)}: ${issue.message}` : 'unexpected content');
@@ -163,42 +210,75 @@ function parseState(file: string, text: string): RegistryState {
     if (typeof hash === 'string') throw new DevicesFileError(file, `${where}.hash ${hash}`);
     devices.set(device.sensorId, { ...device, parsed: hash });
   });
-  return { authentication: parsed.data.authentication ?? (devices.size > 0 ? 'on' : 'off'), devices };
+  return { devices, legacyMode: parsed.data.authentication };
 }
 
-function serialize(state: RegistryState): string {
-  const devices = [...state.devices.values()].map(({ sensorId, datasetId, hash, registeredAt }) => ({ sensorId, datasetId, hash, registeredAt }));
-  return JSON.stringify({ authentication: state.authentication, devices }, null, 2) + '\n';
+function serializeDevices(devices: ReadonlyMap<string, Registered>): string {
+  const stored = [...devices.values()].map(({ sensorId, datasetId, hash, registeredAt }) => ({ sensorId, datasetId, hash, registeredAt }));
+  return JSON.stringify({ devices: stored }, null, 2) + '\n';
+}
+
+function serializeMode(mode: AuthenticationMode): string {
+  return JSON.stringify({ authentication: mode }, null, 2) + '\n';
 }
 
 function errno(error: unknown): string | undefined {
   return error instanceof Error && 'code' in error && typeof error.code === 'string' ? error.code : undefined;
 }
 
-/** Runs tasks with bounded concurrency and a bounded queue. */
-class TaskGate {
+/** What a queued task returns when it was no longer wanted by its turn. */
+const SKIPPED = Symbol('skipped');
+
+/**
+ * Runs tasks with bounded concurrency. Waiting tasks are served in turn per
+ * source, so one source cannot starve the others; each source and the
+ * whole queue are bounded (PasswordChecksBusyError beyond).
+ */
+class FairGate {
   private running = 0;
-  private readonly waiting: (() => void)[] = [];
+  private waitingCount = 0;
+  /** Per source, in the order they are served next (a source served moves to the end). */
+  private readonly waiting = new Map<string, (() => void)[]>();
 
   constructor(
     private readonly concurrency: number,
-    private readonly queue: number,
+    private readonly perSource: number,
+    private readonly total: number,
   ) {}
 
-  async run<T>(task: () => Promise<T>): Promise<T> {
+  async run<T>(source: string, task: () => Promise<T>, wanted: () => boolean = () => true): Promise<T | typeof SKIPPED> {
     if (this.running >= this.concurrency) {
-      if (this.waiting.length >= this.queue) throw new PasswordChecksBusyError();
-      await new Promise<void>((resolve) => this.waiting.push(resolve));
+      const queue = this.waiting.get(source) ?? [];
+      if (queue.length >= this.perSource || this.waitingCount >= this.total) throw new PasswordChecksBusyError();
+      // The slot is handed over by release(): `running` already counts it.
+      await new Promise<void>((resolve) => {
+        queue.push(resolve);
+        this.waiting.set(source, queue);
+        this.waitingCount += 1;
+      });
     } else {
       this.running += 1;
     }
     try {
-      return await task();
+      // A client that left while it waited costs no check.
+      return wanted() ? await task() : SKIPPED;
     } finally {
-      const next = this.waiting.shift();
-      if (next) next();
-      else this.running -= 1;
+      this.release();
     }
+  }
+
+  private release(): void {
+    for (const [source, queue] of this.waiting) {
+      const next = queue.shift();
+      this.waiting.delete(source);
+      if (queue.length > 0) this.waiting.set(source, queue);
+      if (next) {
+        this.waitingCount -= 1;
+        next();
+        return;
+      }
+    }
+    this.running -= 1;
   }
 }
 
@@ -212,41 +292,87 @@ export function checkDeviceIds(datasetId: string, sensorId: string): Device {
 
 /** Options of a {@link DeviceRegistry}. */
 export interface DeviceRegistryOptions {
-  /** Where a devices file that turned invalid while watched is reported. @default - standard error */
+  /** Where a state file that turned invalid while watched is reported. @default - standard error */
   readonly log?: (line: string) => void;
-  /** How often a watched file is checked for changes, besides file system events. @default 500 */
+  /** How often the watched files are checked for changes, besides file system events. @default 500 */
   readonly pollMs?: number;
 }
 
+/** Where `register` writes the device's credentials, before the registry changes. */
+export interface CredentialsTarget {
+  /** The directory of `credentials.json` (made owner-only if new). */
+  readonly dir: string;
+  /** The broker host written into them. */
+  readonly host: string;
+  /** The broker port written into them. */
+  readonly port: number;
+}
+
+/** A device registered: its password (shown once) and where its credentials were written. */
+export interface Registration {
+  readonly device: Device;
+  readonly password: string;
+  /** Whether this registration switched authentication on. */
+  readonly switchedOn: boolean;
+  /** The credentials file, if a target was given. */
+  readonly credentialsFile?: string;
+}
+
+/** A watched file's last content taken into force, and whether it is reported as unusable. */
+interface Followed {
+  seen: string | undefined;
+  unusable: boolean;
+}
+
+/** Options of {@link DeviceRegistry.verify}. */
+export interface VerifyOptions {
+  /** Who asks (a client's address): checks waiting are served in turn per source. @default 'local' */
+  readonly source?: string;
+  /** Whether the answer is still wanted when its turn comes (the client is still connected). @default - always */
+  readonly wanted?: () => boolean;
+}
+
 /**
- * The devices registered with the local platform and the authentication
- * mode, in `<data-dir>/state/devices.json`. Credentials are stored as scrypt
- * hashes, never in clear. Every change is a locked read-modify-write that
- * replaces the file atomically, so concurrent `sensors` commands never lose
- * one another's changes. A running platform watches the file: changes take
- * effect at once, and a file that turns invalid is reported once while the
- * last good state stays in force.
+ * The devices registered with the local platform (`<data-dir>/state/devices.json`)
+ * and the authentication mode (`authentication.json` beside it). Credentials
+ * are stored as scrypt hashes, never in clear. Every change is a locked
+ * read-modify-write that replaces the files atomically, so concurrent
+ * `sensors` commands never lose one another's changes. A running platform
+ * watches both files: changes take effect at once; a file that turns invalid
+ * is reported once while the last good state stays in force, and a file that
+ * disappears never switches authentication off.
  */
 export class DeviceRegistry {
+  /** The file of the authentication mode. */
+  readonly modeFile: string;
   private state: RegistryState = EMPTY;
   private readonly ephemeral = new Map<string, { device: Device; digest: Buffer; proof: string }>();
+  /** Per registered device, a fast digest of the password scrypt last accepted, with the hash it was checked against. */
+  private readonly verified = new Map<string, { proof: string; digest: Buffer }>();
+  /** Keys the fast digests: they mean nothing outside this process, and are never written. */
+  private readonly digestKey = randomBytes(32);
   private readonly listeners = new Set<() => void>();
-  private readonly checks = new TaskGate(PASSWORD_CHECKS.concurrency, PASSWORD_CHECKS.queue);
+  private readonly checks = new FairGate(PASSWORD_CHECKS.concurrency, PASSWORD_CHECKS.queuePerSource, PASSWORD_CHECKS.queue);
   /** Unknown usernames are checked against this, at the same cost as a registered one. */
   private readonly standIn: ScryptHash = { ...SCRYPT, salt: randomBytes(16), hash: randomBytes(SCRYPT.keylen) };
   private readonly log: (line: string) => void;
   private watching: { watcher?: FSWatcher; timer: NodeJS.Timeout } | undefined;
-  private seen: string | undefined;
-  private invalid = false;
+  private readonly followed: { devices: Followed; mode: Followed } = {
+    devices: { seen: undefined, unusable: false },
+    mode: { seen: undefined, unusable: false },
+  };
   private refreshing: Promise<void> | undefined;
   private refreshAgain = false;
   /** scrypt derivations run to check passwords, whatever their outcome. */
   passwordChecks = 0;
+  /** Passwords accepted by their fast digest, without scrypt. */
+  recalledChecks = 0;
 
   constructor(
     readonly file: string,
     private readonly options: DeviceRegistryOptions = {},
   ) {
+    this.modeFile = join(dirname(file), AUTHENTICATION_FILE);
     this.log = options.log ?? ((line) => process.stderr.write(`${line}\n`));
   }
 
@@ -254,25 +380,49 @@ export class DeviceRegistry {
     return new DeviceRegistry(join(layout.state, 'devices.json'), options);
   }
 
-  /** Reads the file now; an absent file is no device and authentication off. Throws DevicesFileError. */
-  private async load(): Promise<{ state: RegistryState; text: string | undefined }> {
-    let text: string;
+  /** A state file's text, or undefined if it does not exist; throws DevicesFileError if it cannot be read. */
+  private async readText(file: string): Promise<string | undefined> {
     try {
-      text = await readFile(this.file, 'utf8');
+      return await readFile(file, 'utf8');
     } catch (error) {
-      if (errno(error) === 'ENOENT') return { state: EMPTY, text: undefined };
-      throw new DevicesFileError(this.file, `cannot be read (${errno(error) ?? String(error)})`);
+      if (errno(error) === 'ENOENT') return undefined;
+      throw new DevicesFileError(file, `cannot be read (${errno(error) ?? String(error)})`);
     }
-    return { state: parseState(this.file, text), text };
   }
 
-  /** Applies a change under the file's lock; returns what `change` returned. */
-  private async update<T>(change: (state: RegistryState) => { next?: RegistryState; result: T }): Promise<T> {
+  /**
+   * Reads both files now. No devices file is no device; no mode file is the
+   * mode the devices file implies (see modeWithoutFile). Throws DevicesFileError.
+   */
+  private async load(): Promise<{ state: RegistryState; modeStored: boolean; texts: { devices?: string; mode?: string } }> {
+    const modeText = await this.readText(this.modeFile);
+    const devicesText = await this.readText(this.file);
+    const content = devicesText === undefined ? { devices: new Map<string, Registered>(), legacyMode: undefined } : parseDevices(this.file, devicesText);
+    const stored = modeText === undefined ? undefined : parseMode(this.modeFile, modeText);
+    return {
+      state: { authentication: stored ?? modeWithoutFile(content), devices: content.devices },
+      modeStored: stored !== undefined,
+      texts: { devices: devicesText, mode: modeText },
+    };
+  }
+
+  /**
+   * Applies a change under the devices file's lock (one lock for both files);
+   * returns what `change` returned. The mode is written first: a failure
+   * between the two writes leaves authentication on without the new device,
+   * never a device without authentication. The first change also writes the
+   * mode file of a data dir that has none yet.
+   */
+  private async update<T>(change: (state: RegistryState) => { mode?: AuthenticationMode; devices?: ReadonlyMap<string, Registered>; result: T }): Promise<T> {
     await mkdir(dirname(this.file), { recursive: true, mode: 0o700 });
     const result = await withStateLock(this.file, async () => {
-      const { state } = await this.load();
+      const { state, modeStored } = await this.load();
       const outcome = change(state);
-      if (outcome.next) await writeFileAtomic(this.file, serialize(outcome.next));
+      const mode = outcome.mode ?? state.authentication;
+      if (mode !== state.authentication || (!modeStored && (outcome.mode !== undefined || outcome.devices !== undefined))) {
+        await writeFileAtomic(this.modeFile, serializeMode(mode));
+      }
+      if (outcome.devices) await writeFileAtomic(this.file, serializeDevices(outcome.devices));
       return outcome.result;
     });
     if (this.watching) await this.refresh();
@@ -281,24 +431,45 @@ export class DeviceRegistry {
 
   /**
    * Registers a device (again: a new password) and returns its password,
-   * shown once and stored only as a hash. Switches authentication on.
+   * shown once and stored only as a hash. Switches authentication on. With a
+   * credentials target, the credentials are written first, beside their
+   * place: if that fails nothing is registered (the device keeps its old
+   * password), and if the registry cannot be changed they are removed again.
+   * Throws CredentialsWriteError, DeviceRegistrationError, DevicesFileError.
    */
-  async register(datasetId: string, sensorId: string): Promise<{ device: Device; password: string; switchedOn: boolean }> {
+  async register(datasetId: string, sensorId: string, credentials?: CredentialsTarget): Promise<Registration> {
     const device = checkDeviceIds(datasetId, sensorId);
     const password = randomBytes(18).toString('base64url');
     // Hashed before the lock is taken: other commands wait for file work only.
     const hash = await hashPassword(password);
     const parsed = parseHash(hash);
     if (typeof parsed === 'string') throw new Error(`a new hash ${parsed}`);
-    return this.update((state) => {
-      const existing = state.devices.get(sensorId);
-      if (existing && existing.datasetId !== device.datasetId) {
-        throw new DeviceRegistrationError(`sensor ${sensorId} is already registered for dataset ${existing.datasetId}`);
-      }
-      const devices = new Map(state.devices);
-      devices.set(sensorId, { ...device, hash, registeredAt: new Date().toISOString(), parsed });
-      return { next: { authentication: 'on', devices }, result: { device, password, switchedOn: state.authentication === 'off' } };
-    });
+    const staged = credentials ? await stageCredentials(device, password, credentials) : undefined;
+    let switchedOn: boolean;
+    try {
+      switchedOn = await this.update((state) => {
+        const existing = state.devices.get(sensorId);
+        if (existing && existing.datasetId !== device.datasetId) {
+          throw new DeviceRegistrationError(`sensor ${sensorId} is already registered for dataset ${existing.datasetId}`);
+        }
+        const devices = new Map(state.devices);
+        devices.set(sensorId, { ...device, hash, registeredAt: new Date().toISOString(), parsed });
+        return { mode: 'on', devices, result: state.authentication === 'off' };
+      });
+    } catch (error) {
+      await staged?.file.discard();
+      throw error;
+    }
+    if (!staged) return { device, password, switchedOn };
+    try {
+      await staged.file.commit();
+    } catch (error) {
+      throw new CredentialsWriteError(
+        `${sensorId} is registered with a new password, but its credentials could not be put in ${staged.path} (${errno(error) ?? String(error)}); they are in ${staged.file.temp}: move that file there`,
+        error,
+      );
+    }
+    return { device, password, switchedOn, credentialsFile: staged.path };
   }
 
   /** Removes a device; true if it was registered. Authentication stays as it is, even with no device left. */
@@ -308,19 +479,16 @@ export class DeviceRegistry {
       if (state.devices.get(sensorId)?.datasetId !== datasetId) return { result: false };
       const devices = new Map(state.devices);
       devices.delete(sensorId);
-      return { next: { authentication: state.authentication, devices }, result: true };
+      return { devices, result: true };
     });
   }
 
   /** Switches authentication on or off; returns the mode it had. */
   async setAuthentication(mode: AuthenticationMode): Promise<AuthenticationMode> {
-    return this.update((state) => ({
-      next: state.authentication === mode ? undefined : { authentication: mode, devices: state.devices },
-      result: state.authentication,
-    }));
+    return this.update((state) => ({ mode, result: state.authentication }));
   }
 
-  /** The stored mode and the number of registered devices, read from the file now. */
+  /** The stored mode and the number of registered devices, read from the files now. */
   async status(): Promise<{ authentication: AuthenticationMode; devices: number }> {
     const { state } = await this.load();
     return { authentication: state.authentication, devices: state.devices.size };
@@ -335,20 +503,21 @@ export class DeviceRegistry {
   }
 
   /**
-   * Loads the file, refusing an invalid one (DevicesFileError), and from then
-   * on follows its changes until {@link close}.
+   * Loads the files, refusing an invalid one (DevicesFileError), and from
+   * then on follows their changes until {@link close}.
    */
   async open(): Promise<void> {
-    const { state, text } = await this.load();
+    const { state, texts } = await this.load();
     this.state = state;
-    this.seen = text;
+    this.followed.devices.seen = texts.devices;
+    this.followed.mode.seen = texts.mode;
     const timer = setInterval(() => void this.refresh(), this.options.pollMs ?? 500);
     timer.unref();
     let watcher: FSWatcher | undefined;
     try {
       // Events make changes prompt; the poll covers file systems without them.
       watcher = watch(dirname(this.file), (_event, name) => {
-        if (name === basename(this.file)) void this.refresh();
+        if (name === basename(this.file) || name === AUTHENTICATION_FILE) void this.refresh();
       });
       watcher.on('error', () => watcher?.close());
       watcher.unref();
@@ -358,7 +527,7 @@ export class DeviceRegistry {
     this.watching = { watcher, timer };
   }
 
-  /** Stops following the file. */
+  /** Stops following the files. */
   close(): void {
     if (!this.watching) return;
     clearInterval(this.watching.timer);
@@ -372,7 +541,7 @@ export class DeviceRegistry {
     return () => this.listeners.delete(listener);
   }
 
-  /** Reads the file again if it changed; keeps the last good state while it is invalid. */
+  /** Reads the files again if they changed; keeps the last good state while one is invalid or gone. */
   refresh(): Promise<void> {
     if (this.refreshing) {
       this.refreshAgain = true;
@@ -387,34 +556,69 @@ export class DeviceRegistry {
     return this.refreshing;
   }
 
-  private async refreshOnce(): Promise<void> {
+  /**
+   * A watched file's new text, or undefined if it is unchanged, gone or
+   * unreadable. A file that was there and is gone or unreadable is reported
+   * once; so is one that is invalid (reported by the caller).
+   */
+  private async changedText(file: string, followed: Followed, keeps: string): Promise<string | undefined> {
     let text: string;
     try {
       // Small enough to read whole: a changed file is told by its content, not by times.
-      text = await readFile(this.file, 'utf8');
+      text = await readFile(file, 'utf8');
     } catch (error) {
-      // Removed or unreadable while running: the devices in force stay in force.
-      if (this.seen !== undefined && !this.invalid) {
-        this.invalid = true;
-        this.log(`device registry ${this.file} cannot be read (${errno(error) ?? String(error)}); the broker keeps the devices and the mode it had`);
+      if (followed.seen !== undefined && !followed.unusable) {
+        followed.unusable = true;
+        const what = errno(error) === 'ENOENT' ? 'is gone' : `cannot be read (${errno(error) ?? String(error)})`;
+        this.log(`${basename(file) === AUTHENTICATION_FILE ? 'authentication mode' : 'device registry'} ${file} ${what}; the broker keeps ${keeps}`);
       }
-      return;
+      return undefined;
     }
-    if (text === this.seen) return;
-    let next: RegistryState;
+    if (text !== followed.seen) return text;
+    if (followed.unusable) {
+      followed.unusable = false;
+      this.log(`${basename(file) === AUTHENTICATION_FILE ? 'authentication mode' : 'device registry'} ${file} is valid again`);
+    }
+    return undefined;
+  }
+
+  /** Takes a changed file's text into force if it parses; reports an invalid one once. */
+  private accept<T>(file: string, followed: Followed, text: string, parse: (file: string, text: string) => T, keeps: string): T | undefined {
+    let parsed: T;
     try {
-      next = parseState(this.file, text);
+      parsed = parse(file, text);
     } catch (error) {
-      if (!this.invalid) {
-        this.invalid = true;
-        this.log(`${error instanceof Error ? error.message : String(error)}; the broker keeps the devices and the mode it had`);
+      if (!followed.unusable) {
+        followed.unusable = true;
+        this.log(`${error instanceof Error ? error.message : String(error)}; the broker keeps ${keeps}`);
       }
-      return;
+      return undefined;
     }
-    if (this.invalid) this.log(`device registry ${this.file} is valid again`);
-    this.invalid = false;
-    this.seen = text;
-    this.state = next;
+    if (followed.unusable) this.log(`${basename(file) === AUTHENTICATION_FILE ? 'authentication mode' : 'device registry'} ${file} is valid again`);
+    followed.unusable = false;
+    followed.seen = text;
+    return parsed;
+  }
+
+  private async refreshOnce(): Promise<void> {
+    let { authentication, devices } = this.state;
+    const keepsDevices = 'the devices it had';
+    const devicesText = await this.changedText(this.file, this.followed.devices, keepsDevices);
+    const content = devicesText === undefined ? undefined : this.accept(this.file, this.followed.devices, devicesText, parseDevices, keepsDevices);
+    if (content) devices = content.devices;
+    const keepsMode = `authentication ${authentication}`;
+    const modeText = await this.changedText(this.modeFile, this.followed.mode, keepsMode);
+    const mode = modeText === undefined ? undefined : this.accept(this.modeFile, this.followed.mode, modeText, parseMode, keepsMode);
+    if (mode !== undefined) authentication = mode;
+    else if (this.followed.mode.seen === undefined && content && modeWithoutFile(content) === 'on') {
+      // A data dir without a mode file yet: its devices file may switch authentication on, never off.
+      authentication = 'on';
+    }
+    if (authentication === this.state.authentication && devices === this.state.devices) return;
+    this.state = { authentication, devices };
+    for (const [sensorId, known] of this.verified) {
+      if (devices.get(sensorId)?.hash !== known.proof) this.verified.delete(sensorId);
+    }
     for (const listener of this.listeners) listener();
   }
 
@@ -433,6 +637,10 @@ export class DeviceRegistry {
     return this.state.devices.size;
   }
 
+  private digest(password: Buffer | string): Buffer {
+    return createHmac('sha256', this.digestKey).update(password).digest();
+  }
+
   /**
    * Adds a device for this process only (the demo fleet), with a random
    * password it returns. Kept in memory, never written; let in whatever the mode.
@@ -441,31 +649,52 @@ export class DeviceRegistry {
     const device = checkDeviceIds(datasetId, sensorId);
     const password = randomBytes(18).toString('base64url');
     const proof = `run:${randomBytes(8).toString('hex')}`;
-    this.ephemeral.set(sensorId, { device, digest: createHash('sha256').update(password).digest(), proof });
+    this.ephemeral.set(sensorId, { device, digest: this.digest(password), proof });
     return password;
   }
 
   /**
-   * The credential a username and password prove, or undefined. Every
-   * refusal costs one scrypt derivation with the same parameters, whether
-   * the username is registered or not, so the time taken tells nothing.
-   * Throws PasswordChecksBusyError when too many checks wait.
+   * The credential a password proves without a scrypt derivation: a demo
+   * sensor's, or a registered device's whose password scrypt already
+   * accepted in this run (and that was not registered again since).
+   * Passwords are 144 random bits, so a fast digest of one is as safe to
+   * compare as scrypt's; it only ever lives in memory. Undefined otherwise:
+   * then only {@link verify} can tell.
    */
-  async verify(username: string, password: Buffer): Promise<Credential | undefined> {
+  recall(username: string, password: Buffer): Credential | undefined {
     const run = this.ephemeral.get(username);
-    // The demo fleet's passwords are random and never stored: a digest suffices. A wrong
-    // one falls through to the same check as any other username.
-    if (run && timingSafeEqual(createHash('sha256').update(password).digest(), run.digest)) {
-      return { device: run.device, proof: run.proof };
-    }
+    if (run && timingSafeEqual(this.digest(password), run.digest)) return { device: run.device, proof: run.proof };
+    const registered = this.state.devices.get(username);
+    const known = this.verified.get(username);
+    if (!registered || !known || known.proof !== registered.hash || !timingSafeEqual(this.digest(password), known.digest)) return undefined;
+    this.recalledChecks += 1;
+    return { device: { sensorId: registered.sensorId, datasetId: registered.datasetId }, proof: registered.hash };
+  }
+
+  /**
+   * The credential a username and password prove, or undefined. A password
+   * {@link recall} knows costs nothing; any other costs one scrypt derivation
+   * with the same parameters, whether the username is registered or not, so
+   * the time a refusal takes tells nothing. Throws PasswordChecksBusyError
+   * when too many checks of the same source, or in all, wait.
+   */
+  async verify(username: string, password: Buffer, options: VerifyOptions = {}): Promise<Credential | undefined> {
+    const recalled = this.recall(username, password);
+    if (recalled) return recalled;
     const registered = this.state.devices.get(username);
     const against = registered?.parsed ?? this.standIn;
-    const matches = await this.checks.run(async () => {
-      this.passwordChecks += 1;
-      const actual = await deriveKey(password, against, against.hash.length);
-      return timingSafeEqual(actual, against.hash);
-    });
-    return registered && matches ? { device: { sensorId: registered.sensorId, datasetId: registered.datasetId }, proof: registered.hash } : undefined;
+    const matches = await this.checks.run(
+      options.source ?? 'local',
+      async () => {
+        this.passwordChecks += 1;
+        const actual = await deriveKey(password, against, against.hash.length);
+        return timingSafeEqual(actual, against.hash);
+      },
+      options.wanted,
+    );
+    if (!registered || matches !== true) return undefined;
+    this.verified.set(username, { proof: registered.hash, digest: this.digest(password) });
+    return { device: { sensorId: registered.sensorId, datasetId: registered.datasetId }, proof: registered.hash };
   }
 
   /** Whether a credential still holds: its device is not revoked nor registered again since. */
@@ -478,19 +707,42 @@ export class DeviceRegistry {
   }
 }
 
-/** Writes a device's local credentials where only its owner can read them. */
-export async function writeLocalCredentials(
-  dir: string,
-  credentials: { device: Device; password: string; host: string; port: number; topic: string },
-): Promise<string> {
-  await mkdir(dir, { recursive: true, mode: 0o700 });
-  const file = join(dir, 'credentials.json');
-  const { device, password, host, port, topic } = credentials;
-  await writeFile(
-    file,
-    JSON.stringify({ clientId: device.sensorId, username: device.sensorId, password, host, port, topic, dataset: device.datasetId }, null, 2) + '\n',
-    { mode: 0o600 },
-  );
-  return file;
+/**
+ * Writes a device's credentials beside their place, readable by its owner
+ * only; throws CredentialsWriteError. Directories it had to make are removed
+ * again if the write fails or the credentials are discarded.
+ */
+async function stageCredentials(device: Device, password: string, target: CredentialsTarget): Promise<{ path: string; file: StagedFile }> {
+  const path = join(target.dir, 'credentials.json');
+  const content = {
+    clientId: device.sensorId,
+    username: device.sensorId,
+    password,
+    host: target.host,
+    port: target.port,
+    topic: topicFor(device.datasetId, device.sensorId),
+    dataset: device.datasetId,
+  };
+  let made: string | undefined;
+  const unmake = () => (made === undefined ? Promise.resolve() : rm(made, { recursive: true, force: true }).catch(() => undefined));
+  try {
+    made = await mkdir(target.dir, { recursive: true, mode: 0o700 });
+    const staged = await stageFile(path, JSON.stringify(content, null, 2) + '\n', 0o600);
+    return {
+      path,
+      file: {
+        ...staged,
+        discard: async () => {
+          await staged.discard();
+          await unmake();
+        },
+      },
+    };
+  } catch (error) {
+    await unmake();
+    throw new CredentialsWriteError(
+      `cannot write the credentials of ${device.sensorId} to ${path} (${errno(error) ?? String(error)}); nothing was registered (a device registered before keeps its password)`,
+      error,
+    );
+  }
 }
-

@@ -4,7 +4,7 @@ import type { DuckDBInstance } from '@duckdb/node-api';
 import { createTransformEngine } from '../functions/core/engine.ts';
 import { LocalObjectStore } from '../functions/adapters/local-store.ts';
 import type { TransformPolicy } from '../functions/core/reading.ts';
-import { startBroker, type EmbeddedBroker } from './broker.ts';
+import { startBroker, type BrokerLimits, type EmbeddedBroker } from './broker.ts';
 import { DEFAULT_DATA_DIR, dataDirLayout, ensureDataDir, loadPseudonymKey, type DataDirLayout } from './data-dir.ts';
 import { DeviceRegistry } from './devices.ts';
 import { FailedObjects, RETRY_POLICY, type RetryPolicy } from './failed-objects.ts';
@@ -40,6 +40,8 @@ export interface LocalPlatformOptions {
   readonly retryPolicy?: RetryPolicy;
   /** Where warnings and failures are reported. @default - standard error */
   readonly log?: (line: string) => void;
+  /** The embedded broker's limits. @default BROKER_LIMITS */
+  readonly brokerLimits?: Partial<BrokerLimits>;
   /** How raw buffer files are opened (a seam for write failures). @default - owner-only files through node:fs */
   readonly openBufferFile?: OpenBufferFile;
   /**
@@ -83,6 +85,7 @@ export interface LocalPlatform {
   readonly pipeline: TransformPipeline;
   readonly simulator: Simulator | undefined;
   readonly devices: DeviceRegistry;
+  readonly broker: EmbeddedBroker;
   /** Background compaction, unless switched off. */
   readonly compactor: LocalCompactor | undefined;
   /** The dashboard's servers and aggregates, unless switched off. */
@@ -202,7 +205,7 @@ export async function startLocalPlatform(options: LocalPlatformOptions): Promise
 
   let broker: EmbeddedBroker;
   try {
-    broker = await startBroker({ port: options.port, host: options.host, ingest, devices, log });
+    broker = await startBroker({ ...options.brokerLimits, port: options.port, host: options.host, ingest, devices, log });
   } catch (error) {
     devices.close();
     await compactor?.stop();
@@ -299,6 +302,7 @@ export async function startLocalPlatform(options: LocalPlatformOptions): Promise
     pipeline,
     simulator,
     devices,
+    broker,
     compactor,
     dashboard,
     stop: () => (stopping ??= stop()),

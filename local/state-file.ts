@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { link, open, readFile, rename, stat, unlink } from 'node:fs/promises';
+import { link, open, readFile, rename, stat, unlink, writeFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
 
 /** How long a state file's lock is waited for, and when a held lock counts as abandoned. */
@@ -8,6 +8,12 @@ export const STATE_LOCK_DEFAULTS = Object.freeze({
   timeoutMs: 20_000,
   /** A lock held this long is abandoned even if its process still runs (a hung or reused pid). */
   staleMs: 30_000,
+  /**
+   * An empty lock this old is abandoned: its content is written before the
+   * lock appears, except on file systems without hard links, where it follows
+   * within moments.
+   */
+  emptyGraceMs: 2_000,
 });
 
 /** Another process holds a state file's lock and did not let go in time. */
@@ -20,12 +26,24 @@ export class StateFileLockedError extends Error {
   }
 }
 
+/** The lock of a state file could not be written (a full disk, a file size limit): nothing was changed, and no lock is left behind. */
+export class StateFileLockWriteError extends Error {
+  constructor(file: string, cause: unknown) {
+    const code = errno(cause);
+    const hint = code === 'ENOSPC' ? ': the disk holding the data directory is full' : '';
+    super(`cannot change ${file}: writing its lock ${lockPath(file)} failed (${code ?? String(cause)})${hint}; nothing was changed`, { cause });
+    this.name = 'StateFileLockWriteError';
+  }
+}
+
 /** Options of {@link withStateLock}. */
 export interface StateLockOptions {
   /** @default STATE_LOCK_DEFAULTS.timeoutMs */
   readonly timeoutMs?: number;
   /** @default STATE_LOCK_DEFAULTS.staleMs */
   readonly staleMs?: number;
+  /** @default STATE_LOCK_DEFAULTS.emptyGraceMs */
+  readonly emptyGraceMs?: number;
 }
 
 function lockPath(file: string): string {
@@ -74,29 +92,71 @@ async function breakLock(lock: string, judged: string): Promise<void> {
   await unlink(aside).catch(() => undefined);
 }
 
+/** Errors of link() on file systems without hard links. */
+const NO_HARD_LINKS = new Set(['EPERM', 'ENOTSUP', 'EOPNOTSUPP', 'ENOSYS', 'EXDEV']);
+
+/**
+ * Creates the lock with its content, or returns false if it exists. The
+ * content goes to a temporary file first and the lock is its hard link, so a
+ * lock never exists empty and a write that fails (a full disk) leaves none.
+ * Throws StateFileLockWriteError when the content cannot be written.
+ */
+async function createLock(file: string, lock: string, content: string): Promise<boolean> {
+  const temp = `${lock}.${process.pid}.${randomBytes(6).toString('hex')}.tmp`;
+  try {
+    await writeFile(temp, content, { flag: 'wx', mode: 0o600 });
+  } catch (error) {
+    await unlink(temp).catch(() => undefined);
+    throw new StateFileLockWriteError(file, error);
+  }
+  try {
+    await link(temp, lock);
+    return true;
+  } catch (error) {
+    if (errno(error) === 'EEXIST') return false;
+    if (!NO_HARD_LINKS.has(errno(error) ?? '')) throw error;
+  } finally {
+    await unlink(temp).catch(() => undefined);
+  }
+  return createLockInPlace(file, lock, content);
+}
+
+/** createLock without hard links: the lock is empty for a moment, and removed again if its content cannot be written. */
+async function createLockInPlace(file: string, lock: string, content: string): Promise<boolean> {
+  let handle;
+  try {
+    handle = await open(lock, 'wx', 0o600);
+  } catch (error) {
+    if (errno(error) === 'EEXIST') return false;
+    throw error;
+  }
+  try {
+    await handle.writeFile(content);
+  } catch (error) {
+    await handle.close().catch(() => undefined);
+    await unlink(lock).catch(() => undefined);
+    throw new StateFileLockWriteError(file, error);
+  }
+  await handle.close();
+  return true;
+}
+
 /**
  * Runs `change` while holding `<file>.lock`, a lock every datastroom process
  * honours, so read-modify-write cycles of one state file never interleave.
- * A lock left by a process that died (or held past `staleMs`) is broken.
+ * A lock left by a process that died (or held past `staleMs`, or left
+ * empty past `emptyGraceMs`) is broken. A lock that cannot be written is
+ * an error at once (StateFileLockWriteError), never a wait.
  */
 export async function withStateLock<T>(file: string, change: () => Promise<T>, options: StateLockOptions = {}): Promise<T> {
   const lock = lockPath(file);
   const timeoutMs = options.timeoutMs ?? STATE_LOCK_DEFAULTS.timeoutMs;
   const staleMs = options.staleMs ?? STATE_LOCK_DEFAULTS.staleMs;
+  const emptyGraceMs = options.emptyGraceMs ?? STATE_LOCK_DEFAULTS.emptyGraceMs;
   const mine = `${process.pid} ${randomBytes(8).toString('hex')} ${new Date().toISOString()}\n`;
   const deadline = Date.now() + timeoutMs;
   for (;;) {
-    try {
-      const handle = await open(lock, 'wx', 0o600);
-      try {
-        await handle.writeFile(mine);
-      } finally {
-        await handle.close();
-      }
-      break;
-    } catch (error) {
-      if (errno(error) !== 'EEXIST') throw error;
-    }
+    if (await createLock(file, lock, mine)) break;
     let content: string;
     let ageMs: number;
     try {
@@ -107,8 +167,11 @@ export async function withStateLock<T>(file: string, change: () => Promise<T>, o
       throw error;
     }
     const holder = holderOf(content);
-    // An empty lock is one being written right now, unless it is old.
-    const abandoned = ageMs > staleMs || (holder.pid !== undefined && holder.pid !== process.pid && !processAlive(holder.pid));
+    // An empty lock was left by a process that died before it wrote one (or by an older version on a full disk).
+    const abandoned =
+      ageMs > staleMs ||
+      (content === '' && ageMs > emptyGraceMs) ||
+      (holder.pid !== undefined && holder.pid !== process.pid && !processAlive(holder.pid));
     if (abandoned) {
       await breakLock(lock, content);
       continue;
@@ -125,12 +188,22 @@ export async function withStateLock<T>(file: string, change: () => Promise<T>, o
   }
 }
 
+/** A file's new content, written and synced beside it, not yet in place. */
+export interface StagedFile {
+  /** The temporary file that holds the content. */
+  readonly temp: string;
+  /** Puts the content in place (a rename) and syncs the directory, so the rename survives a crash. */
+  commit(): Promise<void>;
+  /** Removes the temporary file; the file keeps its old content. */
+  discard(): Promise<void>;
+}
+
 /**
- * Replaces a file's content all at once: readers see the old or the new
- * content, never a part. Written to a temporary file beside it, synced, then
- * renamed over it; the directory is synced so the rename survives a crash.
+ * Writes `content` to a temporary file beside `file` and syncs it, without
+ * touching `file`: a write that fails leaves nothing behind. Commit puts it
+ * in place all at once.
  */
-export async function writeFileAtomic(file: string, content: string, mode = 0o600): Promise<void> {
+export async function stageFile(file: string, content: string, mode = 0o600): Promise<StagedFile> {
   const temp = `${file}.${process.pid}.${randomBytes(6).toString('hex')}.tmp`;
   try {
     const handle = await open(temp, 'wx', mode);
@@ -140,15 +213,36 @@ export async function writeFileAtomic(file: string, content: string, mode = 0o60
     } finally {
       await handle.close();
     }
-    await rename(temp, file);
   } catch (error) {
     await unlink(temp).catch(() => undefined);
     throw error;
   }
-  const dir = await open(dirname(file), 'r');
+  return {
+    temp,
+    commit: async () => {
+      await rename(temp, file);
+      const dir = await open(dirname(file), 'r');
+      try {
+        await dir.sync();
+      } finally {
+        await dir.close();
+      }
+    },
+    discard: () => unlink(temp).catch(() => undefined),
+  };
+}
+
+/**
+ * Replaces a file's content all at once: readers see the old or the new
+ * content, never a part. Written to a temporary file beside it, synced, then
+ * renamed over it; the directory is synced so the rename survives a crash.
+ */
+export async function writeFileAtomic(file: string, content: string, mode = 0o600): Promise<void> {
+  const staged = await stageFile(file, content, mode);
   try {
-    await dir.sync();
-  } finally {
-    await dir.close();
+    await staged.commit();
+  } catch (error) {
+    await staged.discard();
+    throw error;
   }
 }

@@ -11,7 +11,7 @@ import { topicFor, topicRuleName } from '../../functions/core/envelope.ts';
 import { listDevices, registerDevice, revokeDevice, type DatasetIotNames } from '../../functions/adapters/iot-devices.ts';
 import { devicePolicyName, thingTypeName } from '../../infra/names.ts';
 import { dataDirLayout } from '../../local/data-dir.ts';
-import { checkDeviceIds, DeviceRegistry, writeLocalCredentials } from '../../local/devices.ts';
+import { checkDeviceIds, DeviceRegistry } from '../../local/devices.ts';
 import { plausibleReading, seededRandom } from '../../local/readings.ts';
 import { parse, portOption, suggestion, UsageError } from '../args.ts';
 import { formatRows } from '../format.ts';
@@ -33,7 +33,8 @@ On AWS (IoT Core; names from the deployed stack's outputs):
 With --local, on the local platform (datastroom dev): credentials stored hashed in the data dir.
   Registering a device switches authentication on: from then on only registered devices
   (and the demo fleet) may connect, each publishing to its own topic only, and nobody may
-  subscribe. It stays on, also when the last device is revoked, until "auth off". A running
+  subscribe. It stays on, also when the last device is revoked or devices.json is lost,
+  until "auth off" (the mode is kept in <data-dir>/state/authentication.json). A running
   datastroom dev applies every change at once and disconnects clients no longer allowed.
   --port P          the broker port to write into the credentials (default 1883)
 
@@ -82,7 +83,9 @@ mosquitto_pub command. On AWS: a thing in the dataset's thing type, a
 certificate (or one signed from your own request with --csr), the dataset's
 device policy. With --local: a password for the local broker, which from then
 on authenticates devices (a running datastroom dev applies it at once; the
-demo fleet keeps its own credentials).
+demo fleet keeps its own credentials). The credentials are written before
+the registry changes: if they cannot be, nothing is registered and a device
+registered before keeps its password.
 
 --lat and --lon (decimal degrees, WGS 84) record where the sensor stands,
 with --name and --address: in the curated zone as
@@ -100,12 +103,12 @@ disconnects it at once. Local authentication stays on.`,
 
 Whether the local broker authenticates devices. On: only registered devices
 and the demo fleet connect, each publishing to its own topic. Off: any client
-may publish on any topic.`,
+may publish on any topic. The mode is kept in <data-dir>/state/authentication.json:
+only "auth off" switches it off, never revoking devices or losing devices.json.`,
 };
 
 const SENSORS_ACTIONS = Object.keys(SENSORS_SUBCOMMAND_USAGE);
 
-/** `datastroom sensors ...`: returns the exit status. */
 /** The place given with --lat, --lon, --name and --address, or undefined; a usage error for one that cannot be stored. */
 function placeOption(datasetId: string, sensorId: string, values: { lat?: string; lon?: string; name?: string; address?: string }): SensorPlace | undefined {
   try {
@@ -116,6 +119,7 @@ function placeOption(datasetId: string, sensorId: string, values: { lat?: string
   }
 }
 
+/** `datastroom sensors ...`: returns the exit status. */
 export async function sensorsCommand(
   argv: readonly string[],
   iot: () => IoTClient = () => new IoTClient({}),
@@ -144,8 +148,7 @@ export async function sensorsCommand(
       if (values.local) {
         if (values.csr) throw new UsageError('--csr is for AWS IoT Core; local devices use a password');
         const port = portOption(values.port, 1883);
-        const { password, switchedOn } = await DeviceRegistry.of(layout).register(datasetId, sensorId);
-        const file = await writeLocalCredentials(out, { device, password, host: '127.0.0.1', port, topic });
+        const { password, switchedOn, credentialsFile: file } = await DeviceRegistry.of(layout).register(datasetId, sensorId, { dir: out, host: '127.0.0.1', port });
         const placeFile = place ? await writeLocalPlace(layout, place) : undefined;
         process.stdout.write(
           [

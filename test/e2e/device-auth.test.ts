@@ -2,11 +2,14 @@
  * Device authentication on the embedded broker, with real MQTT clients and
  * the real `datastroom sensors` command in child processes: the rule of the
  * IoT device policy (connect only as yourself, publish only on your own
- * topic, subscribe to nothing), a stored mode that revoking never switches
- * off, changes applied to open connections, and password checks that an
- * attacker can neither use to stall the broker nor to learn usernames.
+ * topic, subscribe to nothing), a stored mode that neither revoking nor
+ * losing the devices file switches off, changes applied to open
+ * connections, and password checks that an attacker can neither use to
+ * stall the broker, to keep devices out, nor to learn usernames.
  */
-import { readFile } from 'node:fs/promises';
+import { spawn } from 'node:child_process';
+import { readFile, rm, writeFile } from 'node:fs/promises';
+import { resolve } from 'node:path';
 import mqtt, { type IClientOptions, type MqttClient } from 'mqtt';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { sensorsCommand } from '../../cli/commands/sensors.ts';
@@ -68,7 +71,8 @@ describe('local device authentication', () => {
   it('says at start that authentication is on, and stores credentials hashed, never in clear', async () => {
     expect(lines.filter((l) => l.startsWith('device authentication is on: 3 registered devices'))).toHaveLength(1);
     const stored = JSON.parse(await readFile(`${dataDirLayout(dataDir).state}/devices.json`, 'utf8'));
-    expect(stored.authentication).toBe('on');
+    expect(JSON.parse(await readFile(`${dataDirLayout(dataDir).state}/authentication.json`, 'utf8'))).toEqual({ authentication: 'on' });
+    expect(stored.authentication).toBeUndefined();
     expect(stored.devices.map((d: { hash: string }) => d.hash)).toEqual([
       expect.stringMatching(/^scrypt\$16384\$8\$1\$/),
       expect.stringMatching(/^scrypt\$16384\$8\$1\$/),
@@ -215,6 +219,33 @@ describe('authentication is a stored mode, applied to open connections', () => {
     await expect(sensorsCommand(['auth', 'sideways', '--local', '--data-dir', dataDir])).rejects.toThrow(/auth takes on, off or status/);
     await expect(sensorsCommand(['auth', 'status', '--data-dir', dataDir])).rejects.toThrow(/auth is for the local platform \(--local\)/);
   });
+  it('stays on when devices.json loses its mode field or its devices, or is deleted, while running and at the next start', async () => {
+    const dataDir = await tempDir();
+    const registry = DeviceRegistry.of(dataDirLayout(dataDir));
+    const { password } = await registry.register('air_quality', 'aq-kept');
+    const lines: string[] = [];
+    const platform = await platformIn(dataDir, lines);
+    const device = await connectTo(platform.port, asDevice('aq-kept', password));
+    const disconnected = closedByBroker(device);
+
+    // As a hand edit or an older tool might leave it: no mode, no devices.
+    await writeFile(registry.file, JSON.stringify({ devices: [] }));
+    await disconnected;
+    device.end(true);
+    await expect(connectTo(platform.port, { clientId: 'anonymous' })).rejects.toThrow(/Bad username or password/i);
+    await rm(registry.file);
+    await until(() => lines.some((l) => l.startsWith(`device registry ${registry.file} is gone`)), 'the broker to notice the devices file is gone');
+    await expect(connectTo(platform.port, { clientId: 'anonymous' })).rejects.toThrow(/Bad username or password/i);
+    await platform.stop();
+    expect(lines.filter((l) => l.startsWith('device authentication is now off'))).toEqual([]);
+
+    const again: string[] = [];
+    const restarted = await platformIn(dataDir, again);
+    await expect(connectTo(restarted.port, { clientId: 'anonymous' })).rejects.toThrow(/Bad username or password/i);
+    await restarted.stop();
+    expect(again.filter((l) => l.startsWith('device authentication is on: 0 registered devices'))).toHaveLength(1);
+    expect((await cli(['sensors', 'auth', 'status', '--local', '--data-dir', dataDir])).stdout).toMatch(/^device authentication is on/);
+  });
 });
 
 describe('password checks', () => {
@@ -230,11 +261,14 @@ describe('password checks', () => {
     expect(checks()).toBe(1);
     await expect(connectTo(platform.port, asDevice('wl-known', `${password}x`))).rejects.toThrow(/Bad username or password/i);
     expect(checks()).toBe(2);
-    // The client that just failed is backed off: refused again without a check, as a wrong password is.
-    await expect(connectTo(platform.port, asDevice('wl-known', password))).rejects.toThrow(/Bad username or password/i);
+    // The same credentials again are backed off: refused without a check, as a wrong password is.
+    await expect(connectTo(platform.port, asDevice('wl-known', `${password}x`))).rejects.toThrow(/Bad username or password/i);
     expect(checks()).toBe(2);
-    const device = await connectTo(platform.port, asDevice('wl-other', other));
+    // Only the failing credentials back off: the right password is checked, from the same address and client id.
+    await (await connectTo(platform.port, asDevice('wl-known', password))).endAsync();
     expect(checks()).toBe(3);
+    const device = await connectTo(platform.port, asDevice('wl-other', other));
+    expect(checks()).toBe(4);
     await device.endAsync();
     await platform.stop();
     // New hashes are made with the same parameters an unknown username is checked with.
@@ -251,21 +285,23 @@ describe('password checks', () => {
 
     const ATTACKERS = 20;
     const ATTEMPTS = 3;
-    let refused = 0;
+    let wrongPassword = 0;
+    let busy = 0;
     let admitted = 0;
     let attacking = true;
     // Half guess usernames (each attempt a new one, so no backoff spares the check),
-    // half guess the target's password (backed off after their first failure).
+    // half try one password each on the target again and again (backed off after their first failure).
     const attack = Promise.all(
       Array.from({ length: ATTACKERS }, async (_, a) => {
         for (let k = 0; k < ATTEMPTS; k++) {
           const id = a % 2 === 0 ? `ghost-${a}-${k}` : 'aq-target';
           try {
-            const intruder = await connectTo(platform.port, { clientId: id, username: id, password: `guess-${a}-${k}` });
+            const intruder = await connectTo(platform.port, { clientId: id, username: id, password: a % 2 === 0 ? `guess-${a}-${k}` : `guess-${a}` });
             admitted += 1;
             intruder.end(true);
           } catch (error) {
-            if (/Bad username or password|Server unavailable/i.test(String(error))) refused += 1;
+            if (/Bad username or password/i.test(String(error))) wrongPassword += 1;
+            else if (/Server unavailable/i.test(String(error))) busy += 1;
             else throw error;
           }
         }
@@ -287,10 +323,87 @@ describe('password checks', () => {
     expect(acknowledged).toBe(20);
     expect(duringAttack).toBeGreaterThan(0);
     expect(admitted).toBe(0);
-    expect(refused).toBe(ATTACKERS * ATTEMPTS);
-    // Every guessed username cost its check; the target's guessers were mostly backed off.
-    expect(platform.devices.passwordChecks).toBeGreaterThanOrEqual((ATTACKERS / 2) * ATTEMPTS);
-    expect(platform.devices.passwordChecks).toBeLessThan(ATTACKERS * ATTEMPTS);
+    expect(wrongPassword + busy).toBe(ATTACKERS * ATTEMPTS);
+    // Each guessed username cost a check unless it was turned away as busy (no check);
+    // the target's guessers were mostly backed off (refused without a check).
+    const checks = platform.devices.passwordChecks;
+    expect(checks).toBeGreaterThanOrEqual((ATTACKERS / 2) * ATTEMPTS - busy);
+    expect(checks).toBeLessThan(wrongPassword);
     expect(summary.datasets.air_quality).toEqual({ received: 20, duplicates: 0, curated: 20, quarantined: 0 });
+  });
+
+  it('let in a device whose password was verified once on every reconnect while 100 clients from its address flood wrong passwords with fresh client ids', async () => {
+    const dataDir = await tempDir();
+    const { password } = await DeviceRegistry.of(dataDirLayout(dataDir)).register('air_quality', 'aq-flooded');
+    const platform = await platformIn(dataDir, []);
+    // The first connect is checked by scrypt; from then on the device's password is known.
+    await (await connectTo(platform.port, asDevice('aq-flooded', password))).endAsync();
+    expect(platform.devices.passwordChecks).toBe(1);
+
+    const flood = spawn(process.execPath, ['--import', 'tsx', resolve(import.meta.dirname, '../helpers/connect-flood.ts'), String(platform.port), '100'], {
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
+    let report = '';
+    flood.stdout.on('data', (d: Buffer) => (report += d.toString()));
+    const floodExited = new Promise((r) => flood.once('exit', r));
+    try {
+      // Enough checks under way that, without fairness, the queue would be full.
+      await until(() => platform.devices.passwordChecks > 20, 'the flood to start', () => (flood.exitCode !== null ? `the flood exited with ${flood.exitCode}` : undefined));
+      const RECONNECTS = 10;
+      let connected = 0;
+      for (let i = 0; i < RECONNECTS; i++) {
+        const device = await connectTo(platform.port, asDevice('aq-flooded', password));
+        connected += 1;
+        await device.publishAsync('datastroom/air_quality/aq-flooded', reading(i), { qos: 1 });
+        await device.endAsync();
+      }
+      expect(connected).toBe(RECONNECTS);
+      expect(platform.devices.recalledChecks).toBe(RECONNECTS);
+    } finally {
+      flood.kill('SIGTERM');
+      await floodExited;
+    }
+    const summary = await platform.stop();
+    const attack = JSON.parse(report) as { attempts: number; admitted: number; refused: number };
+    expect(attack.admitted).toBe(0);
+    expect(attack.refused).toBeGreaterThan(20);
+    expect(summary.datasets.air_quality).toEqual({ received: 10, duplicates: 0, curated: 10, quarantined: 0 });
+  });
+
+  it('let in a device, even before its first check, while another client from its address keeps failing with its client id', async () => {
+    const dataDir = await tempDir();
+    const { password } = await DeviceRegistry.of(dataDirLayout(dataDir)).register('air_quality', 'aq-locked');
+    const lines: string[] = [];
+    const platform = await platformIn(dataDir, lines);
+
+    let attacking = true;
+    let refused = 0;
+    let admitted = 0;
+    const attacker = (async () => {
+      for (let i = 0; attacking; i++) {
+        try {
+          (await connectTo(platform.port, asDevice('aq-locked', `guess-${i % 2}`))).end(true);
+          admitted += 1;
+        } catch {
+          refused += 1;
+        }
+      }
+    })();
+    const failures = () => lines.filter((l) => l.startsWith('refused client "aq-locked" from 127.0.0.1: unknown device or wrong password')).length;
+    // Both guesses failed their check: they are backed off, and the attacker is refused without one.
+    await until(() => failures() >= 2 && refused > failures(), 'the attacker’s guesses to be backed off');
+    let connected = 0;
+    for (let i = 0; i < 6; i++) {
+      const device = await connectTo(platform.port, asDevice('aq-locked', password));
+      connected += 1;
+      await device.endAsync();
+    }
+    attacking = false;
+    await attacker;
+    await platform.stop();
+    expect(connected).toBe(6);
+    expect(admitted).toBe(0);
+    // The first connect was checked by scrypt, the next five by the password's fast digest.
+    expect(platform.devices.recalledChecks).toBe(5);
   });
 });

@@ -1,21 +1,24 @@
 /**
- * The devices file shared by `datastroom sensors` commands and a running
- * `datastroom dev`: changes from parallel processes are never lost, an
+ * The devices file and the authentication mode's file, shared by
+ * `datastroom sensors` commands and a running `datastroom dev`: changes from
+ * parallel processes are never lost, a lock that cannot be written leaves
+ * none behind, credentials are written before the registry changes, an
  * invalid file is refused by name before the broker listens, and a file that
- * turns invalid under a running broker leaves the last good state in force.
+ * turns invalid or disappears under a running broker leaves the last good
+ * state in force.
  */
-import { spawn } from 'node:child_process';
-import { readFile, readdir, writeFile } from 'node:fs/promises';
+import { execFile, spawn } from 'node:child_process';
+import { readFile, readdir, rm, utimes, writeFile } from 'node:fs/promises';
 import { connect as tcpConnect } from 'node:net';
 import { resolve } from 'node:path';
 import mqtt from 'mqtt';
 import { describe, expect, it } from 'vitest';
 import { dataDirLayout } from '../../local/data-dir.ts';
-import { DeviceRegistry, DevicesFileError } from '../../local/devices.ts';
+import { AUTHENTICATION_FILE, DeviceRegistry, DevicesFileError } from '../../local/devices.ts';
 import { brusselsIso } from '../../local/readings.ts';
 import { startLocalPlatform } from '../../local/runtime.ts';
 import { StateFileLockedError, withStateLock } from '../../local/state-file.ts';
-import { cli } from '../helpers/cli.ts';
+import { BIN, cli } from '../helpers/cli.ts';
 import { until } from '../helpers/dev-process.ts';
 import { tempDir } from '../helpers/fixtures.ts';
 import { freePort } from '../helpers/net.ts';
@@ -28,6 +31,16 @@ const PARALLEL_CLI = 240_000;
 
 const passwordIn = (stdout: string) => /password \(shown once\): (\S+)/.exec(stdout)?.[1];
 const devicesFile = (dataDir: string) => resolve(dataDirLayout(dataDir).state, 'devices.json');
+const modeFile = (dataDir: string) => resolve(dataDirLayout(dataDir).state, AUTHENTICATION_FILE);
+
+/** Runs the CLI in a child process whose files may not grow past `blocks` blocks (`ulimit -f`): every larger write fails. */
+function cliWithFileLimit(blocks: number, args: readonly string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    execFile('sh', ['-c', `ulimit -f ${blocks} && exec "$0" "$@"`, process.execPath, BIN, ...args], (error, stdout, stderr) => {
+      resolve({ code: error ? Number(error.code ?? -1) : 0, stdout, stderr });
+    });
+  });
+}
 
 /** Whether anything accepts connections on the port. */
 function listening(port: number): Promise<boolean> {
@@ -56,7 +69,7 @@ describe('concurrent sensors commands', () => {
     // Exactly one of them switched authentication on.
     expect(results.filter((r) => r.stdout.includes('device authentication is now on'))).toHaveLength(1);
     const state = await readdir(dataDirLayout(dataDir).state);
-    expect(state.filter((name) => name !== 'devices.json')).toEqual([]);
+    expect(state.sort()).toEqual(['authentication.json', 'devices.json']);
   }, PARALLEL_CLI);
 
   it('register and revoke racing never bring a revoked device back', async () => {
@@ -100,6 +113,87 @@ describe('the state lock', () => {
     await expect(attempt).rejects.toThrow(`${file} is being changed by another process (process ${process.pid}); try again, or if no datastroom command is running, remove ${file}.lock`);
     expect(ran).toBe(0);
   });
+  it('leaves no lock behind when it cannot write one, and the next command goes on at once', async () => {
+    const dataDir = await tempDir();
+    // A normal run first: it also brings the command's build up to date, which a file size limit would stop.
+    const first = await cli(['sensors', 'register', 'air_quality', 'aq-full-1', '--local', '--data-dir', dataDir]);
+    expect(first.code).toBe(0);
+    const file = devicesFile(dataDir);
+    // No file may grow past 0 bytes: the lock's content is the first thing `auth off` writes.
+    const off = await cliWithFileLimit(0, ['sensors', 'auth', 'off', '--local', '--data-dir', dataDir]);
+    expect(off.code).toBe(1);
+    expect(off.stderr).toContain(`cannot change ${file}: writing its lock ${file}.lock failed (EFBIG); nothing was changed`);
+    expect((await readdir(dataDirLayout(dataDir).state)).sort()).toEqual(['authentication.json', 'devices.json']);
+    expect(await DeviceRegistry.of(dataDirLayout(dataDir)).status()).toEqual({ authentication: 'on', devices: 1 });
+
+    // Without a lock left behind, nothing waits for one to go stale.
+    const next = await cli(['sensors', 'register', 'air_quality', 'aq-full-2', '--local', '--data-dir', dataDir]);
+    expect(next.code).toBe(0);
+    expect(await DeviceRegistry.of(dataDirLayout(dataDir)).status()).toEqual({ authentication: 'on', devices: 2 });
+  }, PARALLEL_CLI);
+
+  it('breaks an empty lock whose writer is gone without waiting, and waits for one just made', async () => {
+    const dir = await tempDir();
+    const file = resolve(dir, 'devices.json');
+    await writeFile(`${file}.lock`, '');
+    let ran = 0;
+    // A fresh empty lock may be one being written: waited for (here for no time at all).
+    await expect(withStateLock(file, async () => (ran += 1), { timeoutMs: 0 })).rejects.toThrow(`${file} is being changed by another process (an unknown process)`);
+    const past = new Date(Date.now() - 10_000);
+    await utimes(`${file}.lock`, past, past);
+    await withStateLock(file, async () => (ran += 1), { timeoutMs: 0 });
+    expect(ran).toBe(1);
+    expect(await readdir(dir)).toEqual([]);
+  });
+});
+
+describe('sensors register --local', () => {
+  it('writes the credentials before the registry changes: when they cannot be written, the device keeps its password', async () => {
+    const dataDir = await tempDir();
+    const first = await cli(['sensors', 'register', 'air_quality', 'aq-cred', '--local', '--data-dir', dataDir]);
+    expect(first.code).toBe(0);
+    const password = passwordIn(first.stdout) ?? '';
+    const registered = await readFile(devicesFile(dataDir), 'utf8');
+    const blocker = resolve(dataDir, 'not-a-directory');
+    await writeFile(blocker, 'x');
+
+    const again = await cli(['sensors', 'register', 'air_quality', 'aq-cred', '--local', '--out', resolve(blocker, 'sub'), '--data-dir', dataDir]);
+    expect(again.code).toBe(1);
+    expect(again.stderr).toContain(
+      `cannot write the credentials of aq-cred to ${resolve(blocker, 'sub', 'credentials.json')} (ENOTDIR); nothing was registered (a device registered before keeps its password)`,
+    );
+    expect(await readFile(devicesFile(dataDir), 'utf8')).toBe(registered);
+    const registry = DeviceRegistry.of(dataDirLayout(dataDir));
+    await registry.open();
+    expect((await registry.verify('aq-cred', Buffer.from(password)))?.device.sensorId).toBe('aq-cred');
+    registry.close();
+    expect(JSON.parse(await readFile(resolve(dataDir, 'devices', 'aq-cred', 'credentials.json'), 'utf8')).password).toBe(password);
+
+    // A first registration that cannot write its credentials switches nothing on.
+    const fresh = await tempDir();
+    const none = await cli(['sensors', 'register', 'air_quality', 'aq-none', '--local', '--out', resolve(blocker, 'sub'), '--data-dir', fresh]);
+    expect(none.code).toBe(1);
+    expect(await DeviceRegistry.of(dataDirLayout(fresh)).status()).toEqual({ authentication: 'off', devices: 0 });
+    expect(await readdir(dataDirLayout(fresh).state).catch(() => [])).toEqual([]);
+  }, PARALLEL_CLI);
+
+  it('removes the credentials it wrote when the registry cannot be changed', async () => {
+    const dataDir = await tempDir();
+    const first = await cli(['sensors', 'register', 'noise', 'nz-cred', '--local', '--data-dir', dataDir]);
+    expect(first.code).toBe(0);
+    const credentials = resolve(dataDir, 'devices', 'nz-cred', 'credentials.json');
+    const written = await readFile(credentials, 'utf8');
+    await writeFile(devicesFile(dataDir), '{"devices": [');
+
+    const again = await cli(['sensors', 'register', 'noise', 'nz-cred', '--local', '--data-dir', dataDir]);
+    expect(again.code).toBe(1);
+    expect(again.stderr).toContain(`device registry ${devicesFile(dataDir)} is invalid: not valid JSON`);
+    expect(await readdir(resolve(dataDir, 'devices', 'nz-cred'))).toEqual(['credentials.json']);
+    expect(await readFile(credentials, 'utf8')).toBe(written);
+    // A new device's credentials directory goes as well.
+    expect((await cli(['sensors', 'register', 'noise', 'nz-new', '--local', '--data-dir', dataDir])).code).toBe(1);
+    expect(await readdir(resolve(dataDir, 'devices'))).toEqual(['nz-cred']);
+  }, PARALLEL_CLI);
 });
 
 describe('an invalid devices file', () => {
@@ -113,6 +207,7 @@ describe('an invalid devices file', () => {
     const dev = await cli(['dev', '--no-simulate', '--port', String(port), '--duration', '30', '--data-dir', dataDir]);
     expect(dev.code).toBe(1);
     expect(dev.stderr).toContain(`device registry ${file} is invalid: devices[0].datasetId: no dataset "air_qualty" in the register`);
+    expect(dev.stderr).toContain('moving it away does not switch authentication off');
     expect(dev.stderr).not.toContain('MQTT broker listening');
     expect(await listening(port)).toBe(false);
 
@@ -169,5 +264,52 @@ describe('an invalid devices file', () => {
     expect(invalid()).toHaveLength(1);
     expect(lines.filter((l) => l === `device registry ${registry.file} is valid again`)).toHaveLength(1);
     expect(summary.datasets.air_quality).toEqual({ received: 1, duplicates: 0, curated: 1, quarantined: 0 });
+  });
+});
+
+describe('the authentication mode’s file', () => {
+  it('that is invalid stops `dev` before its broker listens, naming the file', async () => {
+    const dataDir = await tempDir();
+    await DeviceRegistry.of(dataDirLayout(dataDir)).register('air_quality', 'aq-mode');
+    await writeFile(modeFile(dataDir), '{"authentication": "maybe"}');
+    const port = await freePort();
+    const dev = await cli(['dev', '--no-simulate', '--port', String(port), '--duration', '30', '--data-dir', dataDir]);
+    expect(dev.code).toBe(1);
+    expect(dev.stderr).toContain(`authentication mode ${modeFile(dataDir)} is invalid: authentication:`);
+    expect(dev.stderr).not.toContain('MQTT broker listening');
+    expect(await listening(port)).toBe(false);
+  });
+
+  it('that disappears under a running broker leaves authentication on, reported once; only an explicit off switches it off', async () => {
+    const dataDir = await tempDir();
+    await DeviceRegistry.of(dataDirLayout(dataDir)).register('air_quality', 'aq-gone');
+    const lines: string[] = [];
+    const platform = await startLocalPlatform({ dataDir, port: 0, simulate: false, log: (l) => lines.push(l) });
+    const url = `mqtt://127.0.0.1:${platform.port}`;
+    await rm(modeFile(dataDir));
+    await until(() => lines.some((l) => l.startsWith(`authentication mode ${modeFile(dataDir)} is gone; the broker keeps authentication on`)), 'the broker to notice');
+    await expect(mqtt.connectAsync(url, { clientId: 'anyone', reconnectPeriod: 0 })).rejects.toThrow(/Bad username or password/i);
+
+    expect((await cli(['sensors', 'auth', 'off', '--local', '--data-dir', dataDir])).code).toBe(0);
+    await until(() => lines.some((l) => l.startsWith('device authentication is now off')), 'the broker to switch authentication off');
+    await (await mqtt.connectAsync(url, { clientId: 'anyone', reconnectPeriod: 0 })).endAsync();
+    await platform.stop();
+    expect(lines.filter((l) => l.includes(`${modeFile(dataDir)} is gone`))).toHaveLength(1);
+    expect(JSON.parse(await readFile(modeFile(dataDir), 'utf8'))).toEqual({ authentication: 'off' });
+  });
+
+  it('is written by the first change of a data dir that kept the mode in devices.json, and stays on with the last device revoked', async () => {
+    const dataDir = await tempDir();
+    const registry = DeviceRegistry.of(dataDirLayout(dataDir));
+    await registry.register('air_quality', 'aq-old');
+    const stored = JSON.parse(await readFile(registry.file, 'utf8'));
+    await writeFile(registry.file, JSON.stringify({ authentication: 'on', devices: stored.devices }));
+    await rm(modeFile(dataDir));
+    expect(await registry.status()).toEqual({ authentication: 'on', devices: 1 });
+
+    expect(await registry.revoke('air_quality', 'aq-old')).toBe(true);
+    expect(JSON.parse(await readFile(modeFile(dataDir), 'utf8'))).toEqual({ authentication: 'on' });
+    expect(JSON.parse(await readFile(registry.file, 'utf8'))).toEqual({ devices: [] });
+    expect(await registry.status()).toEqual({ authentication: 'on', devices: 0 });
   });
 });
