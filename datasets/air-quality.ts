@@ -33,6 +33,7 @@ export const airQuality = defineDataset({
     description: 'Concentraties fijnstof en stikstofdioxide, gemeten door goedkope sensoren op straatniveau.',
   },
   keywords: ['luchtkwaliteit', 'fijnstof', 'PM2.5', 'PM10', 'NO2', 'air quality'],
+  themes: ['ENVI', 'HEAL'],
   reading: z.object({
     ts: eventTime(),
     pm25: concentration('PM2.5 mass concentration', [3, 35], whoBands(15, [25, 37.5, 50, 75])),

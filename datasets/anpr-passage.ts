@@ -19,6 +19,7 @@ export const anprPassage = defineDataset({
     description: 'Voertuigpassages geregistreerd door nummerplaatcamera\'s aan de poorten van de lage-emissiezone en het circulatieplan.',
   },
   keywords: ['ANPR', 'LEZ', 'lage-emissiezone', 'circulatieplan', 'camera'],
+  themes: ['TRAN'],
   reading: z.object({
     ts: eventTime(),
     direction: z.enum(['in', 'out']).meta({ description: 'Entering or leaving the zone' }),

@@ -70,6 +70,13 @@ export interface Retention {
   readonly quarantineDays: number;
 }
 
+/**
+ * The EU's data themes (publications.europa.eu/resource/authority/data-theme),
+ * which DCAT-AP and DCAT-AP Vlaanderen name a dataset's themes by.
+ */
+export const DATA_THEMES = ['AGRI', 'ECON', 'EDUC', 'ENER', 'ENVI', 'GOVE', 'HEAL', 'INTR', 'JUST', 'REGI', 'SOCI', 'TECH', 'TRAN'] as const;
+export type DataTheme = (typeof DATA_THEMES)[number];
+
 /** What a dataset file declares. */
 export interface DatasetInput<S extends z.ZodObject = z.ZodObject> {
   /** snake_case; also the table name, the topic level and the zone prefix. */
@@ -81,6 +88,8 @@ export interface DatasetInput<S extends z.ZodObject = z.ZodObject> {
   /** The Dutch title and description: the city's own language, first in the catalog. */
   readonly nl: { readonly title: string; readonly description: string };
   readonly keywords: readonly string[];
+  /** The EU data themes it belongs to; the open-data catalog lists them. @default - none */
+  readonly themes?: readonly DataTheme[];
   /** One reading. `ts` is the event time (ISO 8601 with offset, see {@link eventTime}). */
   readonly reading: S;
   readonly governance: Governance;
@@ -336,6 +345,9 @@ export function defineDataset<S extends z.ZodObject>(input: DatasetInput<S>): Da
     throw new DatasetDefinitionError(id, `reading must have a required "${EVENT_TIME_FIELD}" field: eventTime()`);
   }
   checkGovernance(input, fields);
+  for (const theme of input.themes ?? []) {
+    if (!DATA_THEMES.includes(theme)) throw new DatasetDefinitionError(id, `theme "${String(theme)}" is not an EU data theme: one of ${DATA_THEMES.join(', ')}`);
+  }
   for (const name of Object.keys(input.simulate ?? {})) {
     if (!fields.some((f) => f.name === name)) throw new DatasetDefinitionError(id, `simulate.${name} is not a field of the reading`);
   }

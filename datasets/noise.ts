@@ -30,6 +30,7 @@ export const noise = defineDataset({
     description: 'A-gewogen geluidsniveaus per meetinterval van vaste geluidsmeters.',
   },
   keywords: ['geluid', 'geluidshinder', 'LAeq', 'LAmax', 'noise'],
+  themes: ['ENVI', 'HEAL'],
   reading: z.object({
     ts: eventTime(),
     laeq: level('Equivalent continuous sound level over the interval (LAeq)', [45, 70], LDEN_BANDS),

@@ -20,6 +20,7 @@ export const parkingOccupancy = defineDataset({
     description: 'Vrije en totale plaatsen van parkings en parkeerzones op straat.',
   },
   keywords: ['parkeren', 'bezetting', 'parkings', 'parking'],
+  themes: ['TRAN'],
   reading: z.object({
     ts: eventTime(),
     free_spaces: z.int().nonnegative().meta({ unit: 'spaces', description: 'Spaces free at ts', typical: [0, 250], thresholds: FREE_BANDS }),

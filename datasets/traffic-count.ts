@@ -23,6 +23,7 @@ export const trafficCount = defineDataset({
     description: 'Weggebruikers per interval geteld door tellers langs de straat (zoals Telraam), per vervoerswijze.',
   },
   keywords: ['verkeerstellingen', 'mobiliteit', 'fietsers', 'voetgangers', 'Telraam', 'traffic'],
+  themes: ['TRAN'],
   reading: z.object({
     ts: eventTime(),
     interval_s: z.int().positive().max(86400).meta({ unit: 's', description: 'Length of the counting interval ending at ts', typical: [900, 900], aggregate: [] }),

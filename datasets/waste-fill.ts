@@ -31,6 +31,7 @@ export const wasteFill = defineDataset({
     description: 'Vulgraad van openbare vuilnisbakken en ondergrondse containers, voor de ophaalrondes.',
   },
   keywords: ['afval', 'vulgraad', 'sluikstort', 'containers', 'waste'],
+  themes: ['ENVI'],
   reading: z.object({
     ts: eventTime(),
     fill_pct: percentage('Fill level of the bin', [5, 95], FILL_BANDS),

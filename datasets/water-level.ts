@@ -21,6 +21,7 @@ export const waterLevel = defineDataset({
     description: 'Waterpeil van beken, kanalen en wachtbekkens ten opzichte van het nulpunt van de peilschaal, voor overstromingswaarschuwingen.',
   },
   keywords: ['waterpeil', 'overstroming', 'beken', 'water level'],
+  themes: ['ENVI'],
   reading: z.object({
     ts: eventTime(),
     level_cm: z.number().min(-1000).max(5000).meta({ unit: 'cm', description: 'Level above the gauge zero', typical: [40, 180], thresholds: FLOOD_BANDS }),

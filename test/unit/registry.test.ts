@@ -142,6 +142,7 @@ describe('defineDataset refuses, naming the dataset', () => {
       (d) => ({ ...d, reading: z.object({ ts: eventTime(), note: z.string().meta({ thresholds: { basis: 'b', bands: [] } }) }) }),
       /field "note" thresholds: only a numeric field/,
     ],
+    ['a theme outside the EU data themes', (d) => ({ ...d, themes: ['MOBI' as never] }), /"bike_parking": theme "MOBI" is not an EU data theme: one of AGRI,/],
     ['an unknown classification', (d) => ({ ...d, governance: { ...d.governance, classification: 'public' as never } }), /classification must be one of open, shared, closed/],
   ];
   it.each(cases)('%s', (_name, change, message) => {
