@@ -17,11 +17,12 @@ import { registry, type Dataset } from '../datasets/index.ts';
 import { curatedColumns, DUCKDB_TYPES, parquetSchemaSql, quoteIdent, quoteString } from '../functions/core/columns.ts';
 import { PLACES_TABLE, type SensorPlace } from '../functions/core/places.ts';
 import { allViews } from '../glue/views.ts';
-import { DEMO_CITY } from '../local/city.ts';
 import { DashboardAggregates, visibleDatasets, WINDOW_HOURS, type DashboardSnapshot, type TileConfig } from '../web/aggregates.ts';
 import { summariseFiles } from '../web/summarise.ts';
 import { catalogJsonLd, catalogQuads, catalogTurtle, MEDIA_TYPES, type BoundingBox, type DatasetFacts, type DistributionFile } from './catalog.ts';
 import { portalPage } from './page.ts';
+
+export { PORTAL_DEFAULTS } from './defaults.ts';
 
 /** A day a dataset has curated files for, and a signature that changes when its files do. */
 export interface SourceDay {
@@ -59,9 +60,6 @@ export interface PortalSink {
   /** Removes everything under a prefix of the portal. */
   removePrefix(prefix: string): Promise<void>;
 }
-
-/** Who the portal names as its publisher and contact unless told otherwise: the demo city and an example mailbox. */
-export const PORTAL_DEFAULTS = Object.freeze({ publisher: `Stad ${DEMO_CITY.name}`, contactEmail: 'opendata@stad.example.be' });
 
 /** How the portal is published. */
 export interface PortalOptions {
@@ -250,7 +248,8 @@ async function writeDay(conn: DuckDBConnection, sink: PortalSink, dataset: Datas
   try {
     const select = publishedSelect(dataset, parquet, day);
     await conn.run(`COPY (${select}) TO ${quoteString(csv)} (FORMAT csv, HEADER, TIMESTAMPFORMAT '%Y-%m-%dT%H:%M:%S.%fZ')`);
-    await conn.run(`COPY (${select}) TO ${quoteString(out)} (FORMAT parquet, COMPRESSION zstd)`);
+    // Snappy: the codec every Parquet reader reads; a reuser's may lack zstd.
+    await conn.run(`COPY (${select}) TO ${quoteString(out)} (FORMAT parquet, COMPRESSION snappy)`);
     const row = (await conn.runAndReadAll(`SELECT count(*), strftime(min("ts"), '%Y-%m-%dT%H:%M:%SZ'), strftime(max("ts"), '%Y-%m-%dT%H:%M:%SZ') FROM read_parquet(${quoteString(out)})`)).getRowsJS()[0] ?? [];
     await sink.putFile(portalPaths.day(dataset.id, day, 'csv'), csv, TEXT(MEDIA_TYPES.CSV));
     await sink.putFile(portalPaths.day(dataset.id, day, 'parquet'), out, MEDIA_TYPES.PARQUET);

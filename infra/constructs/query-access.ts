@@ -10,6 +10,7 @@ import { zonePrefix } from '../../functions/core/keys.ts';
 import { placesPrefix } from '../../functions/core/places.ts';
 import { acknowledgeObjectPrefixes } from '../governance/nag.ts';
 import { tagComponent } from '../governance/tags.ts';
+import { readPolicyName } from '../names.ts';
 
 /** Who runs queries: analysts in SQL, BI tools through ODBC/JDBC. */
 export const WORKGROUP_ROLES = ['analysts', 'bi'] as const;
@@ -153,7 +154,7 @@ export class QueryAccess extends Construct {
         }),
       ];
       policies[tier] = new iam.ManagedPolicy(this, `Read-${tier}`, {
-        managedPolicyName: `datastroom-${props.envName}-read-${tier}`,
+        managedPolicyName: readPolicyName(props.envName, tier),
         description: `Query the ${ACCESS_TIERS[tier].join(', ')} datasets of Datastroom ${props.envName} in Athena`,
         statements,
       });

@@ -54,7 +54,7 @@ import { bridgeDeliveries, putRecordBatch, REHEARSED_RULE_COLUMNS, ruleColumns, 
 import { startAsyncDetachProxy, type AsyncDetachProxy } from './moto/iot-detach-proxy.ts';
 import { deleteMessages, invokeBundled, receiveAll, sqsEvent } from './moto/lambda.ts';
 import { bucketOf, datasetDeliveryStream, datasetResourceProperty, platformKeyArn, streamTopicRule, transformFunction } from './moto/platform.ts';
-import { outputRef, synthPlatform } from './moto/template.ts';
+import { outputRef, resourcesOfType, synthPlatform } from './moto/template.ts';
 
 const BIN = resolve(import.meta.dirname, '../../bin/datastroom.mjs');
 const air = getDataset('air_quality');
@@ -327,6 +327,57 @@ describe('readings through Firehose, EventBridge and SQS into the bundled transf
     for (const plate of plates) {
       expect(bytes.includes(plate)).toBe(false);
       expect(run.logs.some((l) => l.includes(plate))).toBe(false);
+    }
+  });
+});
+
+describe('the bundled publishing function against S3 (moto)', () => {
+  let run: Awaited<ReturnType<typeof invokeBundled>>;
+  let keys: string[];
+
+  beforeAll(async () => {
+    const { template } = rehearsal.platform;
+    const [functionId] = resourcesOfType(template, 'AWS::Lambda::Function').filter(([, f]) => String(f.Properties?.Description).startsWith('Datastroom publishing'))[0]!;
+    const [distributionId] = resourcesOfType(template, 'AWS::CloudFront::Distribution')[0]!;
+    // moto serves no distribution: the portal's address is one the rehearsal gives it.
+    rehearsal.resolver.setAttribute(distributionId, 'DomainName', 'portal.rehearsal.example');
+    const props = z
+      .looseObject({ Handler: z.string(), MemorySize: z.number(), Environment: z.object({ Variables: z.record(z.string(), z.string()) }) })
+      .parse(rehearsal.properties(functionId));
+    const codeDir = rehearsal.platform.functionCode.get(functionId);
+    if (!codeDir) throw new Error('the publishing function is not bundled: synthesize with bundling');
+    run = await invokeBundled({ codeDir, handler: props.Handler, functionName: functionId, memoryMb: props.MemorySize, environment: moto.env(props.Environment.Variables), events: [{}] });
+    keys = await listKeys(STACK_OUTPUTS.portalBucket);
+  }, 120_000);
+
+  it('writes the open datasets’ portal into the portal bucket: catalog, daily files, page and the dashboard with its page', async () => {
+    const [curated] = await listKeys(STACK_OUTPUTS.curatedBucket, zonePrefix('curated', air.id));
+    const day = /dt=(\d{4}-\d{2}-\d{2})\//.exec(curated ?? '')?.[1];
+    expect(keys).toEqual(
+      expect.arrayContaining([
+        'catalog.ttl',
+        'catalog.jsonld',
+        'index.html',
+        `data/${air.id}/${air.id}-${day}.csv`,
+        `data/${air.id}/${air.id}-${day}.parquet`,
+        'dashboard/index.html',
+        'dashboard/app.js',
+        'dashboard/api/dashboard.json',
+      ]),
+    );
+    const rows = await readParquet(STACK_OUTPUTS.portalBucket, `data/${air.id}/${air.id}-${day}.parquet`);
+    expect(rows.map((r) => r.sensor_id).sort()).toEqual(['aq-1', 'aq-2']);
+    const catalog = (await readObject(STACK_OUTPUTS.portalBucket, 'catalog.ttl')).toString('utf8');
+    expect(catalog).toContain(`<https://portal.rehearsal.example/data/${air.id}/${air.id}-${day}.csv>`);
+    expect(run.logs.some((l) => l.includes('"message":"portal published"'))).toBe(true);
+  });
+
+  it('holds nothing of the closed dataset the curated bucket also holds', async () => {
+    expect(keys.filter((k) => k.includes(anpr.id))).toEqual([]);
+    for (const key of keys) {
+      const text = (await readObject(STACK_OUTPUTS.portalBucket, key)).toString('latin1');
+      expect(text.includes(anpr.id), key).toBe(false);
+      expect(text.includes('cam-7'), key).toBe(false);
     }
   });
 });
