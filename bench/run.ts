@@ -16,8 +16,11 @@
  *   8. a one-day query with 7 days kept vs 1 day kept (bench/query-days.ts)
  *   9. transform ms per Firehose object (gzip, base64 payloads) at 70, 350
  *      and 3,500 readings, one vCPU, written to cost/measured-transform.json
+ *  10. the city dashboard with 7 days of a 500-sensor fleet kept: its data
+ *      endpoint vs a trivial request, and its first render in Chromium vs a
+ *      blank page (bench/dashboard.ts)
  *
- * BENCH_ROWS, BENCH_MESSAGES and BENCH_LAKE_SCALE scale it down for a quick look.
+ * BENCH_ROWS, BENCH_MESSAGES, BENCH_LAKE_SCALE and BENCH_DASHBOARD_SCALE scale it down for a quick look.
  */
 import { execFile } from 'node:child_process';
 import { createWriteStream } from 'node:fs';
@@ -38,6 +41,7 @@ import { lakeRows, measureLake } from './lake.ts';
 import { measureCliStartup, startupLines } from './cli-startup.ts';
 import { measureQueryDays, queryDaysLines } from './query-days.ts';
 import { measureFirehoseTransform } from './firehose.ts';
+import { dashboardLines, measureDashboard } from './dashboard.ts';
 
 const ROWS = Number(process.env.BENCH_ROWS ?? 1_000_000);
 const RUNS = Number(process.env.BENCH_RUNS ?? 3);
@@ -256,6 +260,8 @@ async function main(): Promise<void> {
   const startup = await measureCliStartup();
   const days = await measureQueryDays();
   process.stdout.write(`${[...startupLines(startup), ...queryDaysLines(days)].join('\n')}\n${JSON.stringify({ cliStartup: startup, queryDays: days })}\n`);
+  const dashboard = await measureDashboard();
+  process.stdout.write(`${dashboardLines(dashboard).join('\n')}\n${JSON.stringify({ dashboard })}\n`);
 }
 
 if (!import.meta.url.includes("?gen")) await main();
