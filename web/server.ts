@@ -86,6 +86,17 @@ export async function startDashboardServer(options: DashboardServerOptions): Pro
     }
     return cached.body;
   };
+  // A chart's data likewise, per dataset: a page view asks for each dataset's once.
+  const seriesCache = new Map<string, { version: number; at: number; body: Buffer | undefined }>();
+  const seriesBody = (datasetId: string) => {
+    const now = Date.now();
+    const hit = seriesCache.get(datasetId);
+    if (hit && (hit.version === aggregates.version || now - hit.at < maxAge)) return hit.body;
+    const view = aggregates.series(audience, datasetId);
+    const body = view ? Buffer.from(JSON.stringify(view)) : undefined;
+    seriesCache.set(datasetId, { version: aggregates.version, at: now, body });
+    return body;
+  };
   const streams = new Set<ServerResponse>();
   const stopListening = aggregates.onUpdate((update) => {
     if (!visible.has(update.datasetId)) return;
@@ -126,8 +137,8 @@ export async function startDashboardServer(options: DashboardServerOptions): Pro
     const series = /^\/api\/series\/([a-z][a-z0-9_]*)\.json$/.exec(path);
     if (series) {
       // A dataset the audience may not see answers exactly as one that does not exist.
-      const view = series[1] && visible.has(series[1]) ? aggregates.series(audience, series[1]) : undefined;
-      return view ? send(response, 200, TYPES['.json'] ?? 'application/json', JSON.stringify(view)) : notFound(response);
+      const body = series[1] && visible.has(series[1]) ? seriesBody(series[1]) : undefined;
+      return body ? send(response, 200, TYPES['.json'] ?? 'application/json', body) : notFound(response);
     }
     if (path === '/api/events') {
       response.writeHead(200, { ...headers, 'Content-Type': 'text/event-stream; charset=utf-8', Connection: 'keep-alive' });
