@@ -3,17 +3,21 @@
  * playwright-core), with the demo fleet running: every dataset has markers
  * and a chart with values, a new reading appears without a reload, and the
  * public dashboard shows no value of a closed or shared dataset, on the
- * page, in its JSON or on its event stream. Screenshots go to test-artifacts/.
+ * page, in its JSON or on its event stream; the copy `datastroom publish`
+ * writes renders from its files alone. Screenshots go to test-artifacts/.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { mkdir, mkdtemp, rm } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm } from 'node:fs/promises';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { extname, join, resolve } from 'node:path';
 import { chromium, type BrowserContext } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { registry } from '../../datasets/index.ts';
 import type { DashboardSnapshot } from '../../web/aggregates.ts';
+import { cli } from '../helpers/cli.ts';
 import { tempDir } from '../helpers/fixtures.ts';
 import { until } from '../helpers/dev-process.ts';
 
@@ -24,6 +28,7 @@ const CHROMIUM_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable
 const notOpen = registry.filter((d) => d.governance.classification !== 'open');
 
 let dev: ChildProcess;
+let dataDir: string;
 let stderr = '';
 let internal = '';
 let publicUrl = '';
@@ -39,7 +44,7 @@ async function json<T>(url: string): Promise<T> {
 describe('the city dashboard in a browser', () => {
   beforeAll(async () => {
     if (!existsSync(CHROMIUM)) throw new Error(`no Chromium at ${CHROMIUM}: apt-get install chromium (.ci/run installs it)`);
-    const dataDir = await tempDir('datastroom-dashboard-', 'file');
+    dataDir = await tempDir('datastroom-dashboard-', 'file');
     dev = spawn(
       process.execPath,
       [BIN, 'dev', '--port', '0', '--dashboard-port', '0', '--public-port', '0', '--sensors', '14', '--interval-ms', '300', '--flush-ms', '700', '--data-dir', dataDir],
@@ -152,4 +157,50 @@ describe('the city dashboard in a browser', () => {
     await page.screenshot({ path: join(ARTIFACTS, 'dashboard-public.png'), fullPage: true });
     await page.close();
   });
+
+  it('as the open-data portal publishes it, renders from its files alone: open datasets’ markers and charts, as of the run', async () => {
+    const portal = join(await tempDir(), 'portaal');
+    const run = await cli(['publish', '--output', portal, '--data-dir', dataDir]);
+    expect(run.stderr).toBe('');
+    expect(run.code).toBe(0);
+    const site = await serveFolder(portal);
+    try {
+      const page = await context.newPage();
+      const errors: string[] = [];
+      page.on('pageerror', (e) => errors.push(e.message));
+      await page.goto(`${site.url}dashboard/`);
+      await page.waitForSelector('body[data-rendered]');
+      const open = registry.filter((d) => d.governance.classification === 'open');
+      expect(await page.locator('path.sensor-marker').count()).toBe(2 * open.length);
+      for (const dataset of open) expect(Number(await page.locator(`[data-chart="${dataset.id}"]`).getAttribute('data-points')), dataset.id).toBeGreaterThan(0);
+      for (const dataset of notOpen) expect(await page.locator(`.ds-${dataset.id}, [data-dataset="${dataset.id}"], [data-register="${dataset.id}"]`).count()).toBe(0);
+      expect(await page.locator('#status').textContent()).toMatch(/^stand van /);
+      expect(errors).toEqual([]);
+      await page.screenshot({ path: join(ARTIFACTS, 'dashboard-portal.png'), fullPage: true });
+      await page.close();
+    } finally {
+      await site.close();
+    }
+  });
 });
+
+/** A folder served over HTTP as a static site (CloudFront serving the portal bucket, on this machine). */
+async function serveFolder(root: string): Promise<{ url: string; close: () => Promise<void> }> {
+  const types: Record<string, string> = { '.html': 'text/html', '.js': 'text/javascript', '.css': 'text/css', '.json': 'application/json', '.png': 'image/png' };
+  const server = createServer((request, response) => {
+    const path = decodeURIComponent(new URL(request.url ?? '/', 'http://portal').pathname);
+    const file = join(root, path.endsWith('/') ? `${path}index.html` : path);
+    readFile(file).then(
+      (body) => {
+        response.writeHead(200, { 'Content-Type': types[extname(file)] ?? 'application/octet-stream' });
+        response.end(body);
+      },
+      () => {
+        response.writeHead(404);
+        response.end();
+      },
+    );
+  });
+  await new Promise<void>((done) => server.listen(0, '127.0.0.1', done));
+  return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/`, close: () => new Promise((done) => server.close(() => done())) };
+}
