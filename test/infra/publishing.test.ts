@@ -5,11 +5,17 @@
  * distribution serves it over HTTPS only, on a schedule's output.
  */
 import { beforeAll, describe, expect, it } from 'vitest';
-import { Match, type Template } from 'aws-cdk-lib/assertions';
+import { App, Stack } from 'aws-cdk-lib';
+import { Match, Template } from 'aws-cdk-lib/assertions';
+import * as acm from 'aws-cdk-lib/aws-certificatemanager';
+import * as kms from 'aws-cdk-lib/aws-kms';
+import * as s3 from 'aws-cdk-lib/aws-s3';
+import * as sns from 'aws-cdk-lib/aws-sns';
 import { registry } from '../../datasets/index.ts';
 import { zonePrefix } from '../../functions/core/keys.ts';
 import { placesPrefix } from '../../functions/core/places.ts';
 import { PUBLISHING_ENV } from '../../functions/publish/config.ts';
+import { Publishing } from '../../infra/constructs/publishing.ts';
 import { STACK_OUTPUTS } from '../../infra/names.ts';
 import { platform } from '../helpers/stack.ts';
 
@@ -111,5 +117,30 @@ describe('the open-data site', () => {
     });
     const outputs = template.toJSON().Outputs as Record<string, { Value: unknown }>;
     expect(JSON.stringify(outputs[STACK_OUTPUTS.portalUrl]!.Value)).toContain('https://');
+  });
+});
+
+describe('the open-data site on a domain of the city’s own', () => {
+  it('serves it under that name with its certificate, by SNI, TLS 1.2 at least', () => {
+    const stack = new Stack(new App({ context: { 'aws:cdk:bundling-stacks': [] } }), 'Domain');
+    const certificate = acm.Certificate.fromCertificateArn(stack, 'Certificate', 'arn:aws:acm:us-east-1:111111111111:certificate/abc');
+    new Publishing(stack, 'Publishing', {
+      envName: 'test',
+      datasets: registry,
+      curatedBucket: new s3.Bucket(stack, 'Curated'),
+      key: new kms.Key(stack, 'Key'),
+      logBucket: new s3.Bucket(stack, 'Logs'),
+      alarmTopic: new sns.Topic(stack, 'Alarms'),
+      domain: { names: ['opendata.stad.example.be'], certificate },
+    });
+    const domain = Template.fromStack(stack);
+    domain.hasResourceProperties('AWS::CloudFront::Distribution', {
+      DistributionConfig: Match.objectLike({
+        Aliases: ['opendata.stad.example.be'],
+        ViewerCertificate: { AcmCertificateArn: 'arn:aws:acm:us-east-1:111111111111:certificate/abc', MinimumProtocolVersion: 'TLSv1.2_2021', SslSupportMethod: 'sni-only' },
+      }),
+    });
+    const fn = Object.values(domain.findResources('AWS::Lambda::Function')).find((f) => String(f.Properties.Description).startsWith('Datastroom publishing'))!;
+    expect(fn.Properties.Environment.Variables[PUBLISHING_ENV.baseUrl]).toBe('https://opendata.stad.example.be/');
   });
 });
