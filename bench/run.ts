@@ -18,8 +18,11 @@
  *      and 3,500 readings, one vCPU, written to cost/measured-transform.json
  *  10. the transform of readings in vendor formats (The Things Stack uplinks,
  *      NGSI-v2 keyValues) vs the same readings native (bench/formats.ts)
+ *  11. the city dashboard with 7 days of a 500-sensor fleet kept: its data
+ *      endpoint vs a trivial request, and its first render in Chromium vs a
+ *      blank page (bench/dashboard.ts)
  *
- * BENCH_ROWS, BENCH_MESSAGES and BENCH_LAKE_SCALE scale it down for a quick look;
+ * BENCH_ROWS, BENCH_MESSAGES, BENCH_LAKE_SCALE and BENCH_DASHBOARD_SCALE scale it down for a quick look;
  * BENCH_LAKE_SCALE=0 leaves the lake (6) out.
  */
 import { execFile } from 'node:child_process';
@@ -41,6 +44,7 @@ import { lakeRows, measureLake } from './lake.ts';
 import { measureCliStartup, startupLines } from './cli-startup.ts';
 import { measureQueryDays, queryDaysLines } from './query-days.ts';
 import { measureFirehoseTransform } from './firehose.ts';
+import { dashboardLines, measureDashboard } from './dashboard.ts';
 import { formatsRow, measureFormats } from './formats.ts';
 
 const ROWS = Number(process.env.BENCH_ROWS ?? 1_000_000);
@@ -264,6 +268,8 @@ async function main(): Promise<void> {
   const startup = await measureCliStartup();
   const days = await measureQueryDays();
   process.stdout.write(`${[...startupLines(startup), ...queryDaysLines(days)].join('\n')}\n${JSON.stringify({ cliStartup: startup, queryDays: days })}\n`);
+  const dashboard = await measureDashboard();
+  process.stdout.write(`${dashboardLines(dashboard).join('\n')}\n${JSON.stringify({ dashboard })}\n`);
 }
 
 if (!import.meta.url.includes("?gen")) await main();

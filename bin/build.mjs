@@ -12,8 +12,13 @@
  * of its own under dist/, and dist/cli.json, replaced atomically, names the
  * current one with the source files it was built from and their sizes and
  * modification times, so concurrent runs never see half a build.
+ *
+ * The same build bundles the city dashboard's page (web/app/) for the
+ * browser into <build>/web/: app.js with Leaflet and uPlot, app.css, the
+ * images Leaflet's stylesheet names, and index.html. The dashboard server
+ * and `datastroom publish` serve and copy that folder.
  */
-import { readFileSync, readdirSync, renameSync, rmSync, statSync, writeFileSync, mkdirSync } from 'node:fs';
+import { copyFileSync, readFileSync, readdirSync, renameSync, rmSync, statSync, writeFileSync, mkdirSync } from 'node:fs';
 import { dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -47,8 +52,10 @@ export async function build() {
     metafile: true,
     logLevel: 'warning',
   });
-  const inputs = {};
-  for (const file of Object.keys(result.metafile.inputs)) {
+  const web = await buildWeb(join(outdir, 'web'));
+  const inputs = { 'web/app/index.html': [statSync(join(ROOT, 'web/app/index.html')).mtimeMs, statSync(join(ROOT, 'web/app/index.html')).size] };
+  for (const file of [...Object.keys(result.metafile.inputs), ...Object.keys(web.metafile.inputs)]) {
+    if (file.startsWith('node_modules/')) continue;
     const info = statSync(join(ROOT, file));
     inputs[file] = [info.mtimeMs, info.size];
   }
@@ -62,6 +69,37 @@ export async function build() {
     if (Date.now() - statSync(path).mtimeMs > 3_600_000) rmSync(path, { recursive: true, force: true });
   }
   return join(outdir, 'main.mjs');
+}
+
+/**
+ * Bundles the dashboard's page alone into a folder: app.js, app.css, the
+ * images and index.html. The publishing function's bundling calls it (node
+ * bin/build.mjs --web DIR) to ship the page beside its code.
+ */
+export async function buildWeb(dir) {
+  const { build: esbuild } = await import('esbuild');
+  const result = await esbuild({
+    absWorkingDir: ROOT,
+    entryPoints: { app: 'web/app/main.ts' },
+    bundle: true,
+    format: 'iife',
+    platform: 'browser',
+    target: 'es2020',
+    minify: true,
+    outdir: dir,
+    assetNames: '[name]-[hash]',
+    loader: { '.png': 'file', '.svg': 'file' },
+    metafile: true,
+    logLevel: 'warning',
+  });
+  copyFileSync(join(ROOT, 'web/app/index.html'), join(dir, 'index.html'));
+  return result;
+}
+
+/** The dashboard page's folder of the current build, or undefined when there is none. */
+export function currentWebAssets() {
+  const entry = currentBuild();
+  return entry === undefined ? undefined : join(dirname(entry), 'web');
 }
 
 /**
@@ -88,6 +126,13 @@ export function currentBuild() {
 }
 
 if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
-  const entry = await build();
-  process.stdout.write(`built the datastroom command: ${relative(ROOT, entry)}\n`);
+  if (process.argv[2] === '--web') {
+    if (!process.argv[3]) throw new Error('--web needs the folder to bundle the dashboard page into');
+    const dir = resolve(process.argv[3]);
+    await buildWeb(dir);
+    process.stdout.write(`built the dashboard page into ${dir}\n`);
+  } else {
+    const entry = await build();
+    process.stdout.write(`built the datastroom command: ${relative(ROOT, entry)}\n`);
+  }
 }

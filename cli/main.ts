@@ -23,6 +23,8 @@ const COMMANDS: Readonly<Record<string, Command>> = {
   failed: { summary: 'raw objects whose transform failed, and trying them again', run: async (a) => (await import('./commands/failed.ts')).failedCommand(a) },
   compact: { summary: 'rewrite settled partitions into few large Parquet files', run: async (a) => (await import('./commands/compact.ts')).compactCommand(a) },
   cost: { summary: 'the monthly AWS cost of a fleet, line by line', run: async (a) => (await import('./commands/cost.ts')).costCommand(a) },
+  governance: { summary: 'write the register of processing activities (GDPR art. 30) for the DPO', run: async (a) => (await import('./commands/governance.ts')).governanceCommand(a) },
+  publish: { summary: 'write the open-data portal: DCAT-AP catalog, daily CSV and Parquet', run: async (a) => (await import('./commands/publish.ts')).publishCommand(a) },
 };
 
 /** The version this command reports (package.json's, set by the build; the sources report their own). */

@@ -6,7 +6,7 @@
  * Every line says what it counts and the figure it rests on.
  */
 import { registry, durationSeconds, type Dataset } from '../datasets/index.ts';
-import { ACCESS_LOG_RETENTION_DAYS, COMPACTION_FUNCTION, DELIVERY_BUFFERING, LOG_RETENTION_DAYS, TRANSFORM_FUNCTION } from '../infra/sizing.ts';
+import { ACCESS_LOG_RETENTION_DAYS, COMPACTION_FUNCTION, DELIVERY_BUFFERING, LOG_RETENTION_DAYS, PUBLISHING_FUNCTION, TRANSFORM_FUNCTION } from '../infra/sizing.ts';
 import { readMeasuredCompaction, readMeasuredTransform, warmMsFor, type MeasuredCompaction, type MeasuredTransform } from './measured.ts';
 import { DEFAULT_REGION, PRICE_TABLES, type Price, type PriceTable } from './prices.ts';
 
@@ -36,6 +36,10 @@ export interface FleetOptions {
   readonly monthsRunning: number;
   /** The region whose prices apply (see PRICE_TABLES). */
   readonly region: string;
+  /** What the open-data portal serves a month through CloudFront, GB. */
+  readonly portalGbPerMonth: number;
+  /** Requests to the open-data portal a month. */
+  readonly portalRequestsPerMonth: number;
 }
 
 /** The estimate's defaults: 500 sensors, one reading a minute each, one reading a message. */
@@ -51,6 +55,8 @@ export const FLEET_DEFAULTS: FleetOptions = Object.freeze({
   freeTier: true,
   monthsRunning: 12,
   region: DEFAULT_REGION,
+  portalGbPerMonth: 50,
+  portalRequestsPerMonth: 500_000,
 });
 
 /**
@@ -64,8 +70,8 @@ export const STACK_FOOTPRINT = Object.freeze({
   alarmMetricsPerDataset: 3,
   /** Composite alarms per dataset: none (freshness is one alarm that stays quiet without readings). */
   compositeAlarmsPerDataset: 0,
-  /** Dead letters, transform errors and compaction errors. */
-  platformAlarmMetrics: 3,
+  /** Dead letters, transform errors, compaction errors and publishing errors. */
+  platformAlarmMetrics: 4,
   /** The platform key; the pseudonymisation secret. */
   kmsKeys: 1,
   secrets: 1,
@@ -79,6 +85,8 @@ export interface StackSizing {
   readonly logRetentionDays: number;
   readonly compactionMemoryMb: number;
   readonly compactionRunsPerHour: number;
+  readonly publishingMemoryMb: number;
+  readonly publishingRunsPerHour: number;
 }
 
 /** The sizing the stack deploys by default. */
@@ -89,6 +97,8 @@ export const STACK_SIZING: StackSizing = Object.freeze({
   logRetentionDays: LOG_RETENTION_DAYS,
   compactionMemoryMb: COMPACTION_FUNCTION.memoryMb,
   compactionRunsPerHour: COMPACTION_FUNCTION.runsPerHour,
+  publishingMemoryMb: PUBLISHING_FUNCTION.memoryMb,
+  publishingRunsPerHour: PUBLISHING_FUNCTION.runsPerHour,
 });
 
 /** One line of the estimate. */
@@ -175,6 +185,15 @@ function intervalOf(dataset: Dataset, fleet: FleetOptions): number {
   return durationSeconds(dataset.governance.updateFrequency) ?? 3_600;
 }
 
+/**
+ * Bytes of a reading as a row of the portal's CSV: the sensor id, three ISO
+ * times, the 32-character message id and the date, and about eight
+ * characters per field value.
+ */
+function csvRowBytes(dataset: Dataset): number {
+  return 12 + 3 * 28 + 33 + 11 + 8 * (dataset.fields.length - 1);
+}
+
 /** The bytes of the record the topic rule hands Firehose for a message of this many payload bytes. */
 function recordBytes(payloadBytes: number): number {
   const envelope = JSON.stringify({ messageId: '0'.repeat(32), sensorId: 'sensor-0042', receivedAt: '2026-11-29T10:00:00.000Z', payloadBase64: '' }).length;
@@ -209,7 +228,9 @@ export function estimateMonthlyCost(
   if (fleet.intervalSeconds !== 'registry' && !(fleet.intervalSeconds > 0)) throw new CostOptionError(`--interval must be a positive number of seconds or "registry"`);
   if (!(fleet.quarantineShare >= 0 && fleet.quarantineShare <= 1)) throw new CostOptionError('--quarantine-share is a share: between 0 and 1');
   const p = table.prices;
-  const free = fleet.freeTier ? table.freeEachMonth : { lambdaRequests: 0, lambdaGbSeconds: 0, xrayTraces: 0, sqsRequests: 0, kmsRequests: 0, cloudwatchMetrics: 0, cloudwatchAlarmMetrics: 0, logsGb: 0 };
+  const free = fleet.freeTier
+    ? table.freeEachMonth
+    : { lambdaRequests: 0, lambdaGbSeconds: 0, xrayTraces: 0, sqsRequests: 0, kmsRequests: 0, cloudwatchMetrics: 0, cloudwatchAlarmMetrics: 0, logsGb: 0, cloudfrontGb: 0, cloudfrontRequests: 0 };
   const sensors = sensorsOf(datasets, fleet);
   const reading = nearestSize(measured, 70);
   const messageBytes = fleet.readingsPerMessage === 1 ? reading.payloadBytes : fleet.readingsPerMessage * (reading.payloadBytes + 1) + 1;
@@ -222,6 +243,8 @@ export function estimateMonthlyCost(
   let objects = 0;
   let rawStored = 0;
   let curatedStored = 0;
+  // What the open-data portal holds and reads: the open datasets only.
+  const portal = { readings: 0, objects: 0, sensors: 0, datasets: 0, stored: 0 };
   const perDataset: { readings: number; fileBytes: number }[] = [];
   const streamFlushes = SECONDS_PER_MONTH / sizing.bufferingSeconds;
   for (const dataset of datasets) {
@@ -241,6 +264,13 @@ export function estimateMonthlyCost(
     curatedStored += dReadings * (size.curatedBytes / size.readings) * months(dataset.retention.curatedDays);
     // Compaction rewrites each settled day into one file per arrival date: a day's readings, not an object's.
     perDataset.push({ readings: dReadings, fileBytes: (dReadings / DAYS) * (size.curatedBytes / size.readings) });
+    if (dataset.governance.classification === 'open') {
+      portal.readings += dReadings;
+      portal.objects += dObjects;
+      portal.sensors += count;
+      portal.datasets += 1;
+      portal.stored += dReadings * (csvRowBytes(dataset) + size.curatedBytes / size.readings) * months(dataset.retention.curatedDays);
+    }
   }
   // Athena reads a compacted file's footer, then its row groups: two GETs at least for each file it opens.
   // The scans fall on the datasets by their share of the readings.
@@ -278,6 +308,19 @@ export function estimateMonthlyCost(
   const sqsRequests = SQS_POLLS_PER_MONTH + objects * 3;
   const kmsRequests = (puts + gets) * KMS_SHARE_OF_S3_REQUESTS;
   const scannedTb = Math.max(fleet.scannedGbPerMonth, (fleet.queriesPerMonth * 10) / 1024) / 1024;
+  // Publishing: each run writes the day being filled (half a day of the open datasets' readings on average) as CSV
+  // and Parquet, and reads today and yesterday for the dashboard's copy; at compaction's measured rate, the same
+  // DuckDB read and rewrite of Parquet. It fetches today's per-object files and yesterday's compacted one, and every
+  // open sensor's place; it writes per open dataset the day's two files, the places, the views, the chart data,
+  // and the catalog (twice), page, state, dashboard data and the page's six files.
+  const publishingRuns = sizing.publishingRunsPerHour * 24 * DAYS;
+  const portalReadingsPerDay = portal.readings / DAYS;
+  const publishedPerRun = portalReadingsPerDay * (0.5 * 2 + 1.5);
+  const publishingCpuScale = Math.max(1, ONE_VCPU_MB / sizing.publishingMemoryMb);
+  const publishingGbSeconds = publishingRuns * (publishedPerRun / compactionRate) * publishingCpuScale * (sizing.publishingMemoryMb / 1024);
+  const publishingGets = publishingRuns * (portal.objects / DAYS / 2 + portal.datasets + portal.sensors);
+  const publishingPuts = publishingRuns * (portal.datasets * (5 + 5) + 11);
+  const lambdaFreeLeft = { gbSeconds: Math.max(0, free.lambdaGbSeconds - gbSeconds), requests: Math.max(0, free.lambdaRequests - lambdaRequests) };
   const price = (pr: Price) => `${usdUnit(pr)}${pr.confirmed ? '' : '*'}`;
   const freeNote = (amount: number, unit: string) => (fleet.freeTier && amount > 0 ? `, first ${n(amount)} ${unit} free` : '');
   const measuredNote = `benchmark of ${measured.measuredAt}`;
@@ -400,7 +443,7 @@ export function estimateMonthlyCost(
       usage: `${alarmMetrics} alarm metrics (${STACK_FOOTPRINT.alarmMetricsPerDataset} per dataset + ${STACK_FOOTPRINT.platformAlarmMetrics})`,
       basis: `${price(p.cloudwatchAlarmMetric)}${freeNote(free.cloudwatchAlarmMetrics, 'alarm metrics')}`,
       usd: cost(alarmMetrics, p.cloudwatchAlarmMetric, free.cloudwatchAlarmMetrics),
-      why: 'Per dataset a quarantine-rate alarm (two metrics) and a freshness alarm that stays quiet for datasets without sensors; for the platform, dead letters, transform errors and compaction errors.',
+      why: 'Per dataset a quarantine-rate alarm (two metrics) and a freshness alarm that stays quiet for datasets without sensors; for the platform, dead letters, transform errors, compaction errors and publishing errors.',
     },
     {
       service: 'CloudWatch Logs',
@@ -408,6 +451,25 @@ export function estimateMonthlyCost(
       basis: `${price(p.logsIngestion)}${freeNote(free.logsGb, 'GB')}; ${price(p.logsStorage)}`,
       usd: cost(logBytes / GB, p.logsIngestion, free.logsGb) + cost(logsStored / GB, p.logsStorage),
       why: 'Lambda\'s START, END and REPORT lines and the function\'s result and metric lines; the delivery streams log only failures.',
+    },
+    {
+      service: 'Open-data publishing',
+      usage: `${n(publishingRuns)} runs a month, each ${n(publishedPerRun)} readings of ${portal.datasets} open datasets at ${n(compactionRate)} a second × ${(sizing.publishingMemoryMb / 1024).toFixed(2)} GB = ${n(publishingGbSeconds)} GB-s; ${n(publishingGets)} GETs and ${n(publishingPuts)} PUTs and LISTs; the portal holds ${gb(portal.stored)} of CSV and Parquet after ${fleet.monthsRunning} months`,
+      basis: `compaction's rate (lake benchmark of ${measuredCompaction.measuredAt}); ${price(p.lambdaDuration)}${fleet.freeTier && lambdaFreeLeft.gbSeconds > 0 ? `, ${n(lambdaFreeLeft.gbSeconds)} GB-s of the free tier left after the other functions` : ''}; ${price(p.s3Get)}; ${price(p.s3Put)}; ${price(p.s3Storage)}`,
+      usd:
+        cost(publishingGbSeconds, p.lambdaDuration, lambdaFreeLeft.gbSeconds) +
+        cost(publishingRuns, p.lambdaRequests, lambdaFreeLeft.requests) +
+        cost(publishingGets, p.s3Get) +
+        cost(publishingPuts, p.s3Put) +
+        cost(portal.stored / GB, p.s3Storage),
+      why: 'Every hour the publishing function rewrites the open datasets\' day being filled as CSV and Parquet, their catalog and the dashboard\'s copy, reading only what changed and the last day; the portal keeps each day for the dataset\'s curated retention.',
+    },
+    {
+      service: 'CloudFront',
+      usage: `${fleet.portalGbPerMonth} GB and ${n(fleet.portalRequestsPerMonth)} HTTPS requests a month to the open-data portal`,
+      basis: `${price(p.cloudfrontDataOut)}${freeNote(free.cloudfrontGb, 'GB')}; ${price(p.cloudfrontRequests)}${freeNote(free.cloudfrontRequests, 'requests')}`,
+      usd: cost(fleet.portalGbPerMonth, p.cloudfrontDataOut, free.cloudfrontGb) + cost(fleet.portalRequestsPerMonth, p.cloudfrontRequests, free.cloudfrontRequests),
+      why: 'The portal\'s files and the public dashboard are served by CloudFront from the portal bucket; its always-free terabyte and ten million requests a month cover a city\'s open data many times over.',
     },
     {
       service: 'Glue Data Catalog',

@@ -50,6 +50,8 @@ export interface PriceTable {
     readonly cloudwatchCompositeAlarm: Price;
     readonly logsIngestion: Price;
     readonly logsStorage: Price;
+    readonly cloudfrontDataOut: Price;
+    readonly cloudfrontRequests: Price;
   };
   /** What AWS gives every account each month at no charge (the always-free tier, not the 12-month one). */
   readonly freeEachMonth: {
@@ -61,6 +63,8 @@ export interface PriceTable {
     readonly cloudwatchMetrics: number;
     readonly cloudwatchAlarmMetrics: number;
     readonly logsGb: number;
+    readonly cloudfrontGb: number;
+    readonly cloudfrontRequests: number;
   };
 }
 
@@ -74,6 +78,7 @@ const KMS = 'https://aws.amazon.com/kms/pricing/';
 const SECRETS = 'https://aws.amazon.com/secrets-manager/pricing/';
 const ATHENA = 'https://aws.amazon.com/athena/pricing/';
 const CLOUDWATCH = 'https://aws.amazon.com/cloudwatch/pricing/';
+const CLOUDFRONT = 'https://aws.amazon.com/cloudfront/pricing/';
 
 /** Europe (Ireland), where a Flemish city's platform most often runs. */
 const EU_WEST_1: PriceTable = {
@@ -102,6 +107,8 @@ const EU_WEST_1: PriceTable = {
     cloudwatchCompositeAlarm: { usd: 0.5, per: 1, unit: 'composite alarm-month', source: CLOUDWATCH, confirmed: false },
     logsIngestion: { usd: 0.57, per: 1, unit: 'GB of log lines ingested', source: CLOUDWATCH, confirmed: false },
     logsStorage: { usd: 0.03, per: 1, unit: 'GB-month of logs stored', source: CLOUDWATCH, confirmed: false },
+    cloudfrontDataOut: { usd: 0.085, per: 1, unit: 'GB out to the internet (Europe, first 10 TB)', source: CLOUDFRONT, confirmed: false },
+    cloudfrontRequests: { usd: 0.012, per: 10_000, unit: 'HTTPS requests (Europe)', source: CLOUDFRONT, confirmed: false },
   },
   freeEachMonth: {
     lambdaRequests: 1_000_000,
@@ -112,6 +119,8 @@ const EU_WEST_1: PriceTable = {
     cloudwatchMetrics: 10,
     cloudwatchAlarmMetrics: 10,
     logsGb: 5,
+    cloudfrontGb: 1_024,
+    cloudfrontRequests: 10_000_000,
   },
 };
 

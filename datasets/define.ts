@@ -11,6 +11,26 @@ export type FieldKind = 'timestamp' | 'double' | 'bigint' | 'varchar' | 'boolean
 /** Aggregates the hourly view computes for a numeric field. */
 export type Aggregate = 'avg' | 'min' | 'max' | 'sum';
 
+/** How a value stands against its field's thresholds, from best to worst; the dashboard colours by it. */
+export type Level = 'good' | 'fair' | 'moderate' | 'poor' | 'very_poor';
+export const LEVELS: readonly Level[] = ['good', 'fair', 'moderate', 'poor', 'very_poor'];
+
+/** One band of a field's scale: values below `below` (the last band has none: everything above). */
+export interface ThresholdBand {
+  /** Exclusive upper bound; absent on the last band. @default - no upper bound */
+  readonly below?: number;
+  readonly level: Level;
+  /** What the band means, in English and Dutch (e.g. "within the WHO 24-hour guideline"). */
+  readonly label: { readonly en: string; readonly nl: string };
+}
+
+/** A field's scale: where its values come from and the bands, in ascending order of value. */
+export interface Thresholds {
+  /** The guideline or rule the bands follow, e.g. "WHO Global Air Quality Guidelines 2021, 24-hour". */
+  readonly basis: string;
+  readonly bands: readonly ThresholdBand[];
+}
+
 /** Extra facts a field carries in its zod `.meta({...})`. */
 export interface FieldMeta {
   /** Unit of measure, shown in the register, the JSON Schema and the catalog. */
@@ -20,6 +40,8 @@ export interface FieldMeta {
   readonly typical?: readonly [number, number];
   /** Aggregates in the hourly view. @default - avg, min and max for numbers; none otherwise */
   readonly aggregate?: readonly Aggregate[];
+  /** Bands the dashboard colours a value by. @default - none: the value is shown uncoloured */
+  readonly thresholds?: Thresholds;
 }
 
 /** The governance record every dataset carries. */
@@ -31,6 +53,8 @@ export interface Governance {
   readonly classification: Classification;
   /** Reading fields holding personal data; pseudonymised before curated. */
   readonly personalData: readonly string[];
+  /** Why the city processes the data: the purpose in the record of processing activities. */
+  readonly purpose: string;
   /** GDPR article or regulation the processing rests on. */
   readonly legalBasis: string;
   readonly licence: string;
@@ -47,13 +71,26 @@ export interface Retention {
   readonly quarantineDays: number;
 }
 
+/**
+ * The EU's data themes (publications.europa.eu/resource/authority/data-theme),
+ * which DCAT-AP and DCAT-AP Vlaanderen name a dataset's themes by.
+ */
+export const DATA_THEMES = ['AGRI', 'ECON', 'EDUC', 'ENER', 'ENVI', 'GOVE', 'HEAL', 'INTR', 'JUST', 'REGI', 'SOCI', 'TECH', 'TRAN'] as const;
+export type DataTheme = (typeof DATA_THEMES)[number];
+
 /** What a dataset file declares. */
 export interface DatasetInput<S extends z.ZodObject = z.ZodObject> {
   /** snake_case; also the table name, the topic level and the zone prefix. */
   readonly id: string;
+  /** English title. */
   readonly title: string;
+  /** English description. */
   readonly description: string;
+  /** The Dutch title and description: the city's own language, first in the catalog. */
+  readonly nl: { readonly title: string; readonly description: string };
   readonly keywords: readonly string[];
+  /** The EU data themes it belongs to; the open-data catalog lists them. @default - none */
+  readonly themes?: readonly DataTheme[];
   /** One reading. `ts` is the event time (ISO 8601 with offset, see {@link eventTime}). */
   readonly reading: S;
   readonly governance: Governance;
@@ -90,6 +127,7 @@ export interface FieldSpec {
   readonly maxLength?: number;
   readonly typical?: readonly [number, number];
   readonly aggregate: readonly Aggregate[];
+  readonly thresholds?: Thresholds;
 }
 
 /** A dataset as the rest of the platform sees it: the input plus derived facts. */
@@ -140,6 +178,7 @@ interface JsonSchemaProperty {
   description?: unknown;
   typical?: unknown;
   aggregate?: unknown;
+  thresholds?: unknown;
   anyOf?: unknown;
 }
 
@@ -217,8 +256,42 @@ function deriveFields(input: DatasetInput): FieldSpec[] {
       maxLength: numberOrUndefined(prop.maxLength),
       typical,
       aggregate,
+      thresholds: prop.thresholds === undefined ? undefined : checkThresholds(id, name, prop.thresholds, numeric),
     };
   });
+}
+
+/** A field's thresholds as declared, checked: bands ascending, only the last one open. */
+function checkThresholds(id: string, field: string, value: unknown, numeric: boolean): Thresholds {
+  const fail = (problem: string) => new DatasetDefinitionError(id, `field "${field}" thresholds: ${problem}`);
+  if (!numeric) throw fail('only a numeric field can have thresholds');
+  const t = value as Partial<Thresholds> | null;
+  if (typeof t !== 'object' || t === null || typeof t.basis !== 'string' || t.basis.trim() === '') throw fail('give a basis (the guideline the bands follow)');
+  const bands = Array.isArray(t.bands) ? t.bands : [];
+  if (bands.length < 2) throw fail('give at least two bands');
+  let previous = -Infinity;
+  bands.forEach((band: Partial<ThresholdBand>, i) => {
+    const last = i === bands.length - 1;
+    if (!LEVELS.includes(band.level as Level)) throw fail(`band ${i + 1} has level "${String(band.level)}": one of ${LEVELS.join(', ')}`);
+    if (typeof band.label?.en !== 'string' || typeof band.label?.nl !== 'string') throw fail(`band ${i + 1} needs a label in en and nl`);
+    if (last !== (band.below === undefined)) throw fail(last ? 'the last band has no upper bound (below)' : `band ${i + 1} needs an upper bound (below)`);
+    if (!last) {
+      if (typeof band.below !== 'number' || !(band.below > previous)) throw fail('the bands must ascend');
+      previous = band.below;
+    }
+  });
+  return { basis: t.basis, bands: bands as ThresholdBand[] };
+}
+
+/** The band a value falls in, or undefined for a field without thresholds. */
+export function bandOf(thresholds: Thresholds | undefined, value: number): ThresholdBand | undefined {
+  return thresholds?.bands.find((b) => b.below === undefined || value < b.below);
+}
+
+/** The field the map shows for a dataset: the first with thresholds, else the first numeric one. */
+export function headlineField(dataset: Dataset): FieldSpec | undefined {
+  const numeric = dataset.fields.filter((f) => f.kind === 'double' || f.kind === 'bigint');
+  return numeric.find((f) => f.thresholds !== undefined) ?? numeric[0];
 }
 
 const ISO_DURATION = /^P(?:(\d+)D)?(?:T(?:(\d+)H)?(?:(\d+)M)?(?:(\d+)S)?)?$/;
@@ -242,7 +315,8 @@ export function checkGovernance(input: DatasetInput, fields: readonly FieldSpec[
   if (!CLASSIFICATIONS.includes(g.classification)) {
     throw new DatasetDefinitionError(id, `governance.classification must be one of ${CLASSIFICATIONS.join(', ')}, got "${String(g.classification)}"`);
   }
-  for (const key of ['legalBasis', 'licence', 'standard', 'updateFrequency'] as const) {
+  if (blank(input.nl?.title) || blank(input.nl?.description)) throw new DatasetDefinitionError(id, 'nl.title and nl.description are missing: give the Dutch title and description');
+  for (const key of ['purpose', 'legalBasis', 'licence', 'standard', 'updateFrequency'] as const) {
     if (blank(g[key])) throw new DatasetDefinitionError(id, `governance.${key} is missing`);
   }
   if (durationSeconds(g.updateFrequency) === undefined) {
@@ -278,6 +352,9 @@ export function defineDataset<S extends z.ZodObject>(input: DatasetInput<S>): Da
     throw new DatasetDefinitionError(id, `reading must have a required "${EVENT_TIME_FIELD}" field: eventTime()`);
   }
   checkGovernance(input, fields);
+  for (const theme of input.themes ?? []) {
+    if (!DATA_THEMES.includes(theme)) throw new DatasetDefinitionError(id, `theme "${String(theme)}" is not an EU data theme: one of ${DATA_THEMES.join(', ')}`);
+  }
   for (const name of Object.keys(input.simulate ?? {})) {
     if (!fields.some((f) => f.name === name)) throw new DatasetDefinitionError(id, `simulate.${name} is not a field of the reading`);
   }

@@ -13,10 +13,10 @@ export const SCHEMA_DIR = 'docs/schemas';
 export function readingJsonSchema(dataset: Dataset, example?: Record<string, unknown>): Record<string, unknown> {
   const schema = z.toJSONSchema(dataset.reading, { io: 'input', unrepresentable: 'any' }) as Record<string, unknown>;
   const { $schema, properties, ...rest } = schema;
-  // The simulator's range and the hourly view's aggregates are the platform's business, not a vendor's.
+  // The simulator's range, the hourly view's aggregates and the dashboard's bands are the platform's business, not a vendor's.
   const vendorProperties = Object.fromEntries(
     Object.entries((properties ?? {}) as Record<string, Record<string, unknown>>).map(([name, prop]) => {
-      const { typical: _typical, aggregate: _aggregate, ...kept } = prop;
+      const { typical: _typical, aggregate: _aggregate, thresholds: _thresholds, ...kept } = prop;
       return [name, kept];
     }),
   );

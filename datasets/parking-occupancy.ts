@@ -1,16 +1,31 @@
 import { z } from 'zod';
-import { defineDataset, eventTime } from './define.ts';
+import { defineDataset, eventTime, type Thresholds } from './define.ts';
 import { smartDataModel } from './formats/fiware.ts';
 import { thingsStackUplink } from './formats/things-stack.ts';
+
+/** Free spaces of a car park, as its guidance signs show them. */
+const FREE_BANDS: Thresholds = {
+  basis: 'Parking guidance signs: "vol" under 10 free spaces, "bijna vol" under 50',
+  bands: [
+    { below: 10, level: 'poor', label: { en: 'full', nl: 'vol' } },
+    { below: 50, level: 'moderate', label: { en: 'nearly full', nl: 'bijna vol' } },
+    { level: 'good', label: { en: 'spaces free', nl: 'plaatsen vrij' } },
+  ],
+};
 
 export const parkingOccupancy = defineDataset({
   id: 'parking_occupancy',
   title: 'Parking occupancy',
   description: 'Free and total spaces of car parks and on-street parking zones.',
+  nl: {
+    title: 'Parkeerbezetting',
+    description: 'Vrije en totale plaatsen van parkings en parkeerzones op straat.',
+  },
   keywords: ['parkeren', 'bezetting', 'parkings', 'parking'],
+  themes: ['TRAN'],
   reading: z.object({
     ts: eventTime(),
-    free_spaces: z.int().nonnegative().meta({ unit: 'spaces', description: 'Spaces free at ts', typical: [0, 250] }),
+    free_spaces: z.int().nonnegative().meta({ unit: 'spaces', description: 'Spaces free at ts', typical: [0, 250], thresholds: FREE_BANDS }),
     total_spaces: z.int().positive().meta({ unit: 'spaces', description: 'Spaces in service at ts', typical: [250, 250], aggregate: ['max'] }),
   }),
   formats: [
@@ -34,6 +49,7 @@ export const parkingOccupancy = defineDataset({
     steward: 'parkeren@stad.example.be',
     classification: 'open',
     personalData: [],
+    purpose: 'Guide drivers to free spaces and plan parking policy',
     legalBasis: 'Public task (Decreet Lokaal Bestuur); no personal data',
     licence: 'Modellicentie Gratis Hergebruik Vlaanderen v1.0',
     standard: 'FIWARE Smart Data Model Parking/OffStreetParking',

@@ -9,7 +9,8 @@ import { curatedColumns, quoteIdent } from '../functions/core/columns.ts';
 import { zonePrefix } from '../functions/core/keys.ts';
 import type { TransformPolicy } from '../functions/core/reading.ts';
 import { GLUE_TYPES, type CatalogKind } from './columns.ts';
-import { allViews, quarantineViewName, type ViewDefinition } from './views.ts';
+import { allViews, quarantineViewName, sensorsViewName, type ViewDefinition } from './views.ts';
+import { PLACES_PREFIX, PLACES_TABLE } from '../functions/core/places.ts';
 
 /** A Glue column. */
 export interface GlueColumn {
@@ -251,10 +252,62 @@ const QUARANTINE_VIEW_COLUMNS: readonly ViewColumn[] = [
   { name: 'payload_note', kind: 'varchar' },
 ];
 
+/** A dataset's sensors view: each sensor's place and its readings per day. */
+const SENSORS_VIEW_COLUMNS: readonly ViewColumn[] = [
+  { name: PARTITION_COLUMN, kind: 'date' },
+  { name: 'sensor_id', kind: 'varchar' },
+  { name: 'name', kind: 'varchar' },
+  { name: 'address', kind: 'varchar' },
+  { name: 'latitude', kind: 'double' },
+  { name: 'longitude', kind: 'double' },
+  { name: 'readings', kind: 'bigint' },
+  { name: 'first_reading', kind: 'timestamp' },
+  { name: 'last_reading', kind: 'timestamp' },
+];
+
+/** The columns of the sensors table, as both engines give them (the local view's order too). */
+export const PLACES_COLUMNS: readonly (GlueColumn & { readonly kind: CatalogKind })[] = [
+  { name: 'sensor_id', type: 'string', kind: 'varchar', comment: 'Sensor (IoT thing name)' },
+  { name: 'latitude', type: 'double', kind: 'double', comment: 'Latitude, WGS 84 decimal degrees' },
+  { name: 'longitude', type: 'double', kind: 'double', comment: 'Longitude, WGS 84 decimal degrees' },
+  { name: 'name', type: 'string', kind: 'varchar', comment: 'Name of the place' },
+  { name: 'address', type: 'string', kind: 'varchar', comment: 'Street address' },
+  { name: 'registered_at', type: 'string', kind: 'varchar', comment: 'When the place was recorded (ISO 8601 UTC)' },
+];
+
+/**
+ * The sensors table: one JSON object per sensor under curated/_places/<dataset>/
+ * (written by `sensors register`), read with the OpenX JSON SerDe, partitioned
+ * by dataset with enum projection over the registry's ids.
+ */
+export function placesTable(datasets: readonly Dataset[], at: TableLocations): GlueTableInput {
+  const location = `s3://${at.curatedBucket}/${PLACES_PREFIX}`;
+  return {
+    name: PLACES_TABLE,
+    description: 'Where each sensor stands: latitude and longitude (WGS 84), name and address, by dataset',
+    tableType: 'EXTERNAL_TABLE',
+    parameters: {
+      classification: 'json',
+      EXTERNAL: 'TRUE',
+      'projection.enabled': 'true',
+      'projection.dataset.type': 'enum',
+      'projection.dataset.values': datasets.map((d) => d.id).join(','),
+      'storage.location.template': `${location}\${dataset}/`,
+    },
+    partitionKeys: [{ name: 'dataset', type: 'string', comment: 'The dataset the sensor reports to' }],
+    storageDescriptor: {
+      columns: PLACES_COLUMNS.map(({ name, type, comment }) => ({ name, type, comment })),
+      location,
+      ...JSON_LINES,
+    },
+  };
+}
+
 /** The columns a view yields, typed from the registry. */
 export function viewColumns(view: ViewDefinition, dataset: Dataset): ViewColumn[] {
   if (!view.name.startsWith(dataset.id)) throw new Error(`view ${view.name} does not belong to ${dataset.id}`);
   if (view.name === quarantineViewName(dataset)) return [...QUARANTINE_VIEW_COLUMNS];
+  if (view.name === sensorsViewName(dataset)) return [...SENSORS_VIEW_COLUMNS];
   const columns: ViewColumn[] = [
     { name: PARTITION_COLUMN, kind: 'date' },
     { name: 'hour', kind: 'timestamp' },
@@ -332,6 +385,7 @@ export function quarantineView(dataset: Dataset): ViewDefinition {
     datasetId: dataset.id,
     description: `${dataset.title}: readings refused, with the reason (dt: arrival date, UTC)`,
     sql: `SELECT ${quoteIdent(PARTITION_COLUMN)}, CAST(from_iso8601_timestamp(${quoteIdent('received_at')}) AS timestamp) AS ${quoteIdent('received_at')}, ${plain} FROM ${quoteIdent(quarantineTableName(dataset))}`,
+    reads: [quarantineTableName(dataset)],
   };
 }
 

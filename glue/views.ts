@@ -5,6 +5,7 @@
  */
 import { registry, type Dataset, type FieldSpec } from '../datasets/index.ts';
 import { quoteIdent, quoteString } from '../functions/core/columns.ts';
+import { PLACES_TABLE } from '../functions/core/places.ts';
 
 /** A view over one dataset's curated table. */
 export interface ViewDefinition {
@@ -13,6 +14,8 @@ export interface ViewDefinition {
   readonly description: string;
   /** The SELECT the view stands for (no CREATE VIEW around it). */
   readonly sql: string;
+  /** The tables and views it reads, defined before it. */
+  readonly reads: readonly string[];
 }
 
 /** The zone the city reports in: local hours in the views and the README's local-time expression. */
@@ -88,6 +91,36 @@ export function hourlyView(dataset: Dataset): ViewDefinition | undefined {
     datasetId: dataset.id,
     description: `${dataset.title} per sensor and hour (hour in UTC, hour_local in ${CITY_TIME_ZONE})`,
     sql,
+    reads: [dataset.id],
+  };
+}
+
+/** Name of a dataset's view of its sensors and their places. */
+export function sensorsViewName(dataset: Dataset): string {
+  return `${dataset.id}_sensors`;
+}
+
+/**
+ * Per sensor and day: where it stands (from the `sensors` table of places,
+ * empty for a sensor without a place) and how many readings it sent, the
+ * first and the last. Carries `dt`, so a filter on it prunes partitions.
+ */
+export function sensorsView(dataset: Dataset): ViewDefinition {
+  const r = (c: string) => `r.${quoteIdent(c)}`;
+  const p = (c: string) => `p.${quoteIdent(c)}`;
+  const place = ['name', 'address', 'latitude', 'longitude'].map(p);
+  const sql = [
+    `SELECT ${r('dt')}, ${r('sensor_id')}, ${place.join(', ')},`,
+    `  count(*) AS ${quoteIdent('readings')}, min(${r('ts')}) AS ${quoteIdent('first_reading')}, max(${r('ts')}) AS ${quoteIdent('last_reading')}`,
+    `FROM ${quoteIdent(dataset.id)} r LEFT JOIN ${quoteIdent(PLACES_TABLE)} p ON ${p('dataset')} = ${quoteString(dataset.id)} AND ${p('sensor_id')} = ${r('sensor_id')}`,
+    `GROUP BY ${[r('dt'), r('sensor_id'), ...place].join(', ')}`,
+  ].join('\n');
+  return {
+    name: sensorsViewName(dataset),
+    datasetId: dataset.id,
+    description: `${dataset.title}: each sensor's place and its readings per day`,
+    sql,
+    reads: [dataset.id, PLACES_TABLE],
   };
 }
 
@@ -95,6 +128,6 @@ export function hourlyView(dataset: Dataset): ViewDefinition | undefined {
 export function allViews(datasets: readonly Dataset[] = registry): readonly ViewDefinition[] {
   return datasets.flatMap((d) => {
     const hourly = hourlyView(d);
-    return hourly ? [hourly] : [];
+    return [...(hourly ? [hourly] : []), sensorsView(d)];
   });
 }

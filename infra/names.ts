@@ -20,6 +20,16 @@ export function databaseName(envName: string): string {
   return `datastroom_${envName.replace(/-/g, '_')}`;
 }
 
+/** Name of the managed policy that lets its holders query the datasets of a classification tier. */
+export function readPolicyName(envName: string, tier: string): string {
+  return `datastroom-${envName}-read-${tier}`;
+}
+
+/** Alias of the platform's KMS key. */
+export function keyAliasName(envName: string): string {
+  return `alias/datastroom-${envName}`;
+}
+
 /** Prefix of every log group of an environment; the key policy lets CloudWatch Logs use the key for these only. */
 export function logGroupPrefix(envName: string): string {
   return `/datastroom/${envName}/`;
@@ -40,6 +50,8 @@ export const STACK_OUTPUTS = {
   analystsWorkgroup: 'AnalystsWorkgroup',
   biWorkgroup: 'BiWorkgroup',
   alarmTopic: 'AlarmTopic',
+  portalUrl: 'PortalUrl',
+  portalBucket: 'PortalBucket',
 } as const;
 
 /** Name of the stack of an environment. */

@@ -68,3 +68,12 @@ export const COMPACTION_FUNCTION = Object.freeze({ memoryMb: 3008, timeoutSecond
 
 /** Days the lake buckets' server access logs are kept: a year of who read and wrote what. */
 export const ACCESS_LOG_RETENTION_DAYS = 365;
+
+/**
+ * The publishing function: once an hour it rewrites the open-data portal's
+ * files of the days whose curated files changed (today's, mostly) and its
+ * catalog. 2,048 MB gives DuckDB a vCPU's worth and room for a day of a
+ * busy dataset; 2 GiB of /tmp takes a day's downloaded files and the CSV and
+ * Parquet written from them.
+ */
+export const PUBLISHING_FUNCTION = Object.freeze({ memoryMb: 2048, timeoutSeconds: 900, ephemeralGiB: 2, runsPerHour: 1 });

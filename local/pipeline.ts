@@ -37,6 +37,8 @@ const CLAIMS_TABLE = 'claims';
 export interface PipelineEvent extends TransformCounts {
   readonly datasetId: string;
   readonly rawKey: string;
+  /** The curated objects it wrote (one per event date), for whoever summarises new readings. */
+  readonly curatedKeys: readonly string[];
 }
 
 /**
@@ -210,13 +212,13 @@ export class TransformPipeline {
     for (let key = this.queue.shift(); key !== undefined; key = this.queue.shift()) {
       try {
         if (Date.now() - this.lastPrune >= CLAIM_PRUNE_INTERVAL_MS) await this.pruneClaims();
-        const counts = await this.exclusive(() => this.process(key));
+        const { curatedKeys, ...counts } = await this.exclusive(() => this.process(key));
         await this.connection().run(
           'INSERT OR REPLACE INTO transformed VALUES ($key, now()::TIMESTAMP, $received, $duplicates, $curated, $quarantined)',
           { key, ...counts },
         );
         await this.options.failures?.recordSuccess(key).catch(() => undefined);
-        this.options.onResult?.({ datasetId: parseRawKey(key).datasetId, rawKey: key, ...counts });
+        this.options.onResult?.({ datasetId: parseRawKey(key).datasetId, rawKey: key, curatedKeys, ...counts });
       } catch (error) {
         await this.failed(key, error instanceof Error ? error : new Error(String(error)));
       } finally {
@@ -255,12 +257,12 @@ export class TransformPipeline {
     this.retries.set(key, timer);
   }
 
-  private async process(key: string): Promise<TransformCounts> {
+  private async process(key: string): Promise<TransformCounts & { curatedKeys: string[] }> {
     const { datasetId } = parseRawKey(key);
-    if (datasetId === UNROUTED) return this.quarantineUnrouted(key);
+    if (datasetId === UNROUTED) return { ...(await this.quarantineUnrouted(key)), curatedKeys: [] };
     const dataset = findDataset(datasetId);
     if (!dataset) throw new Error(`raw object ${key} belongs to no dataset in the registry`);
-    const { received, duplicates, curated, quarantined } = await processRawObject(
+    const { received, duplicates, curated, quarantined, outputs } = await processRawObject(
       this.options.store,
       dataset,
       key,
@@ -273,7 +275,7 @@ export class TransformPipeline {
       },
       this.options.scratch,
     );
-    return { received, duplicates, curated, quarantined };
+    return { received, duplicates, curated, quarantined, curatedKeys: outputs.filter((o) => o.zone === 'curated').map((o) => o.key) };
   }
 
   /**

@@ -27,6 +27,7 @@ import { registry, type Dataset } from '../datasets/index.ts';
 import { curatedColumns, DUCKDB_TYPES, parquetSchemaSql, quoteIdent, quoteString } from '../functions/core/columns.ts';
 import { zonePrefix } from '../functions/core/keys.ts';
 import { allViews, quarantineViewName } from '../glue/views.ts';
+import { PLACES_PREFIX, PLACES_TABLE } from '../functions/core/places.ts';
 import { dataDirLayout } from './data-dir.ts';
 
 /** How an answer's column is written out: numbers as numbers, dates and instants as such. */
@@ -332,6 +333,27 @@ export async function quarantineViewSql(dataset: Dataset, dataRoot: string): Pro
   ].join('\n');
 }
 
+/** The local columns of the sensors table, as the Glue table has them (partition last). */
+const PLACE_COLUMNS = "{sensor_id: 'VARCHAR', latitude: 'DOUBLE', longitude: 'DOUBLE', name: 'VARCHAR', address: 'VARCHAR', registered_at: 'VARCHAR'}";
+
+/**
+ * The SQL of the sensors view: every place under curated/_places/, the
+ * dataset read from its path as Athena's partition is. No places yet: an
+ * empty view of the same columns.
+ */
+export async function placesViewSql(dataRoot: string): Promise<string> {
+  const dir = join(dataRoot, PLACES_PREFIX);
+  let any = false;
+  for (const dataset of await readdir(dir).catch(() => [])) {
+    if ((await readdir(join(dir, dataset)).catch(() => [])).some((f) => f.endsWith('.json') && !f.startsWith('.'))) any = true;
+  }
+  const plain = ['sensor_id', 'latitude', 'longitude', 'name', 'address', 'registered_at'].map(quoteIdent).join(', ');
+  if (!any) {
+    return `SELECT CAST(NULL AS VARCHAR) AS "sensor_id", CAST(NULL AS DOUBLE) AS "latitude", CAST(NULL AS DOUBLE) AS "longitude", CAST(NULL AS VARCHAR) AS "name", CAST(NULL AS VARCHAR) AS "address", CAST(NULL AS VARCHAR) AS "registered_at", CAST(NULL AS VARCHAR) AS "dataset" WHERE false`;
+  }
+  return `SELECT ${plain}, regexp_extract(filename, '/_places/([a-z][a-z0-9_]*)/[^/]*$', 1) AS "dataset" FROM read_json(${quoteString(join(dir, '*', '*.json'))}, columns = ${PLACE_COLUMNS}, format = 'newline_delimited', filename = true)`;
+}
+
 /** Every view the local engine can define, by name: the dataset tables, their derived views and their quarantine. */
 export interface ViewCatalog {
   /** The SQL of a view, by its name; undefined for a name the platform does not define. */
@@ -347,8 +369,9 @@ export function viewCatalog(datasets: readonly Dataset[], dataRoot: string): Vie
   const quarantine = new Map(datasets.map((d) => [quarantineViewName(d), d]));
   const derived = new Map(allViews(datasets).map((v) => [v.name, v]));
   return {
-    names: [...tables.keys(), ...derived.keys(), ...quarantine.keys()],
+    names: [...tables.keys(), ...derived.keys(), ...quarantine.keys(), PLACES_TABLE],
     async sql(name) {
+      if (name === PLACES_TABLE) return placesViewSql(dataRoot);
       const table = tables.get(name);
       if (table) return tableViewSql(table, dataRoot);
       const view = derived.get(name);
@@ -357,8 +380,7 @@ export function viewCatalog(datasets: readonly Dataset[], dataRoot: string): Vie
       return refused ? quarantineViewSql(refused, dataRoot) : undefined;
     },
     dependencies(name) {
-      const view = derived.get(name);
-      return view ? [view.datasetId] : [];
+      return derived.get(name)?.reads ?? [];
     },
   };
 }

@@ -15,6 +15,12 @@ import { Simulator, type SimulatorOptions } from './simulator.ts';
 import { describeCompaction, LocalCompactedSources, LocalCompactor } from './compaction.ts';
 import type { CompactionPolicy } from '../functions/core/compaction.ts';
 import { RunStats, type RunSummary } from './stats.ts';
+import { writeLocalPlaces } from './places.ts';
+import { DashboardAggregates, type Audience, type TileConfig } from '../web/aggregates.ts';
+import { findWebAssets } from '../web/assets.ts';
+import { DashboardFeed } from '../web/feed.ts';
+import { startDashboardServer, type DashboardServer } from '../web/server.ts';
+import { DEMO_CITY } from './city.ts';
 
 /** Options of `datastroom dev`. */
 export interface LocalPlatformOptions {
@@ -43,7 +49,28 @@ export interface LocalPlatformOptions {
    * @default COMPACTION_DEFAULTS, checked every LOCAL_COMPACTION_INTERVAL_MS
    */
   readonly compaction?: false | { readonly policy?: CompactionPolicy; readonly intervalMs?: number };
+  /** The city dashboard, or false for none. @default - on DASHBOARD_PORT, for the city's staff */
+  readonly dashboard?: false | DashboardOptions;
 }
+
+/** The city dashboard `dev` serves. */
+export interface DashboardOptions {
+  /** @default DASHBOARD_PORT, or any free port when that one is taken */
+  readonly port?: number;
+  /** @default '127.0.0.1' */
+  readonly host?: string;
+  /** Who the dashboard is for: `public` shows open datasets only. @default 'internal' */
+  readonly audience?: Audience;
+  /** A second, public dashboard (open datasets only) on this port. @default - none */
+  readonly publicPort?: number;
+  /** @default null - no tiles: the city's outline on a plain background */
+  readonly tiles?: TileConfig | null;
+  /** The built page. @default - the current build's (findWebAssets) */
+  readonly assetsDir?: string;
+}
+
+/** The dashboard's port unless told otherwise. */
+export const DASHBOARD_PORT = 8765;
 
 /** How often `dev` looks for settled partitions to compact. */
 export const LOCAL_COMPACTION_INTERVAL_MS = 5 * 60_000;
@@ -61,6 +88,8 @@ export interface LocalPlatform {
   readonly broker: EmbeddedBroker;
   /** Background compaction, unless switched off. */
   readonly compactor: LocalCompactor | undefined;
+  /** The dashboard's servers and aggregates, unless switched off. */
+  readonly dashboard: { readonly url: string; readonly publicUrl?: string; readonly aggregates: DashboardAggregates; readonly feed: DashboardFeed } | undefined;
   /** Stops publishing, stops the broker, seals every buffer, transforms everything, and reports (what could not be sealed: `ingest.unsealed`). */
   stop(): Promise<RunSummary>;
 }
@@ -116,6 +145,7 @@ export async function startLocalPlatform(options: LocalPlatformOptions): Promise
   await emptyDirectory(layout.scratch);
   const store = new LocalObjectStore(layout.root);
   const stats = new RunStats();
+  let feed: DashboardFeed | undefined;
   const failures = FailedObjects.of(layout);
   const pipeline: TransformPipeline = new TransformPipeline({
     compacted: new LocalCompactedSources(layout.root),
@@ -126,7 +156,10 @@ export async function startLocalPlatform(options: LocalPlatformOptions): Promise
     policy: options.policy,
     failures,
     retryPolicy: options.retryPolicy,
-    onResult: (event) => stats.record(event),
+    onResult: (event) => {
+      stats.record(event);
+      feed?.added(event.datasetId, event.curatedKeys);
+    },
     onFailure: (failure: PipelineFailure) => {
       const what = `transform of ${failure.rawKey} failed (attempt ${failure.attempts} of ${(options.retryPolicy ?? RETRY_POLICY).maxAttempts}): ${failure.error.message}`;
       if (failure.parked) log(`${what}; parked: \`npx datastroom failed\` lists it, \`npx datastroom failed --retry\` tries it again`);
@@ -189,6 +222,48 @@ export async function startLocalPlatform(options: LocalPlatformOptions): Promise
     mode = devices.authentication;
     log(describeAuthentication(devices, dataDirOption, 'now '));
   });
+  let dashboard: LocalPlatform['dashboard'];
+  const servers: DashboardServer[] = [];
+  if (options.dashboard !== false) {
+    const settings = options.dashboard ?? {};
+    const aggregates = new DashboardAggregates();
+    feed = await DashboardFeed.open(layout, aggregates, log);
+    const serve = (audience: Audience, port: number) =>
+      startDashboardServer({
+        aggregates,
+        audience,
+        port,
+        host: settings.host,
+        assetsDir: settings.assetsDir ?? findWebAssets(),
+        tiles: settings.tiles ?? null,
+        city: { name: DEMO_CITY.name, latitude: DEMO_CITY.latitude, longitude: DEMO_CITY.longitude },
+      });
+    try {
+      let first: DashboardServer;
+      try {
+        first = await serve(settings.audience ?? 'internal', settings.port ?? DASHBOARD_PORT);
+      } catch (error) {
+        // The default port taken (another dev, another program): any free one, said at start. A port asked for stays an error.
+        if (settings.port !== undefined || (error as NodeJS.ErrnoException).code !== 'EADDRINUSE') throw error;
+        first = await serve(settings.audience ?? 'internal', 0);
+        log(`dashboard port ${DASHBOARD_PORT} is in use: serving the dashboard on ${first.port} instead (choose one with --dashboard-port)`);
+      }
+      servers.push(first);
+      if (settings.publicPort !== undefined) servers.push(await serve('public', settings.publicPort));
+    } catch (error) {
+      for (const server of servers) await server.close();
+      await feed.close();
+      await broker.close();
+      devices.close();
+      await compactor?.stop();
+      await pipeline.close();
+      duckdb.closeSync();
+      throw error;
+    }
+    dashboard = { url: servers[0]?.url ?? '', publicUrl: servers[1]?.url, aggregates, feed };
+    // The last day is read in the background: the platform runs meanwhile, and later readings add up.
+    void feed.start();
+  }
   let simulator: Simulator | undefined;
   if (options.simulate ?? true) {
     simulator = new Simulator({
@@ -198,11 +273,14 @@ export async function startLocalPlatform(options: LocalPlatformOptions): Promise
       credentials: (datasetId, sensorId) => devices.addEphemeral(datasetId, sensorId),
     });
     await simulator.start();
+    // The fleet's places, so the map and the sensors view show where it stands.
+    await writeLocalPlaces(layout, simulator.places());
   }
 
   let stopping: Promise<RunSummary> | undefined;
   const stop = async (): Promise<RunSummary> => {
     await simulator?.stop();
+    for (const server of servers) await server.close();
     await broker.close();
     devices.close();
     const unsealed = await ingest.sealAll();
@@ -211,6 +289,7 @@ export async function startLocalPlatform(options: LocalPlatformOptions): Promise
     }
     await compactor?.stop();
     await pipeline.close();
+    await feed?.close();
     duckdb.closeSync();
     const failed = await failures.list().catch(() => []);
     return stats.summary(simulator?.total ?? 0, { failed: failed.length, parked: failed.filter((f) => f.parked).length });
@@ -225,6 +304,7 @@ export async function startLocalPlatform(options: LocalPlatformOptions): Promise
     devices,
     broker,
     compactor,
+    dashboard,
     stop: () => (stopping ??= stop()),
   };
 }

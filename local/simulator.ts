@@ -1,6 +1,8 @@
 import mqtt, { type MqttClient } from 'mqtt';
 import { registry, type Dataset } from '../datasets/index.ts';
 import { topicFor } from '../functions/core/envelope.ts';
+import type { SensorPlace } from '../functions/core/places.ts';
+import { demoPlace } from './city.ts';
 import { MALFORMATIONS, malformedPayload, plausibleReading, seededRandom, type SensorState } from './readings.ts';
 
 /** How the demo fleet behaves. */
@@ -44,6 +46,8 @@ export const SIMULATOR_DEFAULTS = Object.freeze({
 interface Sensor {
   readonly id: string;
   readonly dataset: Dataset;
+  /** Its number within its dataset, from 1. */
+  readonly n: number;
   readonly client: MqttClient;
   readonly state: SensorState;
   timer?: NodeJS.Timeout;
@@ -97,7 +101,7 @@ export class Simulator {
         connectTimeout: 5000,
         ...(password === undefined ? {} : { username: id, password }),
       });
-      this.sensors.push({ id, dataset, client, state: new Map() });
+      this.sensors.push({ id, dataset, n, client, state: new Map() });
     }
     for (const sensor of this.sensors) {
       // Spread first readings over one interval so the fleet does not publish in lockstep.
@@ -146,6 +150,11 @@ export class Simulator {
     );
     this.inflight.add(done);
     void done.finally(() => this.inflight.delete(done));
+  }
+
+  /** Where each sensor of the fleet stands, in the demo city. */
+  places(now: Date = new Date()): SensorPlace[] {
+    return this.sensors.map((s) => demoPlace(s.dataset, s.id, s.n, now));
   }
 
   /** Readings acknowledged so far, over all datasets. */

@@ -5,7 +5,8 @@ import { registry } from '../../datasets/index.ts';
 import { quoteIdent, quoteString } from '../../functions/core/columns.ts';
 import { allViews, quarantineViewName } from '../../glue/views.ts';
 import { dataDirLayout } from '../../local/data-dir.ts';
-import { DataDirNotFoundError, quarantineViewSql, tableViewSql } from '../../local/query.ts';
+import { DataDirNotFoundError, placesViewSql, quarantineViewSql, tableViewSql } from '../../local/query.ts';
+import { PLACES_TABLE } from '../../functions/core/places.ts';
 import { parse, UsageError } from '../args.ts';
 
 export const BI_USAGE = `Usage: datastroom bi <FILE.duckdb> [--data-dir DIR]
@@ -50,6 +51,8 @@ export async function biCommand(argv: readonly string[]): Promise<number> {
       await conn.run(`CREATE VIEW ${quoteIdent(quarantine)} AS ${await quarantineViewSql(dataset, layout.root)}`);
       await conn.run(`COMMENT ON VIEW ${quoteIdent(quarantine)} IS ${quoteString(`${dataset.title}: readings refused, with the reason (dt: arrival date)`)}`);
     }
+    await conn.run(`CREATE VIEW ${quoteIdent(PLACES_TABLE)} AS ${await placesViewSql(layout.root)}`);
+    await conn.run(`COMMENT ON VIEW ${quoteIdent(PLACES_TABLE)} IS ${quoteString('Where each sensor stands: latitude and longitude (WGS 84), name and address, by dataset')}`);
     for (const view of allViews(registry)) {
       await conn.run(`CREATE VIEW ${quoteIdent(view.name)} AS ${view.sql}`);
       await conn.run(`COMMENT ON VIEW ${quoteIdent(view.name)} IS ${quoteString(view.description)}`);
@@ -66,7 +69,7 @@ export async function biCommand(argv: readonly string[]): Promise<number> {
   }
   process.stdout.write(
     [
-      `wrote ${file}: ${registry.length * 2 + allViews(registry).length} views over ${layout.root} (read-only; open it with access_mode=READ_ONLY)`,
+      `wrote ${file}: ${registry.length * 2 + 1 + allViews(registry).length} views over ${layout.root} (read-only; open it with access_mode=READ_ONLY)`,
       ...(empty.length > 0 ? [`no data yet for ${empty.join(', ')}: their views are empty; run datastroom bi again once they have data`] : []),
       '',
     ].join('\n'),

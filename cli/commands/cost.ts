@@ -17,6 +17,8 @@ export const COST_USAGE = `Usage: datastroom cost [--sensors N] [options]   the 
   --no-free-tier              leave out AWS's always-free allowances (used up by other workloads)
   --months N                  months the platform has run: how much the lake holds (default ${FLEET_DEFAULTS.monthsRunning})
   --region R                  whose prices apply (default ${FLEET_DEFAULTS.region})
+  --portal-gb N               GB the open-data portal serves a month (default ${FLEET_DEFAULTS.portalGbPerMonth})
+  --portal-requests N         requests to the open-data portal a month (default ${FLEET_DEFAULTS.portalRequestsPerMonth})
   --json | --markdown         for programs, or the README's section
   --update-doc FILE           rewrite the section between the cost:start and cost:end markers of a
                               Markdown file (npm run docs does so for the README)
@@ -38,6 +40,8 @@ const OPTIONS = {
   'no-free-tier': { type: 'boolean', default: false },
   months: { type: 'string' },
   region: { type: 'string' },
+  'portal-gb': { type: 'string' },
+  'portal-requests': { type: 'string' },
   json: { type: 'boolean', default: false },
   markdown: { type: 'boolean', default: false },
   'update-doc': { type: 'string' },
@@ -80,6 +84,8 @@ export function fleetFromArgs(values: { readonly [K in keyof typeof OPTIONS]?: s
     freeTier: values['no-free-tier'] !== true,
     monthsRunning: numberOption('months', str('months'), FLEET_DEFAULTS.monthsRunning),
     region: str('region') ?? FLEET_DEFAULTS.region,
+    portalGbPerMonth: numberOption('portal-gb', str('portal-gb'), FLEET_DEFAULTS.portalGbPerMonth),
+    portalRequestsPerMonth: numberOption('portal-requests', str('portal-requests'), FLEET_DEFAULTS.portalRequestsPerMonth),
   };
 }
 
@@ -97,7 +103,7 @@ function describeFleet(e: CostEstimate): string {
 
 function stackLine(e: CostEstimate): string {
   const s = e.sizing;
-  return `Stack: delivery streams buffer ${s.bufferingSeconds} s or ${s.bufferingMiB} MiB, transform function ${s.functionMemoryMb} MB, logs kept ${s.logRetentionDays} days.`;
+  return `Stack: delivery streams buffer ${s.bufferingSeconds} s or ${s.bufferingMiB} MiB, transform function ${s.functionMemoryMb} MB, publishing function ${s.publishingMemoryMb} MB every ${60 / s.publishingRunsPerHour} minutes, logs kept ${s.logRetentionDays} days.`;
 }
 
 function sourcesLine(e: CostEstimate): string {

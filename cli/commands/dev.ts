@@ -3,10 +3,10 @@ import { topicFor } from '../../functions/core/envelope.ts';
 import { ProgressDisplay } from '../../local/progress.ts';
 import { BUFFERING_DEFAULTS } from '../../local/raw-buffer.ts';
 import { TRANSFORM_DEFAULTS } from '../../functions/core/reading.ts';
-import { startLocalPlatform } from '../../local/runtime.ts';
+import { DASHBOARD_PORT, startLocalPlatform } from '../../local/runtime.ts';
 import { SIMULATOR_DEFAULTS } from '../../local/simulator.ts';
 import type { RunSummary } from '../../local/stats.ts';
-import { intOption, parse, portOption } from '../args.ts';
+import { intOption, parse, portOption, UsageError } from '../args.ts';
 import { DEFAULT_DATA_DIR } from '../../local/data-dir.ts';
 
 export const DEV_USAGE = `Usage: datastroom dev [options]
@@ -25,6 +25,12 @@ quarantine zones under the data dir, the transform, and a demo fleet.
   --flush-bytes B     seal a raw buffer at B bytes (default ${BUFFERING_DEFAULTS.maxBytes})
   --future-tolerance-s S  how far ts may lie after arrival (default ${TRANSFORM_DEFAULTS.futureToleranceSeconds})
   --max-lateness-days D   how far ts may lie before arrival (default ${TRANSFORM_DEFAULTS.maxLatenessDays})
+  --dashboard-port P  the city dashboard's HTTP port (default ${DASHBOARD_PORT}, or a free one when taken)
+  --no-dashboard      no dashboard
+  --public            the dashboard shows open datasets only (as the public site does)
+  --public-port P     also serve the public dashboard (open datasets only) on this port
+  --tiles URL         map tiles, e.g. https://tile.openstreetmap.org/{z}/{x}/{y}.png (default: none, the
+                      city's outline on a plain background); --tiles-attribution TEXT credits them
   --summary-json      print the run's counts as one JSON object, as the last line
   --data-dir DIR      where the zones live (default .datastroom)
 
@@ -70,6 +76,12 @@ export async function devCommand(argv: readonly string[]): Promise<number> {
       'future-tolerance-s': { type: 'string' },
       'max-lateness-days': { type: 'string' },
       'summary-json': { type: 'boolean', default: false },
+      'dashboard-port': { type: 'string' },
+      'no-dashboard': { type: 'boolean', default: false },
+      public: { type: 'boolean', default: false },
+      'public-port': { type: 'string' },
+      tiles: { type: 'string' },
+      'tiles-attribution': { type: 'string' },
     },
     false,
   );
@@ -93,6 +105,22 @@ export async function devCommand(argv: readonly string[]): Promise<number> {
     futureToleranceSeconds: intOption('future-tolerance-s', values['future-tolerance-s'], TRANSFORM_DEFAULTS.futureToleranceSeconds),
     maxLatenessDays: intOption('max-lateness-days', values['max-lateness-days'], TRANSFORM_DEFAULTS.maxLatenessDays, 1),
   };
+  if (values['no-dashboard'] && (values['dashboard-port'] !== undefined || values['public-port'] !== undefined || values.public)) {
+    throw new UsageError('--no-dashboard leaves no dashboard to give a port or audience');
+  }
+  if (values['tiles-attribution'] !== undefined && values.tiles === undefined) throw new UsageError('--tiles-attribution credits the tiles of --tiles');
+  if (values.tiles !== undefined && !/^https:\/\/[^\s]+\{z\}[^\s]*\{x\}[^\s]*\{y\}/.test(values.tiles)) {
+    throw new UsageError(`--tiles must be an https URL template with {z}, {x} and {y}, got "${values.tiles}"`);
+  }
+  const dashboard = values['no-dashboard']
+    ? (false as const)
+    : {
+        port: values['dashboard-port'] === undefined ? undefined : intOption('dashboard-port', values['dashboard-port'], DASHBOARD_PORT, 0, 65_535),
+        host: values.host,
+        audience: values.public ? ('public' as const) : ('internal' as const),
+        publicPort: values['public-port'] === undefined ? undefined : intOption('public-port', values['public-port'], 0, 0, 65_535),
+        tiles: values.tiles === undefined ? null : { url: values.tiles, attribution: values['tiles-attribution'] ?? '' },
+      };
   // Every line the platform logs goes through the display, above its table, so none is overwritten.
   const display = new ProgressDisplay(process.stderr);
   const log = (line: string) => display.log(line);
@@ -105,6 +133,7 @@ export async function devCommand(argv: readonly string[]): Promise<number> {
     buffering,
     policy,
     log,
+    dashboard,
   });
   const dataDirOption = values['data-dir'] === DEFAULT_DATA_DIR ? '' : ` --data-dir ${shellWord(values['data-dir'])}`;
   const example = registry[0] ? topicFor(registry[0].id, 'sensor-1') : 'datastroom/<dataset>/<sensorId>';
@@ -113,6 +142,12 @@ export async function devCommand(argv: readonly string[]): Promise<number> {
     `  publish JSON readings to datastroom/<dataset>/<sensorId>, e.g. ${example}`,
     `  data in ${platform.layout.root} (raw, curated, quarantine)`,
     platform.simulator ? `  demo fleet of ${sensors} sensors is publishing` : '  no demo fleet (--no-simulate)',
+    ...(platform.dashboard
+      ? [
+          `  city dashboard on ${platform.dashboard.url}${values.public ? ' (public: open datasets only)' : ''}`,
+          ...(platform.dashboard.publicUrl ? [`  public dashboard (open datasets only) on ${platform.dashboard.publicUrl}`] : []),
+        ]
+      : []),
     `  query with: npx datastroom query "select count(*) from ${registry[0]?.id ?? 'air_quality'}"${dataDirOption}`,
     `  at a glance: npx datastroom status${dataDirOption}`,
     duration ? `  stopping after ${duration} s` : '  Ctrl+C stops (after flushing and transforming everything)',

@@ -1,6 +1,11 @@
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { IoTClient } from '@aws-sdk/client-iot';
+import type { S3Client } from '@aws-sdk/client-s3';
+import { placeAttributes, PlaceError, placeFromInput, type SensorPlace } from '../../functions/core/places.ts';
+import { deletePlace, putPlace } from '../../functions/adapters/places-s3.ts';
+import { s3ClientFromEnv } from '../../functions/adapters/s3-store.ts';
+import { removeLocalPlace, writeLocalPlace } from '../../local/places.ts';
 import { getDataset, registry } from '../../datasets/index.ts';
 import { topicFor, topicRuleName } from '../../functions/core/envelope.ts';
 import { listDevices, registerDevice, revokeDevice, type DatasetIotNames } from '../../functions/adapters/iot-devices.ts';
@@ -33,6 +38,8 @@ With --local, on the local platform (datastroom dev): credentials stored hashed 
   datastroom dev applies every change at once and disconnects clients no longer allowed.
   --port P          the broker port to write into the credentials (default 1883)
 
+  --lat D --lon D   where the sensor stands (decimal degrees, WGS 84): shown on the dashboard's map,
+                    queried as the sensors table; --name and --address describe the place
   --out DIR         where credentials go (default <data-dir>/devices/<sensorId>), readable by you only
   --json            list as JSON
   --data-dir DIR    (default .datastroom)`;
@@ -45,6 +52,10 @@ const OPTIONS = {
   out: { type: 'string' },
   port: { type: 'string' },
   json: { type: 'boolean', default: false },
+  lat: { type: 'string' },
+  lon: { type: 'string' },
+  name: { type: 'string' },
+  address: { type: 'string' },
 } as const;
 
 function examplePayload(datasetId: string): string {
@@ -64,6 +75,7 @@ async function iotNames(datasetId: string, values: { outputs?: string; stack?: s
 /** The help of each sensors subcommand. */
 export const SENSORS_SUBCOMMAND_USAGE: Readonly<Record<string, string>> = {
   register: `Usage: datastroom sensors register <datasetId> <sensorId> [--local [--port P] | --outputs FILE | --stack NAME] [--csr FILE] [--out DIR]
+                                   [--lat D --lon D [--name TEXT] [--address TEXT]]
 
 Creates the sensor's identity and writes its credentials (readable by you only)
 to --out (default <data-dir>/devices/<sensorId>), then prints the exact
@@ -73,7 +85,12 @@ device policy. With --local: a password for the local broker, which from then
 on authenticates devices (a running datastroom dev applies it at once; the
 demo fleet keeps its own credentials). The credentials are written before
 the registry changes: if they cannot be, nothing is registered and a device
-registered before keeps its password.`,
+registered before keeps its password.
+
+--lat and --lon (decimal degrees, WGS 84) record where the sensor stands,
+with --name and --address: in the curated zone as
+curated/_places/<datasetId>/<sensorId>.json, the sensors table on both
+engines, and on AWS also as the thing's attributes.`,
   list: `Usage: datastroom sensors list [<datasetId>] [--local] [--json]
 
 The registered sensors with their topics, of one dataset or all.`,
@@ -92,8 +109,22 @@ only "auth off" switches it off, never revoking devices or losing devices.json.`
 
 const SENSORS_ACTIONS = Object.keys(SENSORS_SUBCOMMAND_USAGE);
 
+/** The place given with --lat, --lon, --name and --address, or undefined; a usage error for one that cannot be stored. */
+function placeOption(datasetId: string, sensorId: string, values: { lat?: string; lon?: string; name?: string; address?: string }): SensorPlace | undefined {
+  try {
+    return placeFromInput(datasetId, sensorId, { latitude: values.lat, longitude: values.lon, name: values.name, address: values.address });
+  } catch (error) {
+    if (error instanceof PlaceError) throw new UsageError(error.message);
+    throw error;
+  }
+}
+
 /** `datastroom sensors ...`: returns the exit status. */
-export async function sensorsCommand(argv: readonly string[], iot: () => IoTClient = () => new IoTClient({})): Promise<number> {
+export async function sensorsCommand(
+  argv: readonly string[],
+  iot: () => IoTClient = () => new IoTClient({}),
+  s3: () => S3Client = () => s3ClientFromEnv(),
+): Promise<number> {
   const { values, positionals } = parse(argv, OPTIONS, true);
   const [action, ...args] = positionals;
   if (values.help && action !== undefined && SENSORS_SUBCOMMAND_USAGE[action]) {
@@ -113,13 +144,16 @@ export async function sensorsCommand(argv: readonly string[], iot: () => IoTClie
       const device = checkDeviceIds(datasetId, sensorId);
       const out = resolve(values.out ?? join(layout.root, 'devices', sensorId));
       const topic = topicFor(device.datasetId, device.sensorId);
+      const place = placeOption(datasetId, sensorId, values);
       if (values.local) {
         if (values.csr) throw new UsageError('--csr is for AWS IoT Core; local devices use a password');
         const port = portOption(values.port, 1883);
         const { password, switchedOn, credentialsFile: file } = await DeviceRegistry.of(layout).register(datasetId, sensorId, { dir: out, host: '127.0.0.1', port });
+        const placeFile = place ? await writeLocalPlace(layout, place) : undefined;
         process.stdout.write(
           [
             `registered ${sensorId} for ${datasetId} with the local platform; credentials in ${file} (readable by you only)`,
+            ...(placeFile ? [`place ${place?.latitude}, ${place?.longitude} recorded in ${placeFile}`] : []),
             ...(switchedOn ? ['device authentication is now on: only registered devices (and the demo fleet) may connect'] : []),
             `password (shown once): ${password}`,
             'publish with:',
@@ -131,7 +165,8 @@ export async function sensorsCommand(argv: readonly string[], iot: () => IoTClie
       }
       const names = await iotNames(datasetId, values);
       const csr = values.csr === undefined ? undefined : await readFile(values.csr, 'utf8');
-      const registered = await registerDevice(iot(), names, sensorId, { csr });
+      const registered = await registerDevice(iot(), names, sensorId, { csr, attributes: place ? placeAttributes(place) : undefined });
+      const placeKey = place ? await putPlace(s3(), (await readPlatformOutputs({ file: values.outputs, stack: values.stack })).curatedBucket, place) : undefined;
       await mkdir(out, { recursive: true, mode: 0o700 });
       const certificate = join(out, 'certificate.pem.crt');
       await writeFile(certificate, registered.certificatePem, { mode: 0o600 });
@@ -158,6 +193,7 @@ export async function sensorsCommand(argv: readonly string[], iot: () => IoTClie
       process.stdout.write(
         [
           `registered ${sensorId} as a ${names.thingTypeName} thing with certificate ${registered.certificateId}; files in ${out} (readable by you only)`,
+          ...(placeKey ? [`place ${place?.latitude}, ${place?.longitude} recorded as the thing's attributes and in ${placeKey}`] : []),
           `topic: ${registered.topic}`,
           `  (Basic Ingest: straight to the dataset's rule, without IoT Core's messaging charge; ${registered.brokerTopic} works too, through the message broker, at $1 per million messages)`,
           'publish with (Amazon Root CA 1: Debian ships it in ca-certificates, or https://www.amazontrust.com/repository/AmazonRootCA1.pem):',
@@ -192,6 +228,7 @@ export async function sensorsCommand(argv: readonly string[], iot: () => IoTClie
         const registry = DeviceRegistry.of(layout);
         const removed = await registry.revoke(datasetId, sensorId);
         if (!removed) throw new UsageError(`no local device ${sensorId} of ${datasetId} is registered`);
+        await removeLocalPlace(layout, datasetId, sensorId);
         const { authentication, devices } = await registry.status();
         process.stdout.write(
           `revoked ${sensorId}: a running datastroom dev disconnects it at once; device authentication stays ${authentication} (${devices} device${devices === 1 ? '' : 's'} left)\n`,
@@ -199,6 +236,7 @@ export async function sensorsCommand(argv: readonly string[], iot: () => IoTClie
         return 0;
       }
       const deactivated = await revokeDevice(iot(), await iotNames(datasetId, values), sensorId);
+      await deletePlace(s3(), (await readPlatformOutputs({ file: values.outputs, stack: values.stack })).curatedBucket, datasetId, sensorId);
       process.stdout.write(`revoked ${sensorId}: certificate(s) ${deactivated.length > 0 ? deactivated.join(', ') : 'none'} deactivated and detached, thing deleted\n`);
       return 0;
     }

@@ -174,7 +174,8 @@ async function thingExists(iot: IoTClient, thingName: string): Promise<boolean> 
 }
 
 /**
- * Registers a sensor: the thing in its dataset's type, a certificate (new
+ * Registers a sensor: the thing in its dataset's type (with its place as
+ * attributes, when given), a certificate (new
  * keys, or signed from the device's CSR), the dataset's device policy and the
  * thing attached to it, and the data endpoint. If a step fails, the
  * certificate is detached, deactivated and deleted once IoT Core has finished
@@ -184,7 +185,7 @@ export async function registerDevice(
   iot: IoTClient,
   names: DatasetIotNames,
   sensorId: string,
-  options: { csr?: string } & DetachWaitOptions = {},
+  options: { csr?: string; attributes?: Readonly<Record<string, string>> } & DetachWaitOptions = {},
 ): Promise<RegisteredDevice> {
   const cleanup: (() => Promise<unknown>)[] = [];
   const removed: string[] = [];
@@ -194,7 +195,7 @@ export async function registerDevice(
     const existed = await thingExists(iot, sensorId);
     step = 'CreateThing';
     const thing = await iot.send(
-      new CreateThingCommand({ thingName: sensorId, thingTypeName: names.thingTypeName, attributePayload: { attributes: { dataset: names.datasetId } } }),
+      new CreateThingCommand({ thingName: sensorId, thingTypeName: names.thingTypeName, attributePayload: { attributes: { ...options.attributes, dataset: names.datasetId } } }),
     );
     const thingName = thing.thingName ?? sensorId;
     const thingArn = thing.thingArn ?? '';

@@ -5,7 +5,7 @@ import { Construct } from 'constructs';
 import type { Dataset } from '../../datasets/index.ts';
 import { TRANSFORM_DEFAULTS, type TransformPolicy } from '../../functions/core/reading.ts';
 import { databaseName } from '../names.ts';
-import { curatedTable, quarantineTable, rawTable, viewsOf, viewTable, type GlueTableInput } from '../../glue/tables.ts';
+import { curatedTable, placesTable, quarantineTable, rawTable, viewsOf, viewTable, type GlueTableInput } from '../../glue/tables.ts';
 
 /** Props of {@link Catalog}. */
 export interface CatalogProps {
@@ -57,6 +57,8 @@ export class Catalog extends Construct {
   readonly databaseName: string;
   /** Glue table names per dataset: the curated table, the raw table, and what its readers query besides (the views and the quarantine table the quarantine view reads). */
   readonly tables: ReadonlyMap<string, { curated: string; raw: string; views: readonly string[] }>;
+  /** The sensors table: every dataset's places, partitioned by dataset. */
+  readonly placesTable: string;
 
   constructor(scope: Construct, id: string, props: CatalogProps) {
     super(scope, id);
@@ -75,6 +77,11 @@ export class Catalog extends Construct {
         'context "lakeStart" is not set: a query without a dt filter lists every day of the retention windows. Set it to the first deploy\'s date (-c lakeStart=YYYY-MM-DD, then in cdk.json) and keep it.',
       );
     }
+    const places = placesTable(props.datasets, at);
+    const placesTableResource = new glue.CfnTable(this, `Table-${places.name}`, { catalogId: Aws.ACCOUNT_ID, databaseName: this.databaseName, tableInput: toCfn(places) });
+    placesTableResource.node.addDependency(this.database);
+    placesTableResource.applyRemovalPolicy(removalPolicy);
+    this.placesTable = places.name;
     const tables = new Map<string, { curated: string; raw: string; views: string[] }>();
     for (const dataset of props.datasets) {
       const curated = curatedTable(dataset, at, props.policy ?? TRANSFORM_DEFAULTS, clock);
@@ -88,6 +95,8 @@ export class Catalog extends Construct {
           tableInput: toCfn(input),
         });
         table.node.addDependency(this.database);
+        // A view is checked against the tables it reads, the sensors table among them.
+        if (input.tableType === 'VIRTUAL_VIEW') table.node.addDependency(placesTableResource);
         table.applyRemovalPolicy(removalPolicy);
       }
       // An Athena view reads with its reader's rights: readers of the quarantine view need its table too.

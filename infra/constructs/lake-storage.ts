@@ -8,7 +8,7 @@ import { zonePrefix, type Zone } from '../../functions/core/keys.ts';
 import type { ZoneBuckets } from '../governance/check.ts';
 import { acknowledgeControl } from '../governance/nag.ts';
 import { tagComponent } from '../governance/tags.ts';
-import { logGroupPrefix } from '../names.ts';
+import { keyAliasName, logGroupPrefix } from '../names.ts';
 import { ACCESS_LOG_RETENTION_DAYS } from '../sizing.ts';
 
 /** Props of {@link LakeStorage}. */
@@ -111,7 +111,7 @@ export class LakeStorage extends Construct {
     const bucketRemoval = { removalPolicy, autoDeleteObjects: destroyData };
 
     this.key = new kms.Key(this, 'Key', {
-      alias: `alias/datastroom-${props.envName}`,
+      alias: keyAliasName(props.envName),
       description: `Datastroom ${props.envName}: lake, queues, logs and secrets`,
       enableKeyRotation: true,
       removalPolicy,

@@ -7,8 +7,10 @@ import type * as s3 from 'aws-cdk-lib/aws-s3';
 import { Construct } from 'constructs';
 import { CLASSIFICATIONS, type Classification, type Dataset } from '../../datasets/index.ts';
 import { zonePrefix } from '../../functions/core/keys.ts';
+import { placesPrefix } from '../../functions/core/places.ts';
 import { acknowledgeObjectPrefixes } from '../governance/nag.ts';
 import { tagComponent } from '../governance/tags.ts';
+import { readPolicyName } from '../names.ts';
 
 /** Who runs queries: analysts in SQL, BI tools through ODBC/JDBC. */
 export const WORKGROUP_ROLES = ['analysts', 'bi'] as const;
@@ -34,6 +36,8 @@ export interface QueryAccessProps {
   readonly databaseName: string;
   /** Glue names of what readers of a dataset may query: its curated table and its views. */
   readonly readableTables: (dataset: Dataset) => readonly string[];
+  /** The sensors table every tier may query; each reads the places of its own datasets only. @default - none */
+  readonly placesTable?: string;
   /** Athena stops a query that would scan more than this many bytes. */
   readonly bytesScannedCutoffPerQuery: number;
   /** @default false */
@@ -93,9 +97,9 @@ export class QueryAccess extends Construct {
     const policies = {} as Record<Classification, iam.ManagedPolicy>;
     for (const tier of CLASSIFICATIONS) {
       const datasets = props.datasets.filter((d) => ACCESS_TIERS[tier].includes(d.governance.classification));
-      const tables = datasets.flatMap((d) => props.readableTables(d));
-      // The curated data and the quarantine records (same bucket): both are the dataset's, at its classification.
-      const prefixes = datasets.flatMap((d) => [zonePrefix('curated', d.id), zonePrefix('quarantine', d.id)]);
+      const tables = [...datasets.flatMap((d) => props.readableTables(d)), ...(props.placesTable === undefined ? [] : [props.placesTable])];
+      // The curated data, the quarantine records and the sensors' places (same bucket): all the dataset's, at its classification.
+      const prefixes = datasets.flatMap((d) => [zonePrefix('curated', d.id), zonePrefix('quarantine', d.id), placesPrefix(d.id)]);
       const statements = [
         new iam.PolicyStatement({
           sid: 'QueryInWorkgroups',
@@ -150,7 +154,7 @@ export class QueryAccess extends Construct {
         }),
       ];
       policies[tier] = new iam.ManagedPolicy(this, `Read-${tier}`, {
-        managedPolicyName: `datastroom-${props.envName}-read-${tier}`,
+        managedPolicyName: readPolicyName(props.envName, tier),
         description: `Query the ${ACCESS_TIERS[tier].join(', ')} datasets of Datastroom ${props.envName} in Athena`,
         statements,
       });

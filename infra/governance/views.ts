@@ -8,6 +8,7 @@
  */
 import { TrinoSQL } from 'dt-sql-parser';
 import {
+  AliasedRelationContext,
   AtTimeZoneContext,
   CastContext,
   ColumnReferenceContext,
@@ -109,9 +110,9 @@ const CAST_TYPES: Readonly<Record<string, string>> = { timestamp: 'timestamp(3)'
 function typeOf(node: ParserRuleContext, source: ReadonlyMap<string, string>): string {
   const expression = core(node);
   if (expression instanceof ColumnReferenceContext) {
-    const name = unquote(expression.columnName().getText());
+    const name = columnKey(expression.columnName().getText());
     const type = source.get(name);
-    if (type === undefined) throw new Error(`column ${name} is not in the table it reads`);
+    if (type === undefined) throw new Error(`column ${name} is not in the table it reads (or, in a join, is in several: name its table)`);
     return type;
   }
   if (expression instanceof StringLiteralContext) return 'varchar';
@@ -155,12 +156,28 @@ export function viewSqlColumns(sql: string, tables: ReadonlyMap<string, readonly
   const queries = descendants(tree, QuerySpecificationContext);
   const [query] = queries;
   if (queries.length !== 1 || !query) throw new Error(`expected one SELECT, found ${queries.length}`);
-  const from = descendants(query, TableNameContext).map((t) => unquote(t.getText()));
-  const [table] = from;
-  if (from.length !== 1 || table === undefined) throw new Error(`expected one table in FROM, found ${from.length}`);
-  const sourceColumns = tables.get(table);
-  if (!sourceColumns) throw new Error(`reads ${table}, which is no table of its database`);
-  const source = new Map(sourceColumns.map((c) => [c.name, c.type]));
+  // Each table read, under its own name and its alias: a join's columns are named table.column or alias.column.
+  const relations = descendants(query, AliasedRelationContext).map((r) => {
+    const names = descendants(r, TableNameContext);
+    if (names.length !== 1) throw new Error(`${r.getText()}: a view reads tables, not subqueries`);
+    const table = unquote(names[0]?.getText() ?? '');
+    const alias = r.identifier();
+    return { table, qualifiers: [table, ...(alias ? [unquote(alias.getText())] : [])] };
+  });
+  const [first] = relations;
+  if (!first) throw new Error('expected a table in FROM, found none');
+  const source = new Map<string, string>();
+  const unqualified = new Map<string, string[]>();
+  for (const { table, qualifiers } of relations) {
+    const sourceColumns = tables.get(table);
+    if (!sourceColumns) throw new Error(`reads ${table}, which is no table of its database`);
+    for (const c of sourceColumns) {
+      for (const q of qualifiers) source.set(`${q}.${c.name}`, c.type);
+      unqualified.set(c.name, [...(unqualified.get(c.name) ?? []), c.type]);
+    }
+  }
+  // A bare column name is taken only when exactly one of the tables has it, as Trino does.
+  for (const [name, types] of unqualified) if (types.length === 1) source.set(name, types[0] as string);
   const columns = query
     .selectList()
     .selectItem()
@@ -168,18 +185,24 @@ export function viewSqlColumns(sql: string, tables: ReadonlyMap<string, readonly
       const literal = item.selectLiteralColumnName();
       const expression = item.selectExpressionColumnName();
       if (literal) {
-        const name = unquote(literal.getText());
+        const name = columnKey(literal.getText());
         const type = source.get(name);
-        if (type === undefined) throw new Error(`column ${name} is not in ${table}`);
+        if (type === undefined) throw new Error(`column ${name} is not in ${relations.map((r) => r.table).join(' or ')}${relations.length > 1 ? ', or is in several: name its table' : ''}`);
         const alias = item.identifier();
-        return { name: alias ? unquote(alias.getText()) : name, type };
+        return { name: alias ? unquote(alias.getText()) : (name.split('.').at(-1) ?? name), type };
       }
       if (!expression) throw new Error(`${item.getText()}: a view lists its columns, it does not select *`);
       const alias = item.identifier();
       if (!alias) throw new Error(`${item.getText()} has no name: give it AS "name"`);
       return { name: unquote(alias.getText()), type: typeOf(expression.expression(), source) };
     });
-  return { table, columns };
+  return { table: first.table, columns };
+}
+
+/** A column reference as a key of the source: column, or qualifier.column. */
+function columnKey(text: string): string {
+  const parts = text.match(/"(?:[^"]|"")*"|[^."]+/g) ?? [text];
+  return parts.map(unquote).join('.');
 }
 
 interface DecodedView {

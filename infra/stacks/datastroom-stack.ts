@@ -7,6 +7,7 @@ import { Compaction } from '../constructs/compaction.ts';
 import { Ingestion } from '../constructs/ingestion.ts';
 import { LakeStorage } from '../constructs/lake-storage.ts';
 import { Observability } from '../constructs/observability.ts';
+import { Publishing } from '../constructs/publishing.ts';
 import { QueryAccess, WORKGROUP_ROLES } from '../constructs/query-access.ts';
 import { Transform } from '../constructs/transform.ts';
 import { GovernanceCheck } from '../governance/check.ts';
@@ -26,7 +27,8 @@ export interface DatastroomStackProps extends StackProps {
 
 /**
  * The whole platform in one environment-agnostic stack: lake storage,
- * ingestion, transform, catalog, query access and alarms, every part derived
+ * ingestion, transform, catalog, query access, alarms and the open-data
+ * portal, every part derived
  * from the dataset registry, with the governance check run at synth.
  */
 export class DatastroomStack extends Stack {
@@ -37,6 +39,7 @@ export class DatastroomStack extends Stack {
   readonly query: QueryAccess;
   readonly observability: Observability;
   readonly compaction: Compaction;
+  readonly publishing: Publishing;
 
   constructor(scope: Construct, id: string, props: DatastroomStackProps = {}) {
     super(scope, id, { description: 'Datastroom: sensors over MQTT into a governed data lake, SQL and BI out', ...props });
@@ -86,6 +89,7 @@ export class DatastroomStack extends Stack {
         const t = tables.get(d.id);
         return t ? [t.curated, ...t.views] : [];
       },
+      placesTable: this.catalog.placesTable,
       bytesScannedCutoffPerQuery: Math.max(10, Math.round(config.bytesScannedCutoffMb)) * 1024 * 1024,
       lakeFormationTags: config.lakeFormationTags,
     });
@@ -109,6 +113,16 @@ export class DatastroomStack extends Stack {
       metricsNamespace,
     });
 
+    this.publishing = new Publishing(this, 'Publishing', {
+      envName: config.envName,
+      datasets,
+      curatedBucket,
+      key,
+      logBucket: this.storage.logBucket,
+      alarmTopic: this.observability.topic,
+      destroyData: config.destroyData,
+    });
+
     this.node.addValidation(new GovernanceCheck(this, datasets, () => this.storage.zones()));
 
     const output = (name: string, value: string, description: string) => new CfnOutput(this, name, { value, description });
@@ -123,5 +137,7 @@ export class DatastroomStack extends Stack {
       output(`ReadPolicy${tier[0]?.toUpperCase()}${tier.slice(1)}`, this.query.policies[tier].managedPolicyArn, `Managed policy: query ${tier} data`);
     }
     output(STACK_OUTPUTS.alarmTopic, this.observability.topic.topicArn, 'Subscribe to be alarmed');
+    output(STACK_OUTPUTS.portalUrl, this.publishing.url, 'The open-data portal: the open datasets\' files, their catalog (catalog.ttl, catalog.jsonld) and the public dashboard (dashboard/)');
+    output(STACK_OUTPUTS.portalBucket, this.publishing.bucket.bucketName, 'The open-data portal\'s bucket, which only CloudFront reads');
   }
 }

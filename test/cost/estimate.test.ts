@@ -65,6 +65,16 @@ describe('the cost estimate', () => {
     expect(registryIntervals.volumes.readings).toBeGreaterThan(0);
   });
 
+  it('prices the open-data portal from the open datasets alone, and CloudFront beyond its free allowance', () => {
+    const closedOnly = estimateMonthlyCost({ sensors: 100, sensorsPerDataset: { anpr_passage: 100 } });
+    const openOnly = estimateMonthlyCost({ sensors: 100, sensorsPerDataset: { air_quality: 100 } });
+    expect(line(closedOnly, 'Open-data publishing').usage).toMatch(/each 0 readings of 0 open datasets .* 0 GETs .* the portal holds 0\.00 GB/);
+    expect(line(openOnly, 'Open-data publishing').usd).toBeGreaterThan(line(closedOnly, 'Open-data publishing').usd);
+    expect(line(estimateMonthlyCost({ portalGbPerMonth: 500 }), 'CloudFront').usd).toBe(0);
+    const beyond = estimateMonthlyCost({ portalGbPerMonth: 2_024, portalRequestsPerMonth: 20_000_000, freeTier: true });
+    expect(line(beyond, 'CloudFront').usd).toBeCloseTo(1_000 * prices.cloudfrontDataOut.usd + (10_000_000 * prices.cloudfrontRequests.usd) / prices.cloudfrontRequests.per, 10);
+  });
+
   it('refuses a fleet it cannot price, naming what to change', () => {
     expect(() => estimateMonthlyCost({ sensorsPerDataset: { air_qualty: 3 } })).toThrow(CostOptionError);
     expect(() => estimateMonthlyCost({ sensorsPerDataset: { air_qualty: 3 } })).toThrow(/unknown dataset "air_qualty"/);

@@ -15,15 +15,19 @@ function elfMachine(file: string): { elf: boolean; bits64: boolean; machine: num
   return { elf: head.subarray(0, 4).equals(Buffer.from([0x7f, 0x45, 0x4c, 0x46])), bits64: head[4] === 2, machine: head.readUInt16LE(18) };
 }
 
-describe('the assets of the transform and compaction functions', () => {
+describe('the assets of the transform, compaction and publishing functions', () => {
   it('are bundled without Docker and ship DuckDB’s native binary for x86_64', async () => {
     const outdir = await tempDir('datastroom-asset-');
     const app = new App({ outdir });
     new DatastroomStack(app, 'Asset');
     app.synth();
     const assets = readdirSync(outdir).filter((d) => d.startsWith('asset.'));
-    expect(assets).toHaveLength(2);
+    expect(assets).toHaveLength(3);
     for (const name of assets) checkAsset(join(outdir, name));
+    // The publishing function ships the dashboard's page, which it copies into the portal.
+    const withPage = assets.filter((name) => existsSync(join(outdir, name, 'web', 'index.html')));
+    expect(withPage).toHaveLength(1);
+    expect(readdirSync(join(outdir, withPage[0]!, 'web')).filter((f) => /^app\.(js|css)$/.test(f)).sort()).toEqual(['app.css', 'app.js']);
   }, 120_000);
 });
 

@@ -37,6 +37,15 @@ describe('the footprint datastroom cost prices', () => {
     for (const group of logGroups) expect(group.RetentionInDays).toBe(STACK_SIZING.logRetentionDays);
   });
 
+  it('gives the publishing function the memory, and its schedule the rate, the estimate assumes', () => {
+    const publishing = resources('AWS::Lambda::Function').filter((f) => String(f.Description ?? '').startsWith('Datastroom publishing'));
+    expect(publishing.map((f) => f.MemorySize)).toEqual([STACK_SIZING.publishingMemoryMb]);
+    const schedules = resources('AWS::Events::Rule').filter((r) => r.Description === 'Publishes the open-data portal');
+    const minutes = 60 / STACK_SIZING.publishingRunsPerHour;
+    expect(schedules.map((r) => r.ScheduleExpression)).toEqual([minutes === 60 ? 'rate(1 hour)' : `rate(${minutes} minutes)`]);
+    expect(resources('AWS::CloudFront::Distribution')).toHaveLength(1);
+  });
+
   it('has as many alarm metrics and composite alarms as the estimate counts', () => {
     const metricsOf = (alarm: Properties) => (Array.isArray(alarm.Metrics) ? alarm.Metrics.filter((m: Properties) => m.MetricStat !== undefined).length : 1);
     const alarmMetrics = resources('AWS::CloudWatch::Alarm').reduce((sum, a) => sum + metricsOf(a), 0);

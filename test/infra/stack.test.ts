@@ -113,7 +113,8 @@ describe.each(registry.map((d) => [d.id, d] as const))('dataset %s in the cloud'
 describe('the lake buckets', () => {
   it('are all encrypted, block public access and deny requests without TLS', () => {
     const buckets = resources('AWS::S3::Bucket');
-    expect(buckets).toHaveLength(4);
+    // The lake's four and the open-data portal's.
+    expect(buckets).toHaveLength(5);
     for (const [id, bucket] of buckets) {
       expect(bucket.Properties!.BucketEncryption, id).toBeDefined();
       expect(bucket.Properties!.PublicAccessBlockConfiguration, id).toEqual({
@@ -151,7 +152,7 @@ describe('the lake buckets', () => {
 
   it('have names CloudFormation generates, which the stack outputs give the CLI', () => {
     const buckets = resources('AWS::S3::Bucket');
-    expect(buckets).toHaveLength(4);
+    expect(buckets).toHaveLength(5);
     for (const [id, bucket] of buckets) expect(bucket.Properties!.BucketName, id).toBeUndefined();
     const outputs = template.toJSON().Outputs as Record<string, { Value: unknown }>;
     const bucketOf = (output: string) => buckets.find(([id]) => JSON.stringify(outputs[output]!.Value) === JSON.stringify({ Ref: id }))?.[0];
@@ -175,8 +176,8 @@ describe('the lake buckets', () => {
     const policies = (all: Record<string, { Type: string; DeletionPolicy?: string; UpdateReplacePolicy?: string }>) =>
       Object.entries(all).filter(([, r]) => kept.includes(r.Type));
     const retained = policies(template.toJSON().Resources);
-    // Per dataset: the curated, raw and quarantine tables, and the views.
-    expect(retained).toHaveLength(4 + 1 + 1 + 1 + registry.reduce((n, d) => n + 3 + viewsOf(d).length, 0));
+    // Per dataset: the curated, raw and quarantine tables, and the views; the sensors table once.
+    expect(retained).toHaveLength(5 + 1 + 1 + 1 + 1 + registry.reduce((n, d) => n + 3 + viewsOf(d).length, 0));
     for (const [id, r] of retained) expect([id, r.DeletionPolicy, r.UpdateReplacePolicy]).toEqual([id, 'RetainExceptOnCreate', 'Retain']);
     const destroyed = policies(platform({ config: { destroyData: true } }).template.toJSON().Resources);
     for (const [id, r] of destroyed) expect([id, r.DeletionPolicy]).toEqual([id, 'Delete']);
@@ -313,8 +314,9 @@ describe('observability', () => {
   };
   const alarms = () => resources('AWS::CloudWatch::Alarm').map(([, r]) => r.Properties as Alarm);
 
-  it('alarms on dead letters, transform errors, compaction errors, and per dataset on quarantine rate and freshness', () => {
-    expect(alarms()).toHaveLength(3 + 2 * registry.length);
+  it('alarms on dead letters, transform errors, compaction errors, publishing errors, and per dataset on quarantine rate and freshness', () => {
+    expect(alarms()).toHaveLength(4 + 2 * registry.length);
+    template.hasResourceProperties('AWS::CloudWatch::Alarm', { AlarmName: 'datastroom-test-publishing-errors', MetricName: 'Errors', Namespace: 'AWS/Lambda', AlarmActions: [Match.anyValue()] });
     expect(resources('AWS::CloudWatch::CompositeAlarm')).toHaveLength(0);
     template.hasResourceProperties('AWS::CloudWatch::Alarm', { AlarmName: 'datastroom-test-compaction-errors', MetricName: 'Errors', Namespace: 'AWS/Lambda', AlarmActions: [Match.anyValue()] });
     template.hasResourceProperties('AWS::CloudWatch::Alarm', { AlarmName: 'datastroom-test-dead-letters', MetricName: 'ApproximateNumberOfMessagesVisible', Threshold: 1 });
@@ -371,7 +373,7 @@ describe('the platform key', () => {
       },
     });
     const groups = resources('AWS::Logs::LogGroup');
-    expect(groups).toHaveLength(registry.length + 3);
+    expect(groups).toHaveLength(registry.length + 4);
     for (const [id, g] of groups) {
       expect(g.Properties!.KmsKeyId, id).toBeDefined();
       expect(g.Properties!.LogGroupName, id).toMatch(/^\/datastroom\/test\//);
@@ -407,8 +409,8 @@ describe('the platform key', () => {
 describe('the views in the catalog', () => {
   it('have the storage descriptor Athena’s CREATE VIEW writes, SerdeInfo included', () => {
     const views = resources('AWS::Glue::Table').filter(([, r]) => (r.Properties!.TableInput as { TableType: string }).TableType === 'VIRTUAL_VIEW');
-    // The hourly views and a quarantine view per dataset.
-    expect(views).toHaveLength(registry.filter((d) => hourlyView(d)).length + registry.length);
+    // The hourly views, and a sensors view and a quarantine view per dataset.
+    expect(views).toHaveLength(registry.filter((d) => hourlyView(d)).length + 2 * registry.length);
     for (const [id, view] of views) {
       const descriptor = (view.Properties!.TableInput as { StorageDescriptor: Record<string, unknown> }).StorageDescriptor;
       expect(descriptor, id).toEqual({

@@ -117,6 +117,7 @@ describe('schema evolution', () => {
       id: 'bike_parking',
       title: 'Bike parking',
       description: 'Free places in the city bike sheds.',
+      nl: { title: 'Fietsenstallingen', description: 'Vrije plaatsen in de fietsenstallingen van de stad.' },
       keywords: ['fiets'],
       reading: z.object({ ts: eventTime(), free_places: z.int().nonnegative() }),
       governance,

@@ -67,6 +67,13 @@ describe('the AWS Control Tower proactive controls at synth', () => {
       'lambda_inside_vpc_check Test/Transform/Function',
       'lambda_inside_vpc_check Test/Ingestion/DeviceCleanup/Function',
       'lambda_inside_vpc_check Test/Compaction/Function',
+      ...['s3_bucket_default_encryption_kms_check', 's3_bucket_versioning_enabled_check', 's3_event_notifications_enabled_check', 's3_bucket_object_lock_enabled_check'].map(
+        (rule) => `${rule} Test/Publishing/Portal`,
+      ),
+      ...['cloudfront_access_logs_enabled_check', 'cloudfront_origin_failover_enabled_check', 'cloudfront_custom_ssl_certificate_check', 'cloudfront_sni_enabled_check', 'cloudfront_security_policy_check'].map(
+        (rule) => `${rule} Test/Publishing/Distribution`,
+      ),
+      'lambda_inside_vpc_check Test/Publishing/Function',
     ];
     expect(acknowledged.map((a) => `${a.id.slice(CONTROL_TOWER.length + 2)} ${a.path}`).sort()).toEqual(expected.sort());
     for (const a of acknowledged) expect(a.reason.length, `${a.id} on ${a.path}`).toBeGreaterThan(40);

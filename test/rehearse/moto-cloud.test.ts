@@ -43,6 +43,7 @@ import { getDataset, type Dataset } from '../../datasets/index.ts';
 import { messageIdFor, topicFor } from '../../functions/core/envelope.ts';
 import { parseRawKey, quarantineKey as quarantineKeyOf, zonePrefix } from '../../functions/core/keys.ts';
 import { pseudonym } from '../../functions/core/pseudonymise.ts';
+import { placeKey } from '../../functions/core/places.ts';
 import { TRANSFORM_ENV } from '../../functions/transform/config.ts';
 import { RAW_NONCURRENT_DAYS, rawExpirationDays } from '../../infra/constructs/lake-storage.ts';
 import { STACK_OUTPUTS } from '../../infra/names.ts';
@@ -53,7 +54,7 @@ import { bridgeDeliveries, putRecordBatch, REHEARSED_RULE_COLUMNS, ruleColumns, 
 import { startAsyncDetachProxy, type AsyncDetachProxy } from './moto/iot-detach-proxy.ts';
 import { deleteMessages, invokeBundled, receiveAll, sqsEvent } from './moto/lambda.ts';
 import { bucketOf, datasetDeliveryStream, datasetResourceProperty, platformKeyArn, streamTopicRule, transformFunction } from './moto/platform.ts';
-import { outputRef, synthPlatform } from './moto/template.ts';
+import { outputRef, resourcesOfType, synthPlatform } from './moto/template.ts';
 
 const BIN = resolve(import.meta.dirname, '../../bin/datastroom.mjs');
 const air = getDataset('air_quality');
@@ -330,19 +331,73 @@ describe('readings through Firehose, EventBridge and SQS into the bundled transf
   });
 });
 
+describe('the bundled publishing function against S3 (moto)', () => {
+  let run: Awaited<ReturnType<typeof invokeBundled>>;
+  let keys: string[];
+
+  beforeAll(async () => {
+    const { template } = rehearsal.platform;
+    const [functionId] = resourcesOfType(template, 'AWS::Lambda::Function').filter(([, f]) => String(f.Properties?.Description).startsWith('Datastroom publishing'))[0]!;
+    const [distributionId] = resourcesOfType(template, 'AWS::CloudFront::Distribution')[0]!;
+    // moto serves no distribution: the portal's address is one the rehearsal gives it.
+    rehearsal.resolver.setAttribute(distributionId, 'DomainName', 'portal.rehearsal.example');
+    const props = z
+      .looseObject({ Handler: z.string(), MemorySize: z.number(), Environment: z.object({ Variables: z.record(z.string(), z.string()) }) })
+      .parse(rehearsal.properties(functionId));
+    const codeDir = rehearsal.platform.functionCode.get(functionId);
+    if (!codeDir) throw new Error('the publishing function is not bundled: synthesize with bundling');
+    run = await invokeBundled({ codeDir, handler: props.Handler, functionName: functionId, memoryMb: props.MemorySize, environment: moto.env(props.Environment.Variables), events: [{}] });
+    keys = await listKeys(STACK_OUTPUTS.portalBucket);
+  }, 120_000);
+
+  it('writes the open datasets’ portal into the portal bucket: catalog, daily files, page and the dashboard with its page', async () => {
+    const [curated] = await listKeys(STACK_OUTPUTS.curatedBucket, zonePrefix('curated', air.id));
+    const day = /dt=(\d{4}-\d{2}-\d{2})\//.exec(curated ?? '')?.[1];
+    expect(keys).toEqual(
+      expect.arrayContaining([
+        'catalog.ttl',
+        'catalog.jsonld',
+        'index.html',
+        `data/${air.id}/${air.id}-${day}.csv`,
+        `data/${air.id}/${air.id}-${day}.parquet`,
+        'dashboard/index.html',
+        'dashboard/app.js',
+        'dashboard/api/dashboard.json',
+      ]),
+    );
+    const rows = await readParquet(STACK_OUTPUTS.portalBucket, `data/${air.id}/${air.id}-${day}.parquet`);
+    expect(rows.map((r) => r.sensor_id).sort()).toEqual(['aq-1', 'aq-2']);
+    const catalog = (await readObject(STACK_OUTPUTS.portalBucket, 'catalog.ttl')).toString('utf8');
+    expect(catalog).toContain(`<https://portal.rehearsal.example/data/${air.id}/${air.id}-${day}.csv>`);
+    expect(run.logs.some((l) => l.includes('"message":"portal published"'))).toBe(true);
+  });
+
+  it('holds nothing of the closed dataset the curated bucket also holds', async () => {
+    expect(keys.filter((k) => k.includes(anpr.id))).toEqual([]);
+    for (const key of keys) {
+      const text = (await readObject(STACK_OUTPUTS.portalBucket, key)).toString('latin1');
+      expect(text.includes(anpr.id), key).toBe(false);
+      expect(text.includes('cam-7'), key).toBe(false);
+    }
+  });
+});
+
 describe('datastroom sensors against IoT (moto), detaching asynchronously', () => {
   const sensor = 'aq-rehearsal-1';
   let certificateId: string;
 
-  it('registers a sensor as a thing of the template’s thing type, with the template’s device policy', async () => {
-    const { code, stdout, stderr } = await datastroom('sensors', 'register', air.id, sensor);
+  it('registers a sensor as a thing of the template’s thing type, with the template’s device policy and its place', async () => {
+    const { code, stdout, stderr } = await datastroom('sensors', 'register', air.id, sensor, '--lat', '51.0547', '--lon', '3.7216', '--name', 'Korenmarkt Gent');
     expect(code, stderr).toBe(0);
     const thingType = datasetResourceProperty(rehearsal, air, 'AWS::IoT::ThingType', 'ThingTypeName');
     certificateId = new RegExp(`^registered ${sensor} as a ${thingType} thing with certificate ([0-9a-f]{64});`).exec(stdout)?.[1] ?? '';
     expect(certificateId, stdout).not.toBe('');
 
     const thing = await clients.iot.send(new DescribeThingCommand({ thingName: sensor }));
-    expect(thing).toMatchObject({ thingTypeName: thingType, attributes: { dataset: air.id } });
+    expect(thing).toMatchObject({ thingTypeName: thingType, attributes: { dataset: air.id, latitude: '51.0547', longitude: '3.7216', place_name: 'Korenmarkt#20Gent' } });
+    // The place the sensors table reads, in the curated bucket under the dataset's places prefix.
+    const place = JSON.parse((await readObject(STACK_OUTPUTS.curatedBucket, placeKey(air.id, sensor))).toString('utf8'));
+    expect(place).toMatchObject({ sensor_id: sensor, dataset: air.id, latitude: 51.0547, longitude: 3.7216, name: 'Korenmarkt Gent' });
     const certificate = await clients.iot.send(new DescribeCertificateCommand({ certificateId }));
     expect(certificate.certificateDescription?.status).toBe('ACTIVE');
     const arn = certificate.certificateDescription?.certificateArn ?? '';
@@ -381,6 +436,7 @@ describe('datastroom sensors against IoT (moto), detaching asynchronously', () =
     expect(proxy.answers).toEqual({ ...before, stillListed: before.stillListed + 1, thingStillAttached: before.thingStillAttached + 1 });
 
     await expect(clients.iot.send(new DescribeThingCommand({ thingName: sensor }))).rejects.toThrow(/ResourceNotFound|not found|does not exist/i);
+    await expect(readObject(STACK_OUTPUTS.curatedBucket, placeKey(air.id, sensor))).rejects.toThrow(/NoSuchKey|not exist/i);
     const certificate = await clients.iot.send(new DescribeCertificateCommand({ certificateId }));
     expect(certificate.certificateDescription?.status).toBe('INACTIVE');
     const arn = certificate.certificateDescription?.certificateArn ?? '';

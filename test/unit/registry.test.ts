@@ -8,12 +8,15 @@ import {
   registry,
   UnknownDatasetError,
   type DatasetInput,
+  bandOf,
+  headlineField,
 } from '../../datasets/index.ts';
 
 const base = (): DatasetInput => ({
   id: 'bike_parking',
   title: 'Bike parking',
   description: 'Free places in bike sheds',
+  nl: { title: 'Fietsenstallingen', description: 'Vrije plaatsen in fietsenstallingen' },
   keywords: ['fietsenstalling'],
   reading: z.object({ ts: eventTime(), free: z.int().nonnegative().meta({ unit: 'places' }) }),
   governance: {
@@ -21,6 +24,7 @@ const base = (): DatasetInput => ({
     steward: 'fiets@stad.example.be',
     classification: 'open',
     personalData: [],
+    purpose: 'Guide cyclists to free places',
     legalBasis: 'Public task',
     licence: 'CC0',
     standard: 'OSLO',
@@ -64,6 +68,30 @@ describe('the registry', () => {
     expect(anpr.governance.classification).toBe('closed');
   });
 
+  it('gives every dataset a Dutch and an English title and description, and a purpose', () => {
+    for (const d of registry) {
+      expect([d.title, d.description, d.nl.title, d.nl.description, d.governance.purpose].every((t) => t.trim().length > 0)).toBe(true);
+      expect(d.nl.title).not.toBe(d.title);
+    }
+  });
+
+  it('bands PM2.5 and NO2 at the WHO 24-hour guideline levels and noise at 53 dB Lden', () => {
+    const air = getDataset('air_quality');
+    const bounds = (name: string) => air.fields.find((f) => f.name === name)?.thresholds?.bands.map((b) => b.below ?? null);
+    expect(bounds('pm25')).toEqual([15, 25, 37.5, 50, 75, null]);
+    expect(bounds('no2')).toEqual([25, 50, 120, null]);
+    const laeq = getDataset('noise').fields.find((f) => f.name === 'laeq')?.thresholds;
+    expect(laeq?.bands.map((b) => [b.below ?? null, b.level])).toEqual([[53, 'good'], [55, 'fair'], [60, 'moderate'], [70, 'poor'], [null, 'very_poor']]);
+    expect(bandOf(laeq, 52.9)?.level).toBe('good');
+    expect(bandOf(laeq, 53)?.level).toBe('fair');
+    expect(bandOf(laeq, 90)?.level).toBe('very_poor');
+  });
+
+  it('has a headline field with thresholds for every dataset, which the map shows', () => {
+    expect(registry.map((d) => headlineField(d)?.name)).toEqual(['pm25', 'laeq', 'cars', 'fill_pct', 'free_spaces', 'level_cm', 'confidence']);
+    for (const d of registry) expect(headlineField(d)?.thresholds).toBeDefined();
+  });
+
   it('refuses an unknown dataset id naming the known ones', () => {
     expect(() => getDataset('air')).toThrow(UnknownDatasetError);
     expect(() => getDataset('air')).toThrow(/unknown dataset "air".*air_quality/);
@@ -97,6 +125,24 @@ describe('defineDataset refuses, naming the dataset', () => {
     ['a ts that is not an ISO time', (d) => ({ ...d, reading: z.object({ ts: z.string(), free: z.number() }) }), /field "ts" must be eventTime/],
     ['a nested field', (d) => ({ ...d, reading: z.object({ ts: eventTime(), pos: z.object({ lat: z.number() }) }) }), /field "pos" has an unsupported type/],
     ['a field named like an envelope column', (d) => ({ ...d, reading: z.object({ ts: eventTime(), sensor_id: z.string() }) }), /field "sensor_id" is reserved/],
+    ['a missing Dutch title', (d) => ({ ...d, nl: { ...d.nl, title: '' } }), /"bike_parking": nl\.title and nl\.description are missing/],
+    ['a missing purpose', (d) => ({ ...d, governance: { ...d.governance, purpose: '' } }), /"bike_parking": governance\.purpose is missing/],
+    [
+      'thresholds that do not ascend',
+      (d) => ({ ...d, reading: z.object({ ts: eventTime(), free: z.number().meta({ thresholds: { basis: 'b', bands: [{ below: 9, level: 'good', label: { en: 'a', nl: 'a' } }, { below: 3, level: 'poor', label: { en: 'b', nl: 'b' } }, { level: 'poor', label: { en: 'c', nl: 'c' } }] } }) }) }),
+      /field "free" thresholds: the bands must ascend/,
+    ],
+    [
+      'thresholds whose last band is bounded',
+      (d) => ({ ...d, reading: z.object({ ts: eventTime(), free: z.number().meta({ thresholds: { basis: 'b', bands: [{ below: 3, level: 'good', label: { en: 'a', nl: 'a' } }, { below: 9, level: 'poor', label: { en: 'b', nl: 'b' } }] } }) }) }),
+      /the last band has no upper bound/,
+    ],
+    [
+      'thresholds on a text field',
+      (d) => ({ ...d, reading: z.object({ ts: eventTime(), note: z.string().meta({ thresholds: { basis: 'b', bands: [] } }) }) }),
+      /field "note" thresholds: only a numeric field/,
+    ],
+    ['a theme outside the EU data themes', (d) => ({ ...d, themes: ['MOBI' as never] }), /"bike_parking": theme "MOBI" is not an EU data theme: one of AGRI,/],
     ['an unknown classification', (d) => ({ ...d, governance: { ...d.governance, classification: 'public' as never } }), /classification must be one of open, shared, closed/],
   ];
   it.each(cases)('%s', (_name, change, message) => {
