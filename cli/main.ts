@@ -20,6 +20,7 @@ const COMMANDS: Readonly<Record<string, Command>> = {
   datasets: { summary: 'show the dataset register', run: async (a) => (await import('./commands/datasets.ts')).datasetsCommand(a) },
   schema: { summary: 'the JSON Schema of a dataset\'s readings, for vendors', run: async (a) => (await import('./commands/schema.ts')).schemaCommand(a) },
   sensors: { summary: 'register, list and revoke sensors (AWS IoT Core, or --local)', run: async (a) => (await import('./commands/sensors.ts')).sensorsCommand(a) },
+  integrations: { summary: 'register, list and revoke integrations: HTTP push and gateways (AWS, or --local)', run: async (a) => (await import('./commands/integrations.ts')).integrationsCommand(a) },
   failed: { summary: 'raw objects whose transform failed, and trying them again', run: async (a) => (await import('./commands/failed.ts')).failedCommand(a) },
   compact: { summary: 'rewrite settled partitions into few large Parquet files', run: async (a) => (await import('./commands/compact.ts')).compactCommand(a) },
   cost: { summary: 'the monthly AWS cost of a fleet, line by line', run: async (a) => (await import('./commands/cost.ts')).costCommand(a) },

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { defineDataset, eventTime } from './define.ts';
+import { ircelineSos } from './formats/irceline.ts';
 
 const concentration = (description: string, typical: [number, number]) =>
   z.number().nonnegative().max(2000).meta({ unit: 'µg/m³', description, typical });
@@ -25,5 +26,6 @@ export const airQuality = defineDataset({
     standard: 'FIWARE Smart Data Model Environment/AirQualityObserved',
     updateFrequency: 'PT10M',
   },
+  formats: [ircelineSos],
   retention: { rawDays: 90, curatedDays: 3650, quarantineDays: 90 },
 });

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { defineDataset, eventTime } from './define.ts';
+import { opendatasoftParking } from './formats/opendatasoft.ts';
 
 export const parkingOccupancy = defineDataset({
   id: 'parking_occupancy',
@@ -21,5 +22,6 @@ export const parkingOccupancy = defineDataset({
     standard: 'FIWARE Smart Data Model Parking/OffStreetParking',
     updateFrequency: 'PT5M',
   },
+  formats: [opendatasoftParking],
   retention: { rawDays: 30, curatedDays: 1825, quarantineDays: 30 },
 });

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { defineDataset, eventTime } from './define.ts';
+import { telraamTraffic } from './formats/telraam.ts';
 
 const count = (description: string, typical: [number, number]) =>
   z.int().nonnegative().meta({ unit: 'count', description, typical, aggregate: ['sum'] });
@@ -27,5 +28,6 @@ export const trafficCount = defineDataset({
     standard: 'FIWARE Smart Data Model Transportation/TrafficFlowObserved',
     updateFrequency: 'PT15M',
   },
+  formats: [telraamTraffic],
   retention: { rawDays: 30, curatedDays: 3650, quarantineDays: 30 },
 });

@@ -8,6 +8,7 @@ import { startBroker, type BrokerLimits, type EmbeddedBroker } from './broker.ts
 import { DEFAULT_DATA_DIR, dataDirLayout, ensureDataDir, loadPseudonymKey, type DataDirLayout } from './data-dir.ts';
 import { DeviceRegistry } from './devices.ts';
 import { FailedObjects, RETRY_POLICY, type RetryPolicy } from './failed-objects.ts';
+import { HTTP_PUSH_DEFAULTS, startHttpPush, type HttpPushEndpoint } from './http-push.ts';
 import { Ingest } from './ingest.ts';
 import { TransformPipeline, type PipelineFailure } from './pipeline.ts';
 import { BUFFERING_DEFAULTS, type BufferingHints, type OpenBufferFile } from './raw-buffer.ts';
@@ -43,6 +44,11 @@ export interface LocalPlatformOptions {
    * @default COMPACTION_DEFAULTS, checked every LOCAL_COMPACTION_INTERVAL_MS
    */
   readonly compaction?: false | { readonly policy?: CompactionPolicy; readonly intervalMs?: number };
+  /**
+   * HTTP push for registered integrations, or false for none. Its host is the broker's.
+   * @default - on HTTP_PUSH_DEFAULTS.port, or any free port when that is taken or `port` is 0
+   */
+  readonly http?: false | { readonly port?: number };
 }
 
 /** How often `dev` looks for settled partitions to compact. */
@@ -59,6 +65,8 @@ export interface LocalPlatform {
   readonly simulator: Simulator | undefined;
   readonly devices: DeviceRegistry;
   readonly broker: EmbeddedBroker;
+  /** The HTTP push endpoint, unless switched off. */
+  readonly http: HttpPushEndpoint | undefined;
   /** Background compaction, unless switched off. */
   readonly compactor: LocalCompactor | undefined;
   /** Stops publishing, stops the broker, seals every buffer, transforms everything, and reports (what could not be sealed: `ingest.unsealed`). */
@@ -180,6 +188,27 @@ export async function startLocalPlatform(options: LocalPlatformOptions): Promise
     duckdb.closeSync();
     throw error;
   }
+  let http: HttpPushEndpoint | undefined;
+  if (options.http !== false) {
+    const asked = options.http?.port;
+    try {
+      http = await startHttpPush({
+        ingest,
+        devices,
+        host: options.host,
+        port: asked ?? (options.port === 0 ? 0 : HTTP_PUSH_DEFAULTS.port),
+        fallback: asked === undefined,
+        log,
+      });
+    } catch (error) {
+      await broker.close();
+      devices.close();
+      await compactor?.stop();
+      await pipeline.close();
+      duckdb.closeSync();
+      throw error;
+    }
+  }
   // The hints name the data dir when it is not the default, so they work as printed.
   const dataDirOption = options.dataDir === DEFAULT_DATA_DIR ? '' : ` --data-dir ${options.dataDir}`;
   log(describeAuthentication(devices, dataDirOption));
@@ -203,6 +232,7 @@ export async function startLocalPlatform(options: LocalPlatformOptions): Promise
   let stopping: Promise<RunSummary> | undefined;
   const stop = async (): Promise<RunSummary> => {
     await simulator?.stop();
+    await http?.close();
     await broker.close();
     devices.close();
     const unsealed = await ingest.sealAll();
@@ -224,6 +254,7 @@ export async function startLocalPlatform(options: LocalPlatformOptions): Promise
     simulator,
     devices,
     broker,
+    http,
     compactor,
     stop: () => (stopping ??= stop()),
   };

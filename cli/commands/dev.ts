@@ -6,7 +6,9 @@ import { TRANSFORM_DEFAULTS } from '../../functions/core/reading.ts';
 import { startLocalPlatform } from '../../local/runtime.ts';
 import { SIMULATOR_DEFAULTS } from '../../local/simulator.ts';
 import type { RunSummary } from '../../local/stats.ts';
-import { intOption, parse, portOption } from '../args.ts';
+import { intOption, parse, portOption, UsageError } from '../args.ts';
+import { HTTP_PUSH_DEFAULTS } from '../../local/http-push.ts';
+import { pushPathFor } from '../../functions/core/integrations.ts';
 import { DEFAULT_DATA_DIR } from '../../local/data-dir.ts';
 
 export const DEV_USAGE = `Usage: datastroom dev [options]
@@ -16,6 +18,8 @@ quarantine zones under the data dir, the transform, and a demo fleet.
 
   --port P            MQTT port (default 1883)
   --host H            address to listen on (default 127.0.0.1; 0.0.0.0 for the network)
+  --http-port P       HTTP push port for integrations (default ${HTTP_PUSH_DEFAULTS.port}, or a free one if taken)
+  --no-http           no HTTP push
   --no-simulate       no demo fleet: publish with any MQTT client
   --sensors N         demo sensors, spread over every dataset (default ${SIMULATOR_DEFAULTS.sensors})
   --interval-ms M     ms between two readings of a sensor (default ${SIMULATOR_DEFAULTS.intervalMs})
@@ -61,6 +65,8 @@ export async function devCommand(argv: readonly string[]): Promise<number> {
       port: { type: 'string' },
       host: { type: 'string' },
       'no-simulate': { type: 'boolean', default: false },
+      'http-port': { type: 'string' },
+      'no-http': { type: 'boolean', default: false },
       sensors: { type: 'string' },
       'interval-ms': { type: 'string' },
       seed: { type: 'string' },
@@ -78,6 +84,8 @@ export async function devCommand(argv: readonly string[]): Promise<number> {
     return 0;
   }
   const port = portOption(values.port, 1883);
+  if (values['no-http'] && values['http-port'] !== undefined) throw new UsageError('--http-port and --no-http exclude each other');
+  const httpPort = values['http-port'] === undefined ? undefined : intOption('http-port', values['http-port'], 0, 0, 65_535);
   const duration = values.duration === undefined ? undefined : intOption('duration', values.duration, 0, 1);
   const sensors = intOption('sensors', values.sensors, SIMULATOR_DEFAULTS.sensors, 1);
   const simulator = {
@@ -105,12 +113,16 @@ export async function devCommand(argv: readonly string[]): Promise<number> {
     buffering,
     policy,
     log,
+    http: values['no-http'] ? false : { port: httpPort },
   });
   const dataDirOption = values['data-dir'] === DEFAULT_DATA_DIR ? '' : ` --data-dir ${shellWord(values['data-dir'])}`;
   const example = registry[0] ? topicFor(registry[0].id, 'sensor-1') : 'datastroom/<dataset>/<sensorId>';
   for (const line of [
     `MQTT broker listening on mqtt://${values.host ?? '127.0.0.1'}:${platform.port}`,
     `  publish JSON readings to datastroom/<dataset>/<sensorId>, e.g. ${example}`,
+    platform.http
+      ? `HTTP push listening on http://${platform.http.host}:${platform.http.port}: POST ${pushPathFor('<dataset>', '<format>').replace('/<format>', '[/<format>]')} with an integration's credentials (npx datastroom integrations register --local ...${dataDirOption})`
+      : '  no HTTP push (--no-http)',
     `  data in ${platform.layout.root} (raw, curated, quarantine)`,
     platform.simulator ? `  demo fleet of ${sensors} sensors is publishing` : '  no demo fleet (--no-simulate)',
     `  query with: npx datastroom query "select count(*) from ${registry[0]?.id ?? 'air_quality'}"${dataDirOption}`,
