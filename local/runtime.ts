@@ -10,6 +10,9 @@ import { DeviceRegistry } from './devices.ts';
 import { FailedObjects, RETRY_POLICY, type RetryPolicy } from './failed-objects.ts';
 import { HTTP_PUSH_DEFAULTS, startHttpPush, type HttpPushEndpoint } from './http-push.ts';
 import { Ingest } from './ingest.ts';
+import { LocalPuller } from './pull.ts';
+import type { PullSource } from '../datasets/index.ts';
+import type { RetryOptions } from '../functions/core/pull.ts';
 import { TransformPipeline, type PipelineFailure } from './pipeline.ts';
 import { BUFFERING_DEFAULTS, type BufferingHints, type OpenBufferFile } from './raw-buffer.ts';
 import { Simulator, type SimulatorOptions } from './simulator.ts';
@@ -49,6 +52,12 @@ export interface LocalPlatformOptions {
    * @default - on HTTP_PUSH_DEFAULTS.port, or any free port when that is taken or `port` is 0
    */
   readonly http?: false | { readonly port?: number };
+  /**
+   * Pull sources to poll, each on its schedule unless `schedule` is false
+   * (then only `puller.poll(id)` polls).
+   * @default - none
+   */
+  readonly pull?: { readonly sources: readonly PullSource[]; readonly retry?: RetryOptions; readonly schedule?: boolean; readonly now?: () => number };
 }
 
 /** How often `dev` looks for settled partitions to compact. */
@@ -65,6 +74,8 @@ export interface LocalPlatform {
   readonly simulator: Simulator | undefined;
   readonly devices: DeviceRegistry;
   readonly broker: EmbeddedBroker;
+  /** The pull sources' poller, when sources were given. */
+  readonly puller: LocalPuller | undefined;
   /** The HTTP push endpoint, unless switched off. */
   readonly http: HttpPushEndpoint | undefined;
   /** Background compaction, unless switched off. */
@@ -209,6 +220,11 @@ export async function startLocalPlatform(options: LocalPlatformOptions): Promise
       throw error;
     }
   }
+  const puller =
+    options.pull && options.pull.sources.length > 0
+      ? new LocalPuller({ layout, ingest, sources: options.pull.sources, retry: options.pull.retry, now: options.pull.now, log })
+      : undefined;
+  if (options.pull?.schedule ?? true) puller?.start();
   // The hints name the data dir when it is not the default, so they work as printed.
   const dataDirOption = options.dataDir === DEFAULT_DATA_DIR ? '' : ` --data-dir ${options.dataDir}`;
   log(describeAuthentication(devices, dataDirOption));
@@ -232,6 +248,7 @@ export async function startLocalPlatform(options: LocalPlatformOptions): Promise
   let stopping: Promise<RunSummary> | undefined;
   const stop = async (): Promise<RunSummary> => {
     await simulator?.stop();
+    await puller?.stop();
     await http?.close();
     await broker.close();
     devices.close();
@@ -255,6 +272,7 @@ export async function startLocalPlatform(options: LocalPlatformOptions): Promise
     devices,
     broker,
     http,
+    puller,
     compactor,
     stop: () => (stopping ??= stop()),
   };

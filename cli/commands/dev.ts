@@ -6,7 +6,12 @@ import { TRANSFORM_DEFAULTS } from '../../functions/core/reading.ts';
 import { startLocalPlatform } from '../../local/runtime.ts';
 import { SIMULATOR_DEFAULTS } from '../../local/simulator.ts';
 import type { RunSummary } from '../../local/stats.ts';
-import { intOption, parse, portOption, UsageError } from '../args.ts';
+import { intOption, parse, portOption, suggestion, UsageError } from '../args.ts';
+import { findPullSource, pullSources } from '../../datasets/index.ts';
+
+function usage(message: string): never {
+  throw new UsageError(message);
+}
 import { HTTP_PUSH_DEFAULTS } from '../../local/http-push.ts';
 import { pushPathFor } from '../../functions/core/integrations.ts';
 import { DEFAULT_DATA_DIR } from '../../local/data-dir.ts';
@@ -20,6 +25,7 @@ quarantine zones under the data dir, the transform, and a demo fleet.
   --host H            address to listen on (default 127.0.0.1; 0.0.0.0 for the network)
   --http-port P       HTTP push port for integrations (default ${HTTP_PUSH_DEFAULTS.port}, or a free one if taken)
   --no-http           no HTTP push
+  --pull IDS          poll these pull sources on their schedules (comma-separated: ${pullSources.map((p) => p.id).join(', ')}; default none)
   --no-simulate       no demo fleet: publish with any MQTT client
   --sensors N         demo sensors, spread over every dataset (default ${SIMULATOR_DEFAULTS.sensors})
   --interval-ms M     ms between two readings of a sensor (default ${SIMULATOR_DEFAULTS.intervalMs})
@@ -67,6 +73,7 @@ export async function devCommand(argv: readonly string[]): Promise<number> {
       'no-simulate': { type: 'boolean', default: false },
       'http-port': { type: 'string' },
       'no-http': { type: 'boolean', default: false },
+      pull: { type: 'string' },
       sensors: { type: 'string' },
       'interval-ms': { type: 'string' },
       seed: { type: 'string' },
@@ -86,6 +93,11 @@ export async function devCommand(argv: readonly string[]): Promise<number> {
   const port = portOption(values.port, 1883);
   if (values['no-http'] && values['http-port'] !== undefined) throw new UsageError('--http-port and --no-http exclude each other');
   const httpPort = values['http-port'] === undefined ? undefined : intOption('http-port', values['http-port'], 0, 0, 65_535);
+  const pulled = (values.pull ?? '')
+    .split(',')
+    .map((id) => id.trim())
+    .filter((id) => id !== '')
+    .map((id) => findPullSource(id) ?? usage(`--pull: no pull source "${id}"${suggestion(id, pullSources.map((p) => p.id))}; known: ${pullSources.map((p) => p.id).join(', ')}`));
   const duration = values.duration === undefined ? undefined : intOption('duration', values.duration, 0, 1);
   const sensors = intOption('sensors', values.sensors, SIMULATOR_DEFAULTS.sensors, 1);
   const simulator = {
@@ -114,6 +126,7 @@ export async function devCommand(argv: readonly string[]): Promise<number> {
     policy,
     log,
     http: values['no-http'] ? false : { port: httpPort },
+    pull: { sources: pulled },
   });
   const dataDirOption = values['data-dir'] === DEFAULT_DATA_DIR ? '' : ` --data-dir ${shellWord(values['data-dir'])}`;
   const example = registry[0] ? topicFor(registry[0].id, 'sensor-1') : 'datastroom/<dataset>/<sensorId>';
@@ -124,6 +137,7 @@ export async function devCommand(argv: readonly string[]): Promise<number> {
       ? `HTTP push listening on http://${platform.http.host}:${platform.http.port}: POST ${pushPathFor('<dataset>', '<format>').replace('/<format>', '[/<format>]')} with an integration's credentials (npx datastroom integrations register --local ...${dataDirOption})`
       : '  no HTTP push (--no-http)',
     `  data in ${platform.layout.root} (raw, curated, quarantine)`,
+    ...pulled.map((p) => `  polling ${p.id} (${p.title}) every ${p.schedule} into ${p.datasetId}; its cursor in ${platform.layout.state}/pull/${p.id}.json`),
     platform.simulator ? `  demo fleet of ${sensors} sensors is publishing` : '  no demo fleet (--no-simulate)',
     `  query with: npx datastroom query "select count(*) from ${registry[0]?.id ?? 'air_quality'}"${dataDirOption}`,
     `  at a glance: npx datastroom status${dataDirOption}`,
@@ -165,6 +179,14 @@ export async function devCommand(argv: readonly string[]): Promise<number> {
   const summary = await platform.stop();
   display.stop();
   const ignored = platform.ingest.outside.total;
+  for (const [id, p] of platform.puller?.stats() ?? []) {
+    process.stderr.write(`pull ${id}: ${p.polls} poll${p.polls === 1 ? '' : 's'}, ${p.fresh} new readings in ${p.payloads} payloads, ${p.retries} retries, ${p.failures} failed\n`);
+  }
+  if (platform.http) {
+    const { accepted, refused } = platform.http.stats();
+    const refusals = Object.entries(refused).map(([status, n]) => `${n} × ${status}`);
+    process.stderr.write(`HTTP push: ${accepted} payloads accepted${refusals.length > 0 ? `, refused ${refusals.join(', ')}` : ''}\n`);
+  }
   process.stderr.write(`${describeSummary(summary)}${ignored > 0 ? `; ${ignored} message${ignored === 1 ? '' : 's'} on topics outside datastroom/ ignored` : ''}\n`);
   if (values['summary-json']) process.stdout.write(`${JSON.stringify(summary)}\n`);
   const unsealed = platform.ingest.unsealed;
