@@ -427,7 +427,7 @@ export async function startBroker(options: BrokerOptions): Promise<EmbeddedBroke
       const ruleOf = device?.integration ? isIntegrationRuleName : isDatasetRuleName;
       const mine = device !== undefined && (basic ? basic.topic === own && ruleOf(basic.ruleName, device.datasetId) : packet.topic === own);
       if (!mine) {
-        log(`refused publish by ${who(client)} to ${packet.topic}: ${own ? `a device publishes only to ${own}` : 'not a device with valid credentials'}`);
+        log(`refused publish by ${who(client)} to ${packet.topic}: ${own ? `${device?.integration ? 'an integration' : 'a device'} publishes only to ${own}` : 'not a device with valid credentials'}`);
         callback(new Error(`not authorized to publish to ${packet.topic}`));
         return;
       }

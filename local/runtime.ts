@@ -11,7 +11,8 @@ import { FailedObjects, RETRY_POLICY, type RetryPolicy } from './failed-objects.
 import { HTTP_PUSH_DEFAULTS, startHttpPush, type HttpPushEndpoint } from './http-push.ts';
 import { Ingest } from './ingest.ts';
 import { LocalPuller } from './pull.ts';
-import type { PullSource } from '../datasets/index.ts';
+import { getDataset, type PullSource } from '../datasets/index.ts';
+import { acceptedFormats } from '../functions/core/formats.ts';
 import type { RetryOptions } from '../functions/core/pull.ts';
 import { TransformPipeline, type PipelineFailure } from './pipeline.ts';
 import { BUFFERING_DEFAULTS, type BufferingHints, type OpenBufferFile } from './raw-buffer.ts';
@@ -209,6 +210,7 @@ export async function startLocalPlatform(options: LocalPlatformOptions): Promise
         host: options.host,
         port: asked ?? (options.port === 0 ? 0 : HTTP_PUSH_DEFAULTS.port),
         fallback: asked === undefined,
+        formatsOf: (datasetId) => acceptedFormats(getDataset(datasetId)),
         log,
       });
     } catch (error) {
