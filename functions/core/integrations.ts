@@ -117,6 +117,11 @@ export function pushAuthorization(name: string, secret: string): string {
   return `Basic ${Buffer.from(`${name}:${secret}`).toString('base64')}`;
 }
 
+/** Name of a dataset's delivery stream into the raw zone, in an environment. */
+export function deliveryStreamNameFor(envName: string, datasetId: string): string {
+  return `datastroom-${envName}-${datasetId}`;
+}
+
 /** Prefix of the Secrets Manager secrets of an environment's integrations (name, dataset, format, secret). */
 export function integrationSecretPrefix(envName: string): string {
   return `datastroom/${envName}/integrations/`;

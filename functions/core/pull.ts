@@ -220,7 +220,9 @@ export async function pollOnce(source: PullSource, state: PullCursor, now: numbe
   let known = 0;
   for await (const page of pollPages(source, window, deps.fetchJson, deps.secret)) {
     for (const part of splitPage(page)) {
-      const isNew = part.items.filter((i) => !seen.has(i.key) && Number.isFinite(i.ts));
+      // A reading before the window is one the cursor has let go of, or one the API answered beyond what was
+      // asked (Opendatasoft's current state, a car park not updated for a while): known either way.
+      const isNew = part.items.filter((i) => !seen.has(i.key) && Number.isFinite(i.ts) && i.ts >= window.from);
       known += part.items.length - isNew.length;
       if (isNew.length === 0) continue;
       await deps.deliver(Buffer.from(part.text));

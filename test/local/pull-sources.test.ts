@@ -246,7 +246,7 @@ describe('pull sources, against recorded answers', () => {
       url: `${server.url}/ods/records`,
       schedule: 'PT5M',
       overlap: 'PT15M',
-      lookback: 'PT1H',
+      lookback: 'PT6H',
     });
     const { platform, dataDir } = await platformFor([parking], { now: T8 + 3 * HOUR }, []);
     expect(await platform.puller?.poll('test-parking')).toMatchObject({ payloads: 1, fresh: 3 });
