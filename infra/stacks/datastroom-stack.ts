@@ -1,10 +1,11 @@
 import { CfnOutput, Stack, Tags, type StackProps } from 'aws-cdk-lib';
 import type { Construct } from 'constructs';
-import { registry, type Dataset } from '../../datasets/index.ts';
-import { CONFIG_DEFAULTS, type PlatformConfig } from '../config.ts';
+import { findPullSource, pullSources, registry, type Dataset } from '../../datasets/index.ts';
+import { CONFIG_DEFAULTS, ConfigError, type PlatformConfig } from '../config.ts';
 import { Catalog } from '../constructs/catalog.ts';
 import { Compaction } from '../constructs/compaction.ts';
 import { Ingestion } from '../constructs/ingestion.ts';
+import { Integrations } from '../constructs/integrations.ts';
 import { LakeStorage } from '../constructs/lake-storage.ts';
 import { Observability } from '../constructs/observability.ts';
 import { QueryAccess, WORKGROUP_ROLES } from '../constructs/query-access.ts';
@@ -37,6 +38,7 @@ export class DatastroomStack extends Stack {
   readonly query: QueryAccess;
   readonly observability: Observability;
   readonly compaction: Compaction;
+  readonly integrations: Integrations;
 
   constructor(scope: Construct, id: string, props: DatastroomStackProps = {}) {
     super(scope, id, { description: 'Datastroom: sensors over MQTT into a governed data lake, SQL and BI out', ...props });
@@ -56,6 +58,18 @@ export class DatastroomStack extends Stack {
     });
     const { key, rawBucket, curatedBucket, resultsBucket } = this.storage;
     this.ingestion = new Ingestion(this, 'Ingestion', { envName: config.envName, datasets, rawBucket, key });
+    this.integrations = new Integrations(this, 'Integrations', {
+      envName: config.envName,
+      key,
+      ingestion: this.ingestion.datasets,
+      rawBucket,
+      pullSources: config.pullSources.map((id) => {
+        const source = findPullSource(id);
+        if (!source) throw new ConfigError('pullSources', `no pull source "${id}": declared are ${pullSources.map((p) => p.id).join(', ')}`);
+        if (!datasets.some((d) => d.id === source.datasetId)) throw new ConfigError('pullSources', `pull source "${id}" feeds ${source.datasetId}, which this stack does not deploy`);
+        return source;
+      }),
+    });
     this.transform = new Transform(this, 'Transform', {
       envName: config.envName,
       datasets,
@@ -123,5 +137,6 @@ export class DatastroomStack extends Stack {
       output(`ReadPolicy${tier[0]?.toUpperCase()}${tier.slice(1)}`, this.query.policies[tier].managedPolicyArn, `Managed policy: query ${tier} data`);
     }
     output(STACK_OUTPUTS.alarmTopic, this.observability.topic.topicArn, 'Subscribe to be alarmed');
+    output(STACK_OUTPUTS.pushEndpoint, this.integrations.url, 'HTTP push: integrations POST to <this>ingest/<dataset>[/<format>]');
   }
 }
