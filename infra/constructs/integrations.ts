@@ -165,7 +165,7 @@ export class Integrations extends Construct {
         id: 'AwsSolutions-APIG4',
         reason: 'Each request is authenticated by the function against the integration\'s secret (constant-time comparison); a Lambda authorizer would be a second invocation for the same check.',
       });
-      acknowledgeControl(route, 'api_gwv2_authorization_type_configured', 'Each request is authenticated by the function against the integration\'s secret (constant-time comparison); a Lambda authorizer would be a second invocation for the same check.');
+      acknowledgeControl(route, 'api_gw_v2_authorization_type_configured_check', 'Each request is authenticated by the function against the integration\'s secret (constant-time comparison); a Lambda authorizer would be a second invocation for the same check.');
     }
     stage.node.addDependency(accessLogs);
 

@@ -97,7 +97,10 @@ export function transformFunction(rehearsal: Rehearsal) {
 export function datasetResourceProperty(rehearsal: Rehearsal, dataset: Dataset, type: string, property: string): string {
   const Tagged = z.looseObject({ Tags: z.array(z.object({ Key: z.string(), Value: z.string() })) });
   const [id] = single(
-    resourcesOfType(rehearsal.platform.template, type).filter(([, r]) => Tagged.parse(r.Properties).Tags.some((t) => t.Key === TAG_KEYS.dataset && t.Value === dataset.id)),
+    // The dataset's device resources: its integrations' thing type, policy and rule are named Integration*.
+    resourcesOfType(rehearsal.platform.template, type).filter(
+      ([id, r]) => !/Integration[A-Z]/.test(id) && Tagged.parse(r.Properties).Tags.some((t) => t.Key === TAG_KEYS.dataset && t.Value === dataset.id),
+    ),
     `${type} of ${dataset.id}`,
   );
   return z.string().parse(rehearsal.properties(id)[property]);
