@@ -16,6 +16,8 @@
  *   8. a one-day query with 7 days kept vs 1 day kept (bench/query-days.ts)
  *   9. transform ms per Firehose object (gzip, base64 payloads) at 70, 350
  *      and 3,500 readings, one vCPU, written to cost/measured-transform.json
+ *  10. the transform of readings in vendor formats (The Things Stack uplinks,
+ *      NGSI-v2 keyValues) vs the same readings native (bench/formats.ts)
  *
  * BENCH_ROWS, BENCH_MESSAGES and BENCH_LAKE_SCALE scale it down for a quick look;
  * BENCH_LAKE_SCALE=0 leaves the lake (6) out.
@@ -39,6 +41,7 @@ import { lakeRows, measureLake } from './lake.ts';
 import { measureCliStartup, startupLines } from './cli-startup.ts';
 import { measureQueryDays, queryDaysLines } from './query-days.ts';
 import { measureFirehoseTransform } from './firehose.ts';
+import { formatsRow, measureFormats } from './formats.ts';
 
 const ROWS = Number(process.env.BENCH_ROWS ?? 1_000_000);
 const RUNS = Number(process.env.BENCH_RUNS ?? 3);
@@ -193,6 +196,8 @@ async function main(): Promise<void> {
     const lake = Number(process.env.BENCH_LAKE_SCALE ?? 1) > 0 ? await measureLake() : undefined;
     process.stderr.write('firehose: the transform on objects as Firehose writes them...\n');
     const firehose = await measureFirehoseTransform((line) => process.stderr.write(`${line}\n`));
+    process.stderr.write('formats: vendor payloads vs the same readings native...\n');
+    const formats = await measureFormats(Math.min(ROWS, 200_000), RUNS);
 
     const rows: [string, string, string, string][] = [
       ['transform rows/s', transformRate.toFixed(0), `DuckDB COPY ${referenceRate.toFixed(0)}`, `${ratio(transformRate, referenceRate)} (target >= 0.5)`],
@@ -210,6 +215,7 @@ async function main(): Promise<void> {
         f.fastPath ? 'fast path' : 'pre-pass',
       ]),
       [`Firehose object, full buffer (${firehose.fullBuffer.readings} readings): warm ms`, String(firehose.fullBuffer.warmMs), `peak ${firehose.fullBuffer.peakRssMb} MB`, `function ${firehose.functionMemoryMb} MB`],
+      formatsRow(formats),
     ];
     const widths = [0, 1, 2, 3].map((i) => Math.max(...rows.map((r) => r[i]!.length), ['measure', 'value', 'reference', 'ratio'][i]!.length));
     const line = (r: readonly string[]) => r.map((c, i) => c.padEnd(widths[i]!)).join('  ');
@@ -248,6 +254,7 @@ async function main(): Promise<void> {
         pruning,
         lake,
         firehose,
+        formats,
       })}\n`,
     );
   } finally {

@@ -1,5 +1,8 @@
 import { z } from 'zod';
 import { defineDataset, eventTime } from './define.ts';
+import { smartDataModel } from './formats/fiware.ts';
+import { sensorCommunity } from './formats/sensor-community.ts';
+import { thingsStackUplink } from './formats/things-stack.ts';
 
 const level = (description: string, typical: [number, number]) =>
   z.number().min(0).max(200).meta({ unit: 'dB(A)', description, typical });
@@ -14,6 +17,18 @@ export const noise = defineDataset({
     laeq: level('Equivalent continuous sound level over the interval (LAeq)', [45, 70]),
     lamax: level('Maximum sound level in the interval (LAmax)', [60, 90]),
   }),
+  formats: [
+    ...smartDataModel({ type: 'NoiseLevelObserved', time: ['dateObservedTo', 'dateObserved'], fields: { laeq: { attribute: 'LAeq' }, lamax: { attribute: 'LAmax' } } }),
+    thingsStackUplink({
+      fields: { laeq: { key: ['laeq', 'LAeq'] }, lamax: { key: ['lamax', 'LAmax'] } },
+      // Noise monitors without a payload formatter send both levels in tenths of a dB, big-endian.
+      layout: [
+        { key: 'laeq', type: 'uint16be', scale: 0.1 },
+        { key: 'lamax', type: 'uint16be', scale: 0.1 },
+      ],
+    }),
+    sensorCommunity({ laeq: ['noise_LAeq', 'DNMS_noise_LAeq'], lamax: ['noise_LA_max', 'DNMS_noise_LA_max'] }),
+  ],
   governance: {
     owner: 'Dienst Milieu en Klimaat',
     steward: 'geluid@stad.example.be',

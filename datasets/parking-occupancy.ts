@@ -1,6 +1,8 @@
 import { z } from 'zod';
 import { defineDataset, eventTime } from './define.ts';
 import { opendatasoftParking } from './formats/opendatasoft.ts';
+import { smartDataModel } from './formats/fiware.ts';
+import { thingsStackUplink } from './formats/things-stack.ts';
 
 export const parkingOccupancy = defineDataset({
   id: 'parking_occupancy',
@@ -12,6 +14,23 @@ export const parkingOccupancy = defineDataset({
     free_spaces: z.int().nonnegative().meta({ unit: 'spaces', description: 'Spaces free at ts', typical: [0, 250] }),
     total_spaces: z.int().positive().meta({ unit: 'spaces', description: 'Spaces in service at ts', typical: [250, 250], aggregate: ['max'] }),
   }),
+  formats: [
+    ...smartDataModel({
+      type: 'OffStreetParking',
+      time: ['dateObserved', 'occupancyModified', 'dateModified'],
+      orArrival: true,
+      fields: { free_spaces: { attribute: 'availableSpotNumber' }, total_spaces: { attribute: 'totalSpotNumber' } },
+    }).map((f) => ({ ...f, id: `${f.id}-offstreet` })),
+    // One spot is one space: free or not.
+    ...smartDataModel({
+      type: 'ParkingSpot',
+      time: ['observedAt', 'dateObserved', 'dateModified'],
+      orArrival: true,
+      fields: { free_spaces: { attribute: 'status', values: { free: 1, occupied: 0 } }, total_spaces: { constant: 1 } },
+    }).map((f) => ({ ...f, id: `${f.id}-spot` })),
+    thingsStackUplink({ fields: { free_spaces: { key: ['free_spaces', 'free'] }, total_spaces: { key: ['total_spaces', 'total'] } } }),
+    opendatasoftParking,
+  ],
   governance: {
     owner: 'Dienst Mobiliteit',
     steward: 'parkeren@stad.example.be',
@@ -22,6 +41,5 @@ export const parkingOccupancy = defineDataset({
     standard: 'FIWARE Smart Data Model Parking/OffStreetParking',
     updateFrequency: 'PT5M',
   },
-  formats: [opendatasoftParking],
   retention: { rawDays: 30, curatedDays: 1825, quarantineDays: 30 },
 });

@@ -1,9 +1,15 @@
 import { z } from 'zod';
 import { defineDataset, eventTime } from './define.ts';
 import { telraamTraffic } from './formats/telraam.ts';
+import { smartDataModel } from './formats/fiware.ts';
+import { thingsStackUplink } from './formats/things-stack.ts';
+import { trafficFlowCounts } from './formats/traffic-flow.ts';
 
+// Numbers, not integers: counters that extrapolate (Telraam scales its camera's counts up to the hour it was
+// not counting) report fractions, and rounding each would bias every sum. Optional: a FIWARE
+// TrafficFlowObserved counts one vehicle type per entity.
 const count = (description: string, typical: [number, number]) =>
-  z.int().nonnegative().meta({ unit: 'count', description, typical, aggregate: ['sum'] });
+  z.number().nonnegative().optional().meta({ unit: 'count', description, typical, aggregate: ['sum'] });
 
 export const trafficCount = defineDataset({
   id: 'traffic_count',
@@ -18,6 +24,19 @@ export const trafficCount = defineDataset({
     pedestrians: count('Pedestrians', [0, 150]),
     heavy_vehicles: count('Trucks and buses', [0, 15]),
   }),
+  formats: [
+    ...smartDataModel({ type: 'TrafficFlowObserved', time: ['dateObservedTo', 'dateObserved'], fields: {}, compute: trafficFlowCounts }),
+    thingsStackUplink({
+      fields: {
+        interval_s: { key: ['interval_s', 'interval'] },
+        cars: { key: ['cars', 'car'] },
+        bikes: { key: ['bikes', 'bike'] },
+        pedestrians: { key: ['pedestrians', 'pedestrian'] },
+        heavy_vehicles: { key: ['heavy_vehicles', 'heavy'] },
+      },
+    }),
+    telraamTraffic,
+  ],
   governance: {
     owner: 'Dienst Mobiliteit',
     steward: 'mobiliteit@stad.example.be',
@@ -28,6 +47,5 @@ export const trafficCount = defineDataset({
     standard: 'FIWARE Smart Data Model Transportation/TrafficFlowObserved',
     updateFrequency: 'PT15M',
   },
-  formats: [telraamTraffic],
   retention: { rawDays: 30, curatedDays: 3650, quarantineDays: 30 },
 });

@@ -1,5 +1,5 @@
 import { readFile, writeFile } from 'node:fs/promises';
-import { registry, type Dataset } from '../../datasets/index.ts';
+import { NATIVE_FORMAT, registry, type Dataset } from '../../datasets/index.ts';
 import { datasetTopicFilter } from '../../functions/core/envelope.ts';
 import { GLUE_TYPES } from '../../glue/columns.ts';
 import { parse } from '../args.ts';
@@ -8,18 +8,36 @@ export const DATASETS_USAGE = `Usage: datastroom datasets [--json | --markdown |
 
 The dataset register: id, title, classification, owner, steward,
 personal-data fields, retention per zone, and fields with types and units.
---update-doc FILE rewrites the table between the datasets:start and
-datasets:end markers of a Markdown file (npm run docs does so for the README).`;
+--update-doc FILE rewrites the tables between the datasets:start and
+datasets:end, and formats:start and formats:end, markers of a Markdown file
+(npm run docs does so for the README).`;
 
 const START = '<!-- datasets:start -->';
 const END = '<!-- datasets:end -->';
 
 /** A Markdown document with the register table between its markers replaced by the current one. */
 export function withRegisterTable(doc: string): string {
-  const start = doc.indexOf(START);
-  const end = doc.indexOf(END);
-  if (start < 0 || end < start) throw new Error(`no ${START} ... ${END} markers in the document`);
-  return `${doc.slice(0, start + START.length)}\n${registerMarkdown()}\n${doc.slice(end)}`;
+  return between(between(doc, START, END, registerMarkdown()), FORMATS_START, FORMATS_END, formatsMarkdown());
+}
+
+const FORMATS_START = '<!-- formats:start -->';
+const FORMATS_END = '<!-- formats:end -->';
+
+function between(doc: string, startMarker: string, endMarker: string, text: string): string {
+  const start = doc.indexOf(startMarker);
+  const end = doc.indexOf(endMarker);
+  if (start < 0 || end < start) throw new Error(`no ${startMarker} ... ${endMarker} markers in the document`);
+  return `${doc.slice(0, start + startMarker.length)}\n${text}\n${doc.slice(end)}`;
+}
+
+/** The formats each dataset accepts, as a Markdown table (the README's copy is this output). */
+export function formatsMarkdown(datasets: readonly Dataset[] = registry): string {
+  const rows = datasets.map((d) => {
+    const formats = [NATIVE_FORMAT, ...(d.formats ?? []).map((f) => f.id)].map((id) => `\`${id}\``).join(', ');
+    const models = [...new Set((d.formats ?? []).map((f) => f.title.split(',')[0] ?? f.title))].join('; ');
+    return `| \`${d.id}\` | ${formats} | ${models === '' ? 'the platform\'s own JSON only' : models} |`;
+  });
+  return ['| dataset | formats accepted | from |', '| --- | --- | --- |', ...rows].join('\n');
 }
 
 /** The register entry of one dataset, as `datasets --json` prints it. */

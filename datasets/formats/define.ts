@@ -22,7 +22,8 @@ export type Paths = Path | readonly Path[];
 
 /** A test on a payload that recognises a format; all of a format's conditions must hold. */
 export interface Condition {
-  readonly path: Path;
+  /** Where to look; of several, the first that is present is the one tested. */
+  readonly path: Paths;
   /**
    * What must be there: a JSON type, `present` (anything but null), or `absent`.
    * @default 'present'
@@ -69,6 +70,7 @@ export interface FieldPath {
 
 /** Where a reading's event time comes from. */
 export interface TimeSource {
+  /** Where the time is; a text interval (`start/end`, as FIWARE's dateObserved may be) counts by its end. */
   readonly path: Paths;
   /**
    * The IANA time zone a time without offset is in.

@@ -1,11 +1,19 @@
 /** Paths into payloads (see {@link Path}): parsed once, then followed. */
 import type { Path } from './define.ts';
 
-/** One step of a path. */
-export type Step =
-  | { readonly key: string }
-  | { readonly index: number }
-  | { readonly where: string; readonly equals: string };
+/**
+ * One step of a path: a key (`kind` 0), an array index (1), or the first
+ * array element whose `key` equals `equals` (2). One shape for all three
+ * keeps following a path fast: it runs for every field of every reading.
+ */
+export interface Step {
+  readonly kind: 0 | 1 | 2;
+  readonly key: string;
+  readonly index: number;
+  readonly equals: string;
+}
+
+const keyStep = (key: string): Step => ({ kind: 0, key, index: -1, equals: '' });
 
 /** A path that does not parse; the message shows it. */
 export class PathSyntaxError extends Error {
@@ -31,11 +39,11 @@ export function parsePath(path: Path): readonly Step[] {
       const end = path.indexOf(']', i);
       if (end < 0) fail(`"[" at ${i} is not closed`);
       const inner = path.slice(i + 1, end);
-      if (/^\d+$/.test(inner)) steps.push({ index: Number(inner) });
-      else if (/^"[^"]*"$/.test(inner)) steps.push({ key: inner.slice(1, -1) });
+      if (/^\d+$/.test(inner)) steps.push({ kind: 1, key: '', index: Number(inner), equals: '' });
+      else if (/^"[^"]*"$/.test(inner)) steps.push(keyStep(inner.slice(1, -1)));
       else if (/^[^=\]]+=[^\]]*$/.test(inner)) {
         const eq = inner.indexOf('=');
-        steps.push({ where: inner.slice(0, eq), equals: inner.slice(eq + 1) });
+        steps.push({ kind: 2, key: inner.slice(0, eq), index: -1, equals: inner.slice(eq + 1) });
       } else fail(`"[${inner}]" is not an index, a quoted key or key=value`);
       i = end + 1;
       if (i < path.length && path[i] === '.') i++;
@@ -44,7 +52,7 @@ export function parsePath(path: Path): readonly Step[] {
     let end = i;
     while (end < path.length && path[end] !== '.' && path[end] !== '[') end++;
     if (end === i) fail(`an empty key at ${i}`);
-    steps.push({ key: path.slice(i, end) });
+    steps.push(keyStep(path.slice(i, end)));
     i = end < path.length && path[end] === '.' ? end + 1 : end;
     if (path[end] === '.' && i === path.length) fail('it ends with a dot');
   }
@@ -55,16 +63,22 @@ export function parsePath(path: Path): readonly Step[] {
 
 /** The value a path leads to in a JSON value, or undefined where any step is missing. */
 export function follow(value: unknown, path: Path): unknown {
+  const steps = parsePath(path);
   let at = value;
-  for (const step of parsePath(path)) {
+  for (let i = 0; i < steps.length; i++) {
     if (typeof at !== 'object' || at === null) return undefined;
-    if ('index' in step) {
+    const step = steps[i] as Step;
+    if (step.kind === 0) {
+      if (Array.isArray(at)) return undefined;
+      const next = (at as Record<string, unknown>)[step.key];
+      // Only own keys: "constructor" of a plain object is no field of a payload.
+      if (next === undefined || !Object.hasOwn(at, step.key)) return undefined;
+      at = next;
+    } else if (step.kind === 1) {
       at = Array.isArray(at) ? at[step.index] : undefined;
-    } else if ('key' in step) {
-      at = Array.isArray(at) || !Object.hasOwn(at, step.key) ? undefined : (at as Record<string, unknown>)[step.key];
     } else {
       if (!Array.isArray(at)) return undefined;
-      at = at.find((e: unknown) => typeof e === 'object' && e !== null && String((e as Record<string, unknown>)[step.where]) === step.equals);
+      at = at.find((e: unknown) => typeof e === 'object' && e !== null && String((e as Record<string, unknown>)[step.key]) === step.equals);
     }
   }
   return at;

@@ -4,26 +4,6 @@
  */
 import { defineFormat } from './define.ts';
 
-const MODES = { cars: 'car', bikes: 'bike', pedestrians: 'pedestrian', heavy_vehicles: 'heavy' } as const;
-
-/**
- * Telraam extrapolates each hour's counts from the part of it the camera
- * saw (`uptime`), so they are fractional (106.4 cars). traffic_count keeps
- * whole road users: a count is rounded to the nearest whole one, well within
- * the extrapolation's own error, and the raw zone keeps Telraam's figures.
- */
-function wholeCounts(item: unknown): Readonly<Record<string, unknown>> | string {
-  const report = typeof item === 'object' && item !== null ? (item as Record<string, unknown>) : {};
-  const counts: Record<string, unknown> = {};
-  for (const [field, key] of Object.entries(MODES)) {
-    const value = report[key];
-    if (value === undefined || value === null) return `${key} is missing`;
-    if (typeof value !== 'number' || !Number.isFinite(value)) return `${key} must be a number, got ${JSON.stringify(value)}`;
-    counts[field] = Math.round(value);
-  }
-  return counts;
-}
-
 /** A Telraam traffic report's element: `segment_id`, `date` (UTC), counts per mode. */
 export const telraamTraffic = defineFormat({
   id: 'telraam-traffic',
@@ -32,10 +12,14 @@ export const telraamTraffic = defineFormat({
   items: [{ path: 'report' }],
   sensorId: 'segment_id',
   time: { path: 'date', zone: 'UTC' },
+  // The counts as Telraam extrapolates them, fractions included (traffic_count's counts are numbers: see the README).
   fields: {
     // Telraam names an hour's report "hourly" and a quarter's "quarterly".
     interval_s: { path: 'interval', values: { hourly: 3600, quarterly: 900 } },
+    cars: { path: 'car' },
+    bikes: { path: 'bike' },
+    pedestrians: { path: 'pedestrian' },
+    heavy_vehicles: { path: 'heavy' },
   },
-  compute: wholeCounts,
   identity: 'sensor-time',
 });

@@ -17,7 +17,7 @@ import {
   type Paths,
   type TimeSource,
 } from '../../datasets/index.ts';
-import { follow, pathList } from '../../datasets/formats/paths.ts';
+import { follow, parsePath, pathList } from '../../datasets/formats/paths.ts';
 import { conversionFactor } from '../../datasets/formats/units.ts';
 import { elementMessageId, SENSOR_ID_PATTERN } from './envelope.ts';
 import { inInstantRange, isoToMicros, microsToIso } from './timestamps.ts';
@@ -61,32 +61,53 @@ export function isNativeShape(value: unknown): boolean {
  */
 export function mapPayload(dataset: Dataset, envelope: MessageEnvelope, value: unknown): MappedReading[] {
   const formats = dataset.formats ?? [];
-  const refuse = (reason: string, format?: string): MappedReading[] => [
-    { ok: false, messageId: envelope.messageId, sensorId: envelope.sensorId, ...(format !== undefined ? { format } : {}), reason, payload: value },
-  ];
   if (envelope.format !== undefined && envelope.format !== NATIVE_FORMAT) {
     const named = formats.find((f) => f.id === envelope.format);
-    if (!named) return refuse(`the delivery route names format ${JSON.stringify(envelope.format)}, which ${dataset.id} does not accept (it accepts ${acceptedFormats(dataset).join(', ')})`);
-    return mapWith(dataset, named, envelope, value);
+    if (!named) {
+      const reason = `the delivery route names format ${JSON.stringify(envelope.format)}, which ${dataset.id} does not accept (it accepts ${acceptedFormats(dataset).join(', ')})`;
+      return [{ ok: false, messageId: envelope.messageId, sensorId: envelope.sensorId, reason, payload: value }];
+    }
+    const items = itemsOf(named, value);
+    if (items === undefined) return [mapItem(dataset, named, envelope, envelope.messageId, value)];
+    return eachItem(dataset, envelope, value, items, (item, id) => mapItem(dataset, named, envelope, id, item));
   }
-  if (envelope.format === NATIVE_FORMAT || isNativeShape(value)) return [native(dataset, envelope, value)];
+  if (envelope.format === NATIVE_FORMAT || isNativeShape(value)) return [native(dataset, envelope, envelope.messageId, value)];
   for (const format of formats) {
     const items = itemsOf(format, value);
-    if (items !== undefined || recognised(format, value)) return mapWith(dataset, format, envelope, value);
+    // Each item of a notification is recognised on its own: one may be normalized, the next keyValues.
+    if (items !== undefined) return eachItem(dataset, envelope, value, items, (item, id) => recogniseItem(dataset, envelope, id, item));
   }
-  if (typeof value === 'object' && value !== null && !Array.isArray(value)) {
-    const keys = Object.keys(value);
+  return [recogniseItem(dataset, envelope, envelope.messageId, value)];
+}
+
+function eachItem(
+  dataset: Dataset,
+  envelope: MessageEnvelope,
+  value: unknown,
+  items: readonly unknown[],
+  map: (item: unknown, id: string) => MappedReading,
+): MappedReading[] {
+  if (items.length === 0) return [{ ok: false, messageId: envelope.messageId, sensorId: envelope.sensorId, reason: 'the message holds no readings (its list of items is empty)', payload: value }];
+  return items.map((item, i) => map(item, elementMessageId(envelope.messageId, i)));
+}
+
+/** One reading in whichever format recognises it; native where none does and it names a field of the dataset. */
+function recogniseItem(dataset: Dataset, envelope: MessageEnvelope, messageId: string, item: unknown): MappedReading {
+  if (isNativeShape(item)) return native(dataset, envelope, messageId, item);
+  const format = (dataset.formats ?? []).find((f) => recognised(f, item));
+  if (format) return mapItem(dataset, format, envelope, messageId, item);
+  if (typeof item === 'object' && item !== null && !Array.isArray(item)) {
     // An object naming none of the dataset's fields is no reading of ours with a field missing: it is another format.
-    if (keys.length > 0 && !dataset.fields.some((f) => Object.hasOwn(value, f.name))) {
-      return refuse(`payload is in no format ${dataset.id} accepts: ${acceptedFormats(dataset).join(', ')}`);
+    if (Object.keys(item).length > 0 && !dataset.fields.some((f) => Object.hasOwn(item, f.name))) {
+      return { ok: false, messageId, sensorId: envelope.sensorId, reason: `payload is in no format ${dataset.id} accepts: ${acceptedFormats(dataset).join(', ')}`, payload: item };
     }
   }
-  return [native(dataset, envelope, value)];
+  return native(dataset, envelope, messageId, item);
 }
 
 /** A native reading: passed on as it is; through an integration, its sensor is its `sensor_id`. */
-function native(dataset: Dataset, envelope: MessageEnvelope, value: unknown): MappedReading {
-  const base = { messageId: envelope.messageId, format: NATIVE_FORMAT };
+function native(dataset: Dataset, envelope: MessageEnvelope, messageId: string, value: unknown): MappedReading {
+  const base = { messageId, format: NATIVE_FORMAT };
   if (envelope.via === undefined) return { ok: true, ...base, sensorId: envelope.sensorId, reading: value };
   const sensor = typeof value === 'object' && value !== null && !Array.isArray(value) ? (value as Record<string, unknown>).sensor_id : undefined;
   const problem = sensorProblem(sensor, 'sensor_id', envelope.via);
@@ -109,7 +130,7 @@ function recognised(format: FormatDeclaration, value: unknown): boolean {
 }
 
 function holds(condition: Condition, value: unknown): boolean {
-  const found = follow(value, condition.path);
+  const found = first(value, condition.path)?.value;
   const is = condition.is ?? 'present';
   if (is === 'absent') return found === undefined;
   if (found === undefined || found === null) return false;
@@ -119,15 +140,6 @@ function holds(condition: Condition, value: unknown): boolean {
   if (condition.equals === undefined) return true;
   const allowed: readonly unknown[] = Array.isArray(condition.equals) ? condition.equals : [condition.equals];
   return allowed.includes(found);
-}
-
-function mapWith(dataset: Dataset, format: FormatDeclaration, envelope: MessageEnvelope, value: unknown): MappedReading[] {
-  const items = itemsOf(format, value);
-  if (items === undefined) return [mapItem(dataset, format, envelope, envelope.messageId, value)];
-  if (items.length === 0) {
-    return [{ ok: false, messageId: envelope.messageId, sensorId: envelope.sensorId, format: format.id, reason: `${format.items?.[0]?.path ?? 'items'} is empty: no readings`, payload: value }];
-  }
-  return items.map((item, i) => mapItem(dataset, format, envelope, elementMessageId(envelope.messageId, i), item));
 }
 
 /** Why a value cannot be a sensor id, or the id. */
@@ -140,45 +152,65 @@ function sensorProblem(value: unknown, path: string, via: string): { id: string 
   return { id };
 }
 
+/** A binary payload decoded in place of the decoded form at `prefix` (see BytesSource). */
+interface DecodedBytes {
+  readonly prefix: string;
+  readonly value: Record<string, number>;
+}
+
+function read(item: unknown, path: string, bytes: DecodedBytes | undefined): unknown {
+  return bytes !== undefined && path.startsWith(bytes.prefix) ? follow(bytes.value, path.slice(bytes.prefix.length)) : follow(item, path);
+}
+
 /** The first of several paths that leads to a value (null counts as absent), with its path. */
-function first(item: unknown, paths: Paths, read: (item: unknown, path: string) => unknown): { path: string; value: unknown } | undefined {
-  for (const path of pathList(paths)) {
-    const value = read(item, path);
+function first(item: unknown, paths: Paths, bytes?: DecodedBytes): { path: string; value: unknown } | undefined {
+  if (typeof paths === 'string') {
+    const value = read(item, paths, bytes);
+    return value !== undefined && value !== null ? { path: paths, value } : undefined;
+  }
+  for (let i = 0; i < paths.length; i++) {
+    const path = paths[i] as string;
+    const value = read(item, path, bytes);
     if (value !== undefined && value !== null) return { path, value };
   }
   return undefined;
+}
+
+/** A value as a reason shows it: its type, and in a dataset without personal data the value itself. */
+function shown(value: unknown, personal: boolean): string {
+  return personal ? typeName(value) : `${typeName(value)} ${JSON.stringify(value)?.slice(0, 60) ?? String(value)}`;
+}
+
+function refusal(messageId: string, sensorId: string, format: string, reason: string, payload: unknown): MappedReading {
+  return { ok: false, messageId, sensorId, format, reason, payload };
 }
 
 const DECIMAL = /^\s*-?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?\s*$/;
 
 function mapItem(dataset: Dataset, format: FormatDeclaration, envelope: MessageEnvelope, messageId: string, item: unknown): MappedReading {
   const problems: string[] = [];
-  const refuse = (reason: string): MappedReading => ({ ok: false, messageId, sensorId: envelope.sensorId, format: format.id, reason, payload: item });
   const personal = dataset.governance.personalData.length > 0;
-  const shown = (v: unknown) => (personal ? typeName(v) : `${typeName(v)} ${JSON.stringify(v)?.slice(0, 60) ?? String(v)}`);
-
-  let read: (item: unknown, path: string) => unknown = follow;
+  let decoded: DecodedBytes | undefined;
   const bytes = format.bytes;
   if (bytes && follow(item, bytes.unless) === undefined) {
-    if (!bytes.layout) return refuse(`${bytes.unless} is missing and ${dataset.id} declares no byte layout for ${bytes.path}: ${bytes.advice}`);
-    const decoded = decodeBytes(follow(item, bytes.path), bytes.path, bytes.layout);
-    if (typeof decoded === 'string') return refuse(decoded);
-    const prefix = `${bytes.unless}.`;
-    read = (v, path) => (path.startsWith(prefix) ? follow(decoded, path.slice(prefix.length)) : follow(v, path));
+    if (!bytes.layout) return refusal(messageId, envelope.sensorId, format.id, `${bytes.unless} is missing and ${dataset.id} declares no byte layout for ${bytes.path}: ${bytes.advice}`, item);
+    const value = decodeBytes(follow(item, bytes.path), bytes.path, bytes.layout);
+    if (typeof value === 'string') return refusal(messageId, envelope.sensorId, format.id, value, item);
+    decoded = { prefix: `${bytes.unless}.`, value };
   }
   const computed = format.compute?.(item, { datasetId: dataset.id });
-  if (typeof computed === 'string') return refuse(computed);
+  if (typeof computed === 'string') return refusal(messageId, envelope.sensorId, format.id, computed, item);
 
   let sensorId = envelope.sensorId;
   if (envelope.via !== undefined) {
-    if (format.sensorId === undefined) return refuse(`format ${format.id} names no sensor, so it cannot arrive through ${envelope.via}`);
-    const found = first(item, format.sensorId, read);
+    if (format.sensorId === undefined) return refusal(messageId, envelope.sensorId, format.id, `format ${format.id} names no sensor, so it cannot arrive through ${envelope.via}`, item);
+    const found = first(item, format.sensorId, decoded);
     const sensor = sensorProblem(found?.value, found?.path ?? pathList(format.sensorId).join(' or '), envelope.via);
-    if (typeof sensor === 'string') return refuse(sensor);
+    if (typeof sensor === 'string') return refusal(messageId, envelope.sensorId, format.id, sensor, item);
     sensorId = sensor.id;
   }
 
-  const ts = eventTimeOf(format.time, item, read, envelope.receivedAt, shown);
+  const ts = eventTimeOf(format.time, item, decoded, envelope.receivedAt, personal);
   if (typeof ts === 'string') problems.push(ts);
 
   const reading: Record<string, unknown> = {};
@@ -194,32 +226,32 @@ function mapItem(dataset: Dataset, format: FormatDeclaration, envelope: MessageE
       reading[field.name] = source.constant;
       continue;
     }
-    const found = first(item, source.path, read);
+    const found = first(item, source.path, decoded);
     if (found === undefined) {
-      if (field.required) problems.push(`${pathList(source.path)[0]} is missing`);
+      if (field.required) problems.push(`${plainest(source.path)} is missing`);
       continue;
     }
     let v = found.value;
     if (source.values !== undefined) {
       const key = typeof v === 'string' || typeof v === 'number' || typeof v === 'boolean' ? String(v) : undefined;
       if (key === undefined || !Object.hasOwn(source.values, key)) {
-        problems.push(`${found.path} must be one of ${Object.keys(source.values).map((k) => JSON.stringify(k)).join(', ')}, got ${shown(v)}`);
+        problems.push(`${found.path} must be one of ${Object.keys(source.values).map((k) => JSON.stringify(k)).join(', ')}, got ${shown(v, personal)}`);
         continue;
       }
       v = source.values[key];
     }
     if (typeof v === 'string' && (source.numberText ?? false) && isNumeric(field)) {
       if (!DECIMAL.test(v)) {
-        problems.push(`${found.path} must be a number, got ${shown(v)}`);
+        problems.push(`${found.path} must be a number, got ${shown(v, personal)}`);
         continue;
       }
       v = Number(v);
     }
-    const unitAt = source.unitPath !== undefined ? first(item, source.unitPath, read) : undefined;
+    const unitAt = source.unitPath !== undefined ? first(item, source.unitPath, decoded) : undefined;
     const unit = unitAt !== undefined ? unitAt.value : source.unit;
     if (unit !== undefined && field.unit !== undefined && unit !== field.unit) {
       if (typeof unit !== 'string') {
-        problems.push(`${unitAt?.path ?? 'unit'} must be a unit code, got ${shown(unit)}`);
+        problems.push(`${unitAt?.path ?? 'unit'} must be a unit code, got ${shown(unit, personal)}`);
         continue;
       }
       const factor = conversionFactor(unit, field.unit);
@@ -228,7 +260,7 @@ function mapItem(dataset: Dataset, format: FormatDeclaration, envelope: MessageE
         continue;
       }
       if (typeof v !== 'number') {
-        problems.push(`${found.path} must be a number, got ${shown(v)}`);
+        problems.push(`${found.path} must be a number, got ${shown(v, personal)}`);
         continue;
       }
       // Twelve significant digits: 0.0123 mg/m³ is 12.3 µg/m³, not 12.299999999999999.
@@ -245,6 +277,11 @@ function mapItem(dataset: Dataset, format: FormatDeclaration, envelope: MessageE
     format: format.id,
     reading: { [EVENT_TIME_FIELD]: microsToIso(micros), ...reading },
   };
+}
+
+/** The path a reason names for a value found nowhere: the first of its fewest steps (`pm25`, not `pm25.value.@value`). */
+function plainest(paths: Paths): string {
+  return pathList(paths).reduce((a, b) => (parsePath(b).length < parsePath(a).length ? b : a));
 }
 
 function isNumeric(field: FieldSpec): boolean {
@@ -266,28 +303,30 @@ export function sensorTimeId(dataset: Dataset, sensorId: string, micros: number)
 function eventTimeOf(
   time: TimeSource,
   item: unknown,
-  read: (item: unknown, path: string) => unknown,
+  decoded: DecodedBytes | undefined,
   receivedAt: string,
-  shown: (v: unknown) => string,
+  personal: boolean,
 ): number | string {
-  const found = first(item, time.path, read);
+  const found = first(item, time.path, decoded);
   if (found === undefined) {
     const arrival = isoToMicros(receivedAt);
     if ((time.orArrival ?? false) && arrival !== undefined) return arrival;
-    return `${pathList(time.path)[0]} is missing`;
+    return `${plainest(time.path)} is missing`;
   }
   const { path, value } = found;
   let micros: number | undefined;
   if (typeof value === 'number') {
-    if (time.epoch === undefined) return `${path} must be an ISO 8601 time, got ${shown(value)}`;
+    if (time.epoch === undefined) return `${path} must be an ISO 8601 time, got ${shown(value, personal)}`;
     micros = Math.round(value * (time.epoch === 'seconds' ? 1_000_000 : 1000));
   } else if (typeof value === 'string') {
-    micros = timeTextToMicros(value, time.zone ?? DEFAULT_SENSOR_ZONE);
-    if (micros === undefined) return `${path} must be an ISO 8601 time (e.g. 2026-11-29T10:00:00+01:00, or without offset in ${time.zone ?? DEFAULT_SENSOR_ZONE}), got ${shown(value)}`;
+    // An interval (start/end) is observed when it ends.
+    const slash = value.indexOf('/');
+    micros = timeTextToMicros(slash >= 0 ? value.slice(slash + 1) : value, time.zone ?? DEFAULT_SENSOR_ZONE);
+    if (micros === undefined) return `${path} must be an ISO 8601 time (e.g. 2026-11-29T10:00:00+01:00, or without offset in ${time.zone ?? DEFAULT_SENSOR_ZONE}), got ${shown(value, personal)}`;
   } else {
-    return `${path} must be a time, got ${shown(value)}`;
+    return `${path} must be a time, got ${shown(value, personal)}`;
   }
-  if (!Number.isFinite(micros) || !inInstantRange(micros)) return `${path} is not a time the platform stores, got ${shown(value)}`;
+  if (!Number.isFinite(micros) || !inInstantRange(micros)) return `${path} is not a time the platform stores, got ${shown(value, personal)}`;
   return micros;
 }
 
@@ -305,16 +344,21 @@ export function timeTextToMicros(text: string, zone: string): number | undefined
   const mm = Number(mi);
   const ss = Number(s ?? 0);
   if (Number(mo) < 1 || Number(mo) > 12 || Number(d) < 1 || Number(d) > 31 || hh > 23 || mm > 59 || ss > 59) return undefined;
-  const pad = (v: string | undefined, n: number) => (v ?? '0').padStart(n, '0');
-  const fraction = frac === undefined ? '' : `.${frac.slice(0, 6)}`;
-  const wall = `${y}-${mo}-${d}T${pad(h, 2)}:${pad(mi, 2)}:${pad(s, 2)}${fraction}`;
-  if (offset !== undefined) {
-    const o = offset.toUpperCase() === 'Z' ? 'Z' : offset.length === 3 ? `${offset}:00` : offset.includes(':') ? offset : `${offset.slice(0, 3)}:${offset.slice(3)}`;
-    return isoToMicros(`${wall}${o}`);
-  }
-  const asUtc = isoToMicros(`${wall}Z`);
-  if (asUtc === undefined) return undefined;
-  return asUtc - localOffsetMicros(zone, asUtc);
+  const year = Number(y);
+  const micro = frac === undefined ? 0 : Number(frac.slice(0, 6).padEnd(6, '0'));
+  let millis = Date.UTC(year, Number(mo) - 1, Number(d), hh, mm, ss);
+  // Date.UTC reads the years 0 to 99 as 1900 to 1999.
+  if (year < 100) millis = new Date(millis).setUTCFullYear(year);
+  if (new Date(millis).getUTCDate() !== Number(d)) return undefined;
+  const asUtc = millis * 1000 + micro;
+  if (offset === undefined) return asUtc - localOffsetMicros(zone, asUtc);
+  if (offset === 'Z' || offset === 'z') return asUtc;
+  const sign = offset.startsWith('-') ? -1 : 1;
+  const digits = offset.slice(1).replace(':', '');
+  const offsetMinutes = digits.length === 4 ? Number(digits.slice(2)) : 0;
+  if (offsetMinutes > 59) return undefined;
+  const minutes = Number(digits.slice(0, 2)) * 60 + offsetMinutes;
+  return asUtc - sign * minutes * MICROS_PER_MINUTE;
 }
 
 const MICROS_PER_MINUTE = 60_000_000;

@@ -355,8 +355,10 @@ export async function canonicaliseRawObject(rawFile: string, outFile: string, op
       const routed = via !== undefined || format !== undefined;
       for (let i = 0; i < values.length; i++) {
         const value = values[i];
-        if (options.dataset !== undefined && (routed || !isNativeShape(value))) {
-          for (const mapped of mapPayload(options.dataset, { ...envelope, messageId: readingId(decoded, i), via, format }, value)) {
+        const mappedReadings = options.dataset !== undefined && (routed || !isNativeShape(value)) ? mapPayload(options.dataset, { ...envelope, messageId: readingId(decoded, i), via, format }, value) : undefined;
+        // A refusal of a payload holding a lone surrogate says so, as for a native reading.
+        if (mappedReadings !== undefined && !(mappedReadings.some((m) => !m.ok) && illFormedAt(value) !== undefined)) {
+          for (const mapped of mappedReadings) {
             const head = `{"messageId":${JSON.stringify(wellFormed(mapped.messageId))},"sensorId":${JSON.stringify(wellFormed(mapped.sensorId))},"receivedAt":${JSON.stringify(envelope.receivedAt)}`;
             const formatText = mapped.format !== undefined ? `,"format":${JSON.stringify(mapped.format)}` : '';
             if (mapped.ok) {

@@ -210,7 +210,7 @@ function readingsSelect(dataset: Dataset, source: string): string {
         AND (b64_bytes IS NULL OR coalesce(json_valid(b64_text), false) OR regexp_matches(b64_text, '\\\\u[dD][89a-fA-F]')))
       -- A payload in another format (one without the event time, or a route that names one) is mapped by the pre-pass.
       OR CASE WHEN strict THEN NOT list_contains(json_keys(b64_text), ${quoteString(EVENT_TIME_FIELD)}) ELSE false END
-      OR (embedded AND payload[${quoteString(EVENT_TIME_FIELD)}] IS NULL)
+      OR (embedded AND NOT list_contains(map_keys(payload), ${quoteString(EVENT_TIME_FIELD)}))
       OR ((via IS NOT NULL OR format <> ${quoteString(NATIVE_FORMAT)}) AND rejected IS NULL) AS undecoded
     FROM (
       SELECT *, CASE WHEN object THEN

@@ -9,16 +9,18 @@ import { join } from 'node:path';
 import { isUtf8 } from 'node:buffer';
 import { DuckDBBlobValue, type DuckDBConnection, type DuckDBInstance } from '@duckdb/node-api';
 import { z } from 'zod';
-import { PARTITION_COLUMN, type Dataset, type FieldKind } from '../../datasets/index.ts';
+import { NATIVE_FORMAT, PARTITION_COLUMN, type Dataset, type FieldKind } from '../../datasets/index.ts';
 import { curatedColumns, DUCKDB_TYPES, quoteIdent, quoteString, type Column } from './columns.ts';
 import type { CompactedSources } from './compaction.ts';
 import { EngineBudget, TRANSFORM_MEMORY_BUDGET_MB } from './engine.ts';
 import type { RawRecord } from './envelope.ts';
 import { curatedKey, parseRawKey, quarantineKey } from './keys.ts';
 import { hmacPads } from './pseudonymise.ts';
+import { isNativeShape } from './formats.ts';
 import {
   canonicaliseRawObject,
   illFormedAt,
+  isBlankLine,
   JsonLinesWriter,
   lineId,
   numberedLines,
@@ -188,9 +190,11 @@ export async function transformRawObject(request: TransformRequest, env: Transfo
       ).getRowObjectsJS()[0] as { received: number; unread: number };
     let counts: { received: number; unread: number };
     try {
-      await stage(source);
+      // An object whose first reading is in another format is mapped by the pre-pass before the SQL reads it once.
+      if (!(await startsNative(request.rawFile))) await canonicalise();
+      else await stage(source);
       counts = await staged();
-      if (counts.unread > 0) {
+      if (counts.unread > 0 && !canonicalised) {
         await canonicalise();
         counts = await staged();
       }
@@ -300,6 +304,35 @@ export async function transformRawObject(request: TransformRequest, env: Transfo
     await budget.restore().catch(() => undefined);
     conn.closeSync();
   }
+}
+
+/**
+ * Whether the first record of a raw object holds a native reading, so the
+ * SQL reads the object as it is; one that does not (another format, or a
+ * route that names one) tells that the object came from an integration and
+ * its payloads need mapping. Only a hint: every line is still tested.
+ */
+async function startsNative(file: string): Promise<boolean> {
+  for await (const { text } of numberedLines(file)) {
+    if (isBlankLine(text)) continue;
+    let record: Partial<Record<keyof RawRecord, unknown>>;
+    try {
+      record = z.record(z.string(), z.unknown()).parse(JSON.parse(recordText(text)));
+    } catch {
+      return true;
+    }
+    if (record.via !== undefined || (record.format !== undefined && record.format !== NATIVE_FORMAT)) return false;
+    const decoded = decodePayload({
+      messageId: '',
+      sensorId: '',
+      receivedAt: '',
+      ...('payload' in record ? { payload: record.payload } : {}),
+      ...(typeof record.payloadBase64 === 'string' ? { payloadBase64: record.payloadBase64 } : {}),
+      ...(typeof record.payloadBytes === 'number' ? { payloadBytes: record.payloadBytes } : {}),
+    });
+    return !decoded.ok || decoded.values.length === 0 || isNativeShape(decoded.values[0]) || typeof decoded.values[0] !== 'object';
+  }
+  return true;
 }
 
 /**

@@ -4,6 +4,7 @@
  * the handler to its contract with S3, Secrets Manager and SQS: which objects
  * it reads and writes, partial batch failures, and idempotent retries.
  */
+import { readFileSync } from 'node:fs';
 import { mkdir, mkdtemp, readdir, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -252,6 +253,72 @@ describe('the transform handler', () => {
 
   it('refuses an event that is not an SQS batch', async () => {
     await expect(handler({ hello: 'world' })).rejects.toThrow(/not an SQS event/);
+  });
+});
+
+describe('vendor formats in the Lambda', () => {
+  const fixture = (file: string) => JSON.parse(readFileSync(join(import.meta.dirname, '../fixtures/formats', file), 'utf8')) as Record<string, unknown>;
+  /** A Firehose line for a payload; the route's literals as a topic rule for an integration would add them. */
+  const line = (sensorId: string, payload: unknown, route: { via?: string; format?: string } = {}) => {
+    const bytes = Buffer.from(JSON.stringify(payload));
+    return JSON.stringify({ messageId: messageIdFor(topicFor('air_quality', sensorId), bytes), sensorId, receivedAt: '2026-11-29T10:00:05.000Z', ...route, payloadBase64: bytes.toString('base64') });
+  };
+  /** The published examples, moved to the arrival's day (the handler's clock policy refuses readings years late). */
+  const uplink = fixture('ttn-v3/variant-air-quality.json');
+  (uplink.uplink_message as Record<string, unknown>).received_at = '2026-11-29T10:00:04.123456789Z';
+  const sds011 = { ...fixture('sensor-community/api-sds011.json'), timestamp: '2026-11-29 09:59:00' };
+  const entity = { ...fixture('fiware/AirQualityObserved/variant-normalized-with-pm.json'), dateObserved: { value: '2026-11-29T10:00:00/2026-11-29T11:00:00' } };
+  const key = 'raw/air_quality/dt=2026-11-29/datastroom-test-air_quality-1-2026-11-29-10-02-00-cccc.jsonl.gz';
+
+  it('maps base64 payloads in any accepted format to curated rows with their format, and quarantines what it cannot read', async () => {
+    const lines = [
+      line('ttn-city', uplink),
+      line('ttn-integration', uplink, { via: 'mqtt:ttn', format: 'ttn-v3' }),
+      line('sc-1', sds011),
+      line('orion', { subscriptionId: 's-1', data: [entity, entity] }),
+      line('aq-native', airReading('2026-11-29T11:00:00+01:00')),
+      line('ttn-join', { end_device_ids: { device_id: 'dev1' }, join_accept: { session_key_id: 'AXBSH1Pk6Z0G166RlH16CQ==' } }),
+    ];
+    objects.set(`${RAW}/${key}`, gzipSync(lines.join('\n') + '\n'));
+    expect(await handler({ Records: [objectCreated(key, 'm-c')] })).toEqual({ batchItemFailures: [] });
+    expect(JSON.parse(logged.filter((l) => l.includes('"Dataset":"air_quality"')).at(-1)!)).toMatchObject({ Received: 7, Curated: 6, Quarantined: 1, Duplicates: 0 });
+
+    const dir = await mkdtemp(join(tmpdir(), 'datastroom-vendor-'));
+    try {
+      const file = join(dir, 'curated.parquet');
+      await writeFile(file, objects.get(`${CURATED}/${curatedOf(key)}`)!);
+      const db = await DuckDBInstance.create(':memory:');
+      const conn = await db.connect();
+      const reader = await conn.runAndReadAll(
+        `SELECT sensor_id, format, strftime(ts, '%Y-%m-%dT%H:%M:%S.%fZ') AS ts, pm25, pm10, no2 FROM read_parquet('${file}') ORDER BY sensor_id, message_id`,
+      );
+      const rows = reader.getRows();
+      conn.closeSync();
+      db.closeSync();
+      expect(rows).toEqual([
+        // Through an integration the sensor is the uplink's device; on its own topic, the topic's.
+        ['aq-native', 'datastroom', '2026-11-29T10:00:00.000000Z', 12.5, 20, 31],
+        ['dev1', 'ttn-v3', '2026-11-29T10:00:04.123456Z', 8.4, 15.2, null],
+        ['orion', 'ngsi-v2-normalized', '2026-11-29T10:00:00.000000Z', 12.3, 21, 69],
+        ['orion', 'ngsi-v2-normalized', '2026-11-29T10:00:00.000000Z', 12.3, 21, 69],
+        ['sc-1', 'sensor-community', '2026-11-29T09:59:00.000000Z', 4.48, 6.73, null],
+        ['ttn-city', 'ttn-v3', '2026-11-29T10:00:04.123456Z', 8.4, 15.2, null],
+      ]);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+    expect(quarantineRecords(key).map((q) => q.reason)).toEqual([
+      'payload is in no format air_quality accepts: datastroom, ngsi-ld-normalized, ngsi-ld-concise, ngsi-v2-normalized, ngsi-v2-keyvalues, ttn-v3, sensor-community',
+    ]);
+  });
+
+  it('quarantines a reading an integration delivered without a valid sensor id, naming the path', async () => {
+    const nameless = { ...uplink, end_device_ids: { device_id: 'no spaces allowed' } };
+    objects.set(`${RAW}/${key}`, gzipSync(`${line('ttn-integration', nameless, { via: 'http:ttn' })}\n`));
+    expect(await handler({ Records: [objectCreated(key, 'm-d')] })).toEqual({ batchItemFailures: [] });
+    expect(quarantineRecords(key).map((q) => q.reason)).toEqual([
+      'end_device_ids.device_id is not a valid sensor id (1 to 128 of A-Z a-z 0-9 : _ -), got "no spaces allowed"',
+    ]);
   });
 });
 

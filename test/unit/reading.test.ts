@@ -47,7 +47,7 @@ describe('judging a reading', () => {
     ['a Belgian decimal comma', { pm25: '12,5' }, 'pm25 must be a number, got string "12,5"'],
     ['NaN as text', { pm25: 'NaN' }, 'pm25 must be a number, got string "NaN"'],
     ['null', { pm10: null }, 'pm10 must be a number, got null'],
-    ['a missing field', { no2: undefined }, 'no2 is required'],
+    ['a missing field', { pm10: undefined }, 'pm10 is required'],
     ['a negative concentration', { no2: -1 }, 'no2 must be at least 0, got -1'],
     ['an implausible concentration', { pm10: 2500 }, 'pm10 must be at most 2000, got 2500'],
     // JSON.parse reads a number too large for a double (1e400) as Infinity.
@@ -104,7 +104,12 @@ describe('judging a reading', () => {
   it('accepts integers written as 5.0 and refuses 5.5 for an integer field', () => {
     const reading = { ts: '2026-11-29T10:00:00Z', interval_s: 900, cars: 5.0, bikes: 1, pedestrians: 2, heavy_vehicles: 0 };
     expect(judgeReading(traffic, arrival, reading, context).ok).toBe(true);
-    expect(reason(judgeReading(traffic, arrival, { ...reading, cars: 5.5 }, context))).toBe('cars must be an integer, got number 5.5');
+    expect(reason(judgeReading(traffic, arrival, { ...reading, interval_s: 900.5 }, context))).toBe('interval_s must be an integer, got number 900.5');
+  });
+
+  it('keeps the fractional counts extrapolating counters report, and leaves a mode not counted empty', () => {
+    const judgement = judgeReading(traffic, arrival, { ts: '2026-11-29T10:00:00Z', interval_s: 3600, cars: 123.45 }, context);
+    expect(judgement.ok && [judgement.row.cars, judgement.row.bikes]).toEqual([123.45, null]);
   });
 });
 
