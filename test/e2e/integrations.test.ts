@@ -9,6 +9,8 @@ import { join, resolve } from 'node:path';
 import mqtt from 'mqtt';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { TRANSFORM_DEFAULTS } from '../../functions/core/reading.ts';
+import { getDataset } from '../../datasets/index.ts';
+import { acceptedFormats } from '../../functions/core/formats.ts';
 import { MAX_PAYLOAD_BYTES } from '../../functions/core/envelope.ts';
 import { integrationTopicFor, pushAuthorization } from '../../functions/core/integrations.ts';
 import { dataDirLayout } from '../../local/data-dir.ts';
@@ -37,6 +39,8 @@ describe('integrations on the local platform', () => {
   let parkingSecret: string;
   let gatewaySecret: string;
   let devicePassword: string;
+  let ttnSecret: string;
+  let communitySecret: string;
   let records: { results: unknown[] };
   let summary: RunSummary;
   const lines: string[] = [];
@@ -46,6 +50,8 @@ describe('integrations on the local platform', () => {
     const registry = DeviceRegistry.of(dataDirLayout(dataDir));
     ({ password: parkingSecret } = await registry.register('parking_occupancy', 'gent-odp', undefined, { format: 'opendatasoft-parking' }));
     ({ password: gatewaySecret } = await registry.register('air_quality', 'gw-1', undefined, {}));
+    ({ password: ttnSecret } = await registry.register('air_quality', 'ttn-app1', undefined, { format: 'ttn-v3' }));
+    ({ password: communitySecret } = await registry.register('air_quality', 'sc-city', undefined, {}));
     // A device switches broker authentication on: from then on the gateway is known by its credentials.
     ({ password: devicePassword } = await registry.register('air_quality', 'aq-1'));
     records = JSON.parse(await readFile(join(FIXTURES, 'opendatasoft/records.json'), 'utf8'));
@@ -90,7 +96,7 @@ describe('integrations on the local platform', () => {
     expect(((await unknown.json()) as { error: string }).error).toMatch(/^unknown dataset "parkings": known datasets are air_quality, noise, traffic_count/);
     const format = await post('/ingest/parking_occupancy/fiware', '{}', { ...json, ...auth });
     expect(format.status).toBe(404);
-    expect(((await format.json()) as { error: string }).error).toBe('dataset parking_occupancy accepts no format "fiware": it accepts datastroom, opendatasoft-parking');
+    expect(((await format.json()) as { error: string }).error).toBe(`dataset parking_occupancy accepts no format "fiware": it accepts ${acceptedFormats(getDataset('parking_occupancy')).join(', ')}`);
     const other = await post('/ingest/noise', '{}', { ...json, ...auth });
     expect(other.status).toBe(403);
     expect(((await other.json()) as { error: string }).error).toBe('integration gent-odp delivers to dataset parking_occupancy only');
@@ -110,6 +116,18 @@ describe('integrations on the local platform', () => {
     const again = await post('/ingest/parking_occupancy', body, { 'Content-Type': 'application/json; charset=utf-8', Authorization: `Bearer gent-odp:${parkingSecret}` });
     expect(again.status).toBe(202);
     expect(platform.http?.stats()).toEqual({ accepted: 2, refused: { 401: 5, 403: 1, 404: 2, 405: 1, 413: 1, 415: 1 } });
+  });
+
+  it('takes a The Things Stack webhook and sensor.community\'s own-API push as they send them', async () => {
+    const formats = resolve(import.meta.dirname, '../fixtures/formats');
+    const uplink = await readFile(join(formats, 'ttn-v3/variant-air-quality.json'), 'utf8');
+    // The Things Stack's webhook: a custom Authorization header, the format in the integration.
+    const ttn = await post('/ingest/air_quality', uplink, { ...json, Authorization: `Bearer ttn-app1:${ttnSecret}` });
+    expect(ttn.status).toBe(202);
+    // The firmware's "send to own API": user and password as Basic, its own headers beside; the format named in the path.
+    const push = await readFile(join(formats, 'sensor-community/push-sds011.json'), 'utf8');
+    const community = await post('/ingest/air_quality/sensor-community', push, { ...json, Authorization: pushAuthorization('sc-city', communitySecret), 'X-Sensor': 'esp8266-12345', 'X-Pin': '1' });
+    expect(community.status).toBe(202);
   });
 
   it('lets a gateway publish over MQTT on its integration topic only', async () => {
@@ -139,7 +157,7 @@ describe('integrations on the local platform', () => {
   it('curates what arrived with the values the formats map, and keeps the raw payloads as sent', async () => {
     summary = await platform.stop();
     expect(summary.datasets.parking_occupancy).toEqual({ received: 6, duplicates: 3, curated: 2, quarantined: 1 });
-    expect(summary.datasets.air_quality).toEqual({ received: 1, duplicates: 0, curated: 1, quarantined: 0 });
+    expect(summary.datasets.air_quality).toEqual({ received: 3, duplicates: 0, curated: 3, quarantined: 0 });
 
     const parking = await rawRecords(dataDir, 'parking_occupancy');
     expect(parking).toHaveLength(2);
@@ -147,7 +165,11 @@ describe('integrations on the local platform', () => {
     expect(Object.keys(parking[0] ?? {})).toEqual(['messageId', 'sensorId', 'receivedAt', 'via', 'format', 'payload']);
     expect(parking[1]?.messageId).toBe(parking[0]?.messageId);
     const air = await rawRecords(dataDir, 'air_quality');
-    expect(air.map((r) => [r.sensorId, r.via, r.format])).toEqual([['gw-1', 'mqtt:gw-1', undefined]]);
+    expect(air.map((r) => [r.sensorId, r.via, r.format])).toEqual([
+      ['ttn-app1', 'http:ttn-app1', 'ttn-v3'],
+      ['sc-city', 'http:sc-city', 'sensor-community'],
+      ['gw-1', 'mqtt:gw-1', undefined],
+    ]);
 
     const engine = await LocalQueryEngine.open(dataDir);
     try {
@@ -156,8 +178,12 @@ describe('integrations on the local platform', () => {
         ['Sint-Michiels', 49, 304, 'opendatasoft-parking'],
         ['Vrijdagmarkt', 212, 648, 'opendatasoft-parking'],
       ]);
-      const aq = (await engine.query("SELECT sensor_id, strftime(ts AT TIME ZONE 'UTC', '%H:%M'), pm10, pm25, no2, format FROM air_quality")).rows;
-      expect(aq).toEqual([['44R701', '09:00', 24, 13.5, 35.8, 'irceline-sos']]);
+      const aq = (await engine.query('SELECT sensor_id, pm10, pm25, no2, format FROM air_quality ORDER BY sensor_id')).rows;
+      expect(aq).toEqual([
+        ['44R701', 24, 13.5, 35.8, 'irceline-sos'],
+        ['dev1', 15.2, 8.4, null, 'ttn-v3'],
+        ['xxxxxxxx', 1.8, 1.7, null, 'sensor-community'],
+      ]);
     } finally {
       engine.close();
     }

@@ -187,12 +187,12 @@ describe('pull sources, against recorded answers', () => {
       "SELECT sensor_id, strftime(ts AT TIME ZONE 'UTC', '%H:%M'), interval_s, cars, bikes, pedestrians, heavy_vehicles, format FROM traffic_count ORDER BY ts",
     );
     expect(rows).toEqual([
-      ['9000001463', '08:00', 3600, 106, 35, 13, 4, 'telraam-traffic'],
-      ['9000001463', '09:00', 3600, 151, 52, 20, 6, 'telraam-traffic'],
-      ['9000001463', '10:00', 3600, 120, 42, 19, 6, 'telraam-traffic'],
-      ['9000001463', '11:00', 3600, 99, 38, 25, 3, 'telraam-traffic'],
-      ['9000001463', '12:00', 3600, 135, 45, 30, 4, 'telraam-traffic'],
-      ['9000001463', '13:00', 3600, 160, 61, 22, 8, 'telraam-traffic'],
+      ['9000001463', '08:00', 3600, 106.4, 34.6, 12.8, 4.49, 'telraam-traffic'],
+      ['9000001463', '09:00', 3600, 151.2, 52.1, 20.3, 6.1, 'telraam-traffic'],
+      ['9000001463', '10:00', 3600, 120, 41.7, 18.9, 5.55, 'telraam-traffic'],
+      ['9000001463', '11:00', 3600, 98.6, 38.2, 25.4, 3.2, 'telraam-traffic'],
+      ['9000001463', '12:00', 3600, 134.9, 45, 30.1, 4, 'telraam-traffic'],
+      ['9000001463', '13:00', 3600, 160.3, 60.6, 22.2, 7.9, 'telraam-traffic'],
     ]);
     const cursor = JSON.parse(await readFile(join(dataDir, 'state', 'pull', 'test-telraam.json'), 'utf8'));
     expect(cursor).toMatchObject({ cursor: T8 + 5 * HOUR, polls: 4, failures: 1, payloads: 3, lastError: expect.stringMatching(/answered 500/) });
