@@ -36,9 +36,9 @@ export interface PlatformConfig {
   /**
    * Ids of the registry's pull sources to poll (datasets/pull-sources.ts),
    * as a list or comma-separated: each gets a schedule of its own.
-   * @default - none
+   * @default - unset: none is polled
    */
-  readonly pullSources: readonly string[];
+  readonly pullSources: readonly string[] | undefined;
 }
 
 export const CONFIG_DEFAULTS: PlatformConfig = Object.freeze({
@@ -50,7 +50,7 @@ export const CONFIG_DEFAULTS: PlatformConfig = Object.freeze({
   quarantineRateThreshold: 0.05,
   lakeFormationTags: false,
   lakeStart: undefined,
-  pullSources: [],
+  pullSources: undefined,
 });
 
 /** A context value the platform cannot use. */
@@ -87,7 +87,7 @@ function pastDate(key: string, value: unknown, today: Date): string | undefined 
   return text;
 }
 
-function idList(key: string, value: unknown, fallback: readonly string[]): readonly string[] {
+function idList(key: string, value: unknown, fallback: readonly string[] | undefined): readonly string[] | undefined {
   if (value === undefined) return fallback;
   const ids = Array.isArray(value) ? value : typeof value === 'string' ? value.split(',') : undefined;
   if (!ids || !ids.every((id) => typeof id === 'string')) throw new ConfigError(key, `must be a list of ids or a comma-separated text, got ${JSON.stringify(value)}`);

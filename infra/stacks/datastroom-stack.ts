@@ -63,7 +63,7 @@ export class DatastroomStack extends Stack {
       key,
       ingestion: this.ingestion.datasets,
       rawBucket,
-      pullSources: config.pullSources.map((id) => {
+      pullSources: (config.pullSources ?? []).map((id) => {
         const source = findPullSource(id);
         if (!source) throw new ConfigError('pullSources', `no pull source "${id}": declared are ${pullSources.map((p) => p.id).join(', ')}`);
         if (!datasets.some((d) => d.id === source.datasetId)) throw new ConfigError('pullSources', `pull source "${id}" feeds ${source.datasetId}, which this stack does not deploy`);
