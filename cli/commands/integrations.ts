@@ -8,6 +8,7 @@ import {
   readIntegrationSecret,
 } from '../../functions/adapters/integration-secrets.ts';
 import { integrationSecretPrefix, integrationTopicFor, pushAuthorization, pushPathFor } from '../../functions/core/integrations.ts';
+import { acceptedFormats } from '../../functions/core/formats.ts';
 import { dataDirLayout } from '../../local/data-dir.ts';
 import { checkDeviceIds, DeviceRegistry } from '../../local/devices.ts';
 import { HTTP_PUSH_DEFAULTS } from '../../local/http-push.ts';
@@ -75,6 +76,10 @@ export async function integrationsCommand(argv: readonly string[], secrets: () =
       if (!datasetId || !name || args.length !== 2) throw new UsageError(`register takes <datasetId> <name>\n\n${INTEGRATIONS_USAGE}`);
       checkDeviceIds(datasetId, name);
       const format = values.format;
+      const accepted = acceptedFormats(getDataset(datasetId));
+      if (format !== undefined && !accepted.includes(format)) {
+        throw new UsageError(`--format: ${datasetId} accepts no format "${format}"${suggestion(format, accepted)}; it accepts ${accepted.join(', ')}`);
+      }
       if (values.local) {
         const port = portOption(values.port, 1883);
         const httpPort = intOption('http-port', values['http-port'], HTTP_PUSH_DEFAULTS.port, 0, 65_535);

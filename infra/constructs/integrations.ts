@@ -140,7 +140,7 @@ export class Integrations extends Construct {
     for (const path of [`/${PUSH_PATH_ROOT}/{dataset}`, `/${PUSH_PATH_ROOT}/{dataset}/{format}`]) {
       this.api.addRoutes({ path, methods: [apigw.HttpMethod.POST], integration });
     }
-    const stage = new apigw.CfnStage(this, 'Stage', {
+    new apigw.CfnStage(this, 'Stage', {
       apiId: this.api.apiId,
       stageName: '$default',
       autoDeploy: true,
@@ -167,7 +167,6 @@ export class Integrations extends Construct {
       });
       acknowledgeControl(route, 'api_gw_v2_authorization_type_configured_check', 'Each request is authenticated by the function against the integration\'s secret (constant-time comparison); a Lambda authorizer would be a second invocation for the same check.');
     }
-    stage.node.addDependency(accessLogs);
 
     const sources = props.pullSources ?? [];
     const schedules: events.Rule[] = [];

@@ -45,7 +45,8 @@ export function streamTopicRule(rehearsal: Rehearsal, streamId: string): { sql: 
       Actions: z.array(z.looseObject({ Firehose: z.looseObject({ DeliveryStreamName: z.object({ Ref: z.string() }), Separator: z.string() }).optional() })),
     }),
   });
-  const rules = resourcesOfType(rehearsal.platform.template, 'AWS::IoT::TopicRule').flatMap(([, r]) => {
+  // The devices' rule: the integrations' rule (Integration*) feeds the same stream from its own topic.
+  const rules = resourcesOfType(rehearsal.platform.template, 'AWS::IoT::TopicRule').filter(([id]) => !/Integration[A-Z]/.test(id)).flatMap(([, r]) => {
     const payload = Rule.parse(r.Properties).TopicRulePayload;
     const action = payload.Actions.find((a) => a.Firehose?.DeliveryStreamName.Ref === streamId)?.Firehose;
     return action ? [{ sql: payload.Sql, separator: action.Separator }] : [];
