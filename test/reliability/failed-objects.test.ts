@@ -11,7 +11,7 @@ import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
 import { LocalObjectStore } from '../../functions/adapters/local-store.ts';
 import { createTransformEngine } from '../../functions/core/engine.ts';
-import { dataDirLayout, ensureDataDir } from '../../local/data-dir.ts';
+import { dataDirLayout, ensureDataDir, type DataDirLayout } from '../../local/data-dir.ts';
 import { FailedObjects } from '../../local/failed-objects.ts';
 import { TransformPipeline, type PipelineEvent, type PipelineFailure } from '../../local/pipeline.ts';
 import { airReading, arrivalLine, TEST_KEY, tempDir } from '../helpers/fixtures.ts';
@@ -49,28 +49,41 @@ class BrokenStore extends LocalObjectStore {
   }
 }
 
+/** A pipeline over a seeded data dir whose air-quality writes fail; what it reports is collected. */
+async function brokenPipeline(options: { failures?: (layout: DataDirLayout) => FailedObjects; onFailure?: (store: BrokenStore) => void } = {}) {
+  const root = await tempDir();
+  await seed(root);
+  const layout = dataDirLayout(root);
+  await ensureDataDir(layout);
+  const duckdb = await createTransformEngine({ path: join(root, 'state', 'platform.duckdb') });
+  const store = new BrokenStore(root);
+  const failures = options.failures?.(layout) ?? FailedObjects.of(layout);
+  const events: PipelineEvent[] = [];
+  const failed: PipelineFailure[] = [];
+  const pipeline = new TransformPipeline({
+    store,
+    duckdb,
+    pseudonymKey: TEST_KEY,
+    scratch: layout.scratch,
+    failures,
+    retryPolicy: { maxAttempts: 3, delaysMs: [20, 40] },
+    onResult: (e) => events.push(e),
+    onFailure: (f) => {
+      failed.push(f);
+      options.onFailure?.(store);
+    },
+  });
+  await pipeline.open();
+  const close = async () => {
+    await pipeline.close();
+    duckdb.closeSync();
+  };
+  return { root, store, failures, events, failed, pipeline, close };
+}
+
 describe('a raw object that keeps failing', () => {
   it('is tried three times, parked, never blocks the others, and is taken up again once released', async () => {
-    const root = await tempDir();
-    await seed(root);
-    const layout = dataDirLayout(root);
-    await ensureDataDir(layout);
-    const duckdb = await createTransformEngine({ path: join(root, 'state', 'platform.duckdb') });
-    const store = new BrokenStore(root);
-    const failures = FailedObjects.of(layout);
-    const events: PipelineEvent[] = [];
-    const failed: PipelineFailure[] = [];
-    const pipeline = new TransformPipeline({
-      store,
-      duckdb,
-      pseudonymKey: TEST_KEY,
-      scratch: layout.scratch,
-      failures,
-      retryPolicy: { maxAttempts: 3, delaysMs: [20, 40] },
-      onResult: (e) => events.push(e),
-      onFailure: (f) => failed.push(f),
-    });
-    await pipeline.open();
+    const { root, store, failures, events, failed, pipeline, close } = await brokenPipeline();
     expect(await pipeline.untransformed()).toEqual([BROKEN, FINE]);
     for (const key of await pipeline.untransformed()) pipeline.enqueue(key);
     pipeline.watchReleased(50);
@@ -95,43 +108,26 @@ describe('a raw object that keeps failing', () => {
     await until(() => events.length === 2, 'the released object to be transformed');
     expect(events.map((e) => [e.rawKey, e.curated])).toEqual([[FINE, 2], [BROKEN, 2]]);
     expect(await failures.list()).toEqual([]);
-    await pipeline.close();
-    duckdb.closeSync();
+    await close();
   });
 });
 
 describe('a raw object that fails while the ledger cannot be written either (a full disk)', () => {
   it('is kept in memory: counted, tried again in the run on the same schedule, parked after as many attempts, and written once the ledger can be', async () => {
-    const root = await tempDir();
-    await seed(root);
-    const layout = dataDirLayout(root);
-    await ensureDataDir(layout);
-    const duckdb = await createTransformEngine({ path: join(root, 'state', 'platform.duckdb') });
-    const store = new BrokenStore(root);
     let ledgerFull = true;
     let refusedWrites = 0;
-    const failures = FailedObjects.of(layout, {
-      write: async (file, text) => {
-        if (ledgerFull) {
-          refusedWrites += 1;
-          throw Object.assign(new Error(`ENOSPC: no space left on device, write '${file}'`), { code: 'ENOSPC' });
-        }
-        await writeFile(file, text);
-      },
+    const { failures, events, failed, pipeline, close } = await brokenPipeline({
+      failures: (layout) =>
+        FailedObjects.of(layout, {
+          write: async (file, text) => {
+            if (ledgerFull) {
+              refusedWrites += 1;
+              throw Object.assign(new Error(`ENOSPC: no space left on device, write '${file}'`), { code: 'ENOSPC' });
+            }
+            await writeFile(file, text);
+          },
+        }),
     });
-    const events: PipelineEvent[] = [];
-    const failed: PipelineFailure[] = [];
-    const pipeline = new TransformPipeline({
-      store,
-      duckdb,
-      pseudonymKey: TEST_KEY,
-      scratch: layout.scratch,
-      failures,
-      retryPolicy: { maxAttempts: 3, delaysMs: [20, 40] },
-      onResult: (e) => events.push(e),
-      onFailure: (f) => failed.push(f),
-    });
-    await pipeline.open();
     for (const key of await pipeline.untransformed()) pipeline.enqueue(key);
     await until(() => failed.some((f) => f.parked), 'the broken object to be parked');
 
@@ -156,47 +152,29 @@ describe('a raw object that fails while the ledger cannot be written either (a f
       [BROKEN, 3, true],
       [FINE, 1, false],
     ]);
-    await pipeline.close();
-    duckdb.closeSync();
+    await close();
   });
 
   it('is retried in the run and curated once the disk has room again', async () => {
-    const root = await tempDir();
-    await seed(root);
-    const layout = dataDirLayout(root);
-    await ensureDataDir(layout);
-    const duckdb = await createTransformEngine({ path: join(root, 'state', 'platform.duckdb') });
-    const store = new BrokenStore(root);
-    const failures = FailedObjects.of(layout, {
-      write: async () => {
-        throw Object.assign(new Error('ENOSPC: no space left on device'), { code: 'ENOSPC' });
-      },
-    });
-    const events: PipelineEvent[] = [];
-    const failed: PipelineFailure[] = [];
-    const pipeline = new TransformPipeline({
-      store,
-      duckdb,
-      pseudonymKey: TEST_KEY,
-      scratch: layout.scratch,
-      failures,
-      retryPolicy: { maxAttempts: 3, delaysMs: [20, 40] },
-      onResult: (e) => events.push(e),
-      onFailure: (f) => {
-        failed.push(f);
-        // The disk has room again before the second try.
+    const { failures, events, failed, pipeline, close } = await brokenPipeline({
+      failures: (layout) =>
+        FailedObjects.of(layout, {
+          write: async () => {
+            throw Object.assign(new Error('ENOSPC: no space left on device'), { code: 'ENOSPC' });
+          },
+        }),
+      // The disk has room again before the second try.
+      onFailure: (store) => {
         store.broken = false;
       },
     });
-    await pipeline.open();
     for (const key of await pipeline.untransformed()) pipeline.enqueue(key);
     await until(() => events.length === 2, 'both objects to be transformed');
     expect(failed.map((f) => [f.rawKey, f.attempts, f.parked])).toEqual([[BROKEN, 1, false]]);
     expect(failed[0]!.error.message).toMatch(/kept for this run only: ENOSPC/);
     expect(events.map((e) => [e.rawKey, e.curated]).sort()).toEqual([[BROKEN, 2], [FINE, 2]].sort());
     expect(await failures.list()).toEqual([]);
-    await pipeline.close();
-    duckdb.closeSync();
+    await close();
   });
 });
 
