@@ -128,6 +128,24 @@ export async function devCommand(argv: readonly string[]): Promise<number> {
     http: values['no-http'] ? false : { port: httpPort },
     pull: { sources: pulled },
   });
+  // Listening before the first line is printed: a Ctrl+C as soon as dev says it listens stops it cleanly.
+  const stopRequested = new Promise<void>((resolve) => {
+    const timer = duration ? setTimeout(resolve, duration * 1000) : undefined;
+    let signals = 0;
+    const onSignal = () => {
+      signals += 1;
+      if (signals > 1) {
+        display.stop();
+        process.stderr.write('\nsecond interrupt: exiting now; unsealed buffers are recovered at the next start\n');
+        process.exit(130);
+      }
+      log('stopping: flushing buffers and transforming what is left (Ctrl+C again to exit at once)');
+      clearTimeout(timer);
+      resolve();
+    };
+    process.on('SIGINT', onSignal);
+    process.on('SIGTERM', onSignal);
+  });
   const dataDirOption = values['data-dir'] === DEFAULT_DATA_DIR ? '' : ` --data-dir ${shellWord(values['data-dir'])}`;
   const example = registry[0] ? topicFor(registry[0].id, 'sensor-1') : 'datastroom/<dataset>/<sensorId>';
   for (const line of [
@@ -159,23 +177,7 @@ export async function devCommand(argv: readonly string[]): Promise<number> {
     },
   });
 
-  await new Promise<void>((resolve) => {
-    const timer = duration ? setTimeout(resolve, duration * 1000) : undefined;
-    let signals = 0;
-    const onSignal = () => {
-      signals += 1;
-      if (signals > 1) {
-        display.stop();
-        process.stderr.write('\nsecond interrupt: exiting now; unsealed buffers are recovered at the next start\n');
-        process.exit(130);
-      }
-      log('stopping: flushing buffers and transforming what is left (Ctrl+C again to exit at once)');
-      clearTimeout(timer);
-      resolve();
-    };
-    process.on('SIGINT', onSignal);
-    process.on('SIGTERM', onSignal);
-  });
+  await stopRequested;
   const summary = await platform.stop();
   display.stop();
   const ignored = platform.ingest.outside.total;
