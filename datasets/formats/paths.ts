@@ -74,42 +74,42 @@ const compiled = new Map<string, Accessor>();
 export function compilePath(path: Path): Accessor {
   const known = compiled.get(path);
   if (known) return known;
-  const steps = parsePath(path);
-  let accessor: Accessor = (value) => value;
-  for (let i = steps.length - 1; i >= 0; i--) accessor = stepAccessor(steps[i] as Step, accessor);
+  const accessor = compileSteps(parsePath(path));
   compiled.set(path, accessor);
   return accessor;
 }
 
-/** One step, then the rest of the path. */
-function stepAccessor(step: Step, rest: Accessor): Accessor {
-  if (step.kind === 0) {
-    const { key } = step;
-    return (at) => {
-      if (typeof at !== 'object' || at === null || Array.isArray(at)) return undefined;
-      const next = (at as Record<string, unknown>)[key];
+/**
+ * Steps compiled to the function that follows them (see {@link compilePath}).
+ * It is generated code, each key a literal: every read of a key is its own
+ * site in the code, which the engine then makes as fast as a written one.
+ */
+export function compileSteps(steps: readonly Step[]): Accessor {
+  const code = steps.map((step) => {
+    if (step.kind === 0) {
+      const key = JSON.stringify(step.key);
       // Only own keys: "constructor" of a plain object is no field of a payload.
-      if (next === undefined || !Object.hasOwn(at, key)) return undefined;
-      return rest(next);
-    };
-  }
-  if (step.kind === 1) {
-    const { index } = step;
-    return (at) => {
-      if (!Array.isArray(at)) return undefined;
-      const next: unknown = at[index];
-      return next === undefined ? undefined : rest(next);
-    };
-  }
-  const { key, equals } = step;
-  return (at) => {
-    if (!Array.isArray(at)) return undefined;
-    for (let i = 0; i < at.length; i++) {
-      const e: unknown = at[i];
-      if (typeof e === 'object' && e !== null && String((e as Record<string, unknown>)[key]) === equals) return rest(e);
+      return `if (typeof at !== 'object' || at === null || Array.isArray(at)) return undefined;
+        next = at[${key}];
+        if (next === undefined || !hasOwn(at, ${key})) return undefined;
+        at = next;`;
     }
-    return undefined;
-  };
+    if (step.kind === 1) return `if (!Array.isArray(at)) return undefined; at = at[${step.index}]; if (at === undefined) return undefined;`;
+    return `if (!Array.isArray(at)) return undefined;
+      next = undefined;
+      for (let i = 0; i < at.length; i++) {
+        const e = at[i];
+        if (typeof e === 'object' && e !== null && String(e[${JSON.stringify(step.key)}]) === ${JSON.stringify(step.equals)}) { next = e; break; }
+      }
+      if (next === undefined) return undefined;
+      at = next;`;
+  });
+  return generated<Accessor>(['hasOwn'], `return function follow(at) { let next; ${code.join('\n')} return at; };`, [Object.hasOwn]);
+}
+
+/** A function from generated code, given what it refers to. */
+export function generated<F>(names: readonly string[], code: string, values: readonly unknown[]): F {
+  return new Function(...names, code)(...values) as F;
 }
 
 /** The value a path leads to in a JSON value, or undefined where any step is missing. */

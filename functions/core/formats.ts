@@ -17,7 +17,7 @@ import {
   type Paths,
   type TimeSource,
 } from '../../datasets/index.ts';
-import { compilePath, parsePath, pathList, type Accessor } from '../../datasets/formats/paths.ts';
+import { compilePath, compileSteps, generated, parsePath, pathList, type Accessor, type Step } from '../../datasets/formats/paths.ts';
 import { conversionFactor } from '../../datasets/formats/units.ts';
 import { elementMessageId, SENSOR_ID_PATTERN } from './envelope.ts';
 import { inInstantRange, isoToMicros, microsToIso } from './timestamps.ts';
@@ -143,7 +143,8 @@ type Reader = (item: unknown, decoded: Record<string, number> | undefined) => un
 /** Several paths, the first present counting (null counts as absent). */
 interface CompiledPaths {
   readonly paths: readonly string[];
-  readonly readers: readonly Reader[];
+  /** The index of the first path that leads to a value, its value in {@link lastFound.value}; -1 where none does. */
+  readonly find: (item: unknown, decoded: Record<string, number> | undefined) => number;
   /** The path a reason names for a value found nowhere: the first of its fewest steps (`pm25`, not `pm25.value.@value`). */
   readonly plainest: string;
 }
@@ -208,7 +209,46 @@ function compiledDataset(dataset: Dataset): CompiledDataset {
 
 function compilePaths(paths: Paths, decodedPrefix: string | undefined): CompiledPaths {
   const list = pathList(paths);
-  return { paths: list, readers: list.map((p) => reader(p, decodedPrefix)), plainest: plainest(list) };
+  return { paths: list, find: finder(list, decodedPrefix), plainest: plainest(list) };
+}
+
+/**
+ * The finder of a list of paths, generated code (see compileSteps): paths
+ * in a row that start with the same key (`pm25.value.@value`, `pm25.value`,
+ * `pm25`) read that key once.
+ */
+function finder(list: readonly string[], decodedPrefix: string | undefined): CompiledPaths['find'] {
+  const functions: unknown[] = [];
+  const ref = (f: unknown) => `f${functions.push(f) - 1}`;
+  const code: string[] = [];
+  let group: string | undefined;
+  list.forEach((path, i) => {
+    const steps = parsePath(path);
+    const head = steps[0] as Step;
+    const hit = `if (v !== undefined && v !== null) { box.value = v; return ${i}; }`;
+    if (head.kind !== 0 || (decodedPrefix !== undefined && path.startsWith(decodedPrefix))) {
+      if (group !== undefined) code.push('}');
+      group = undefined;
+      code.push(`v = ${ref(reader(path, decodedPrefix))}(item, decoded); ${hit}`);
+      return;
+    }
+    if (group !== head.key) {
+      if (group !== undefined) code.push('}');
+      group = head.key;
+      const key = JSON.stringify(head.key);
+      // As a path's first step reads it: an own key of an object that is not an array.
+      code.push(`next = typeof item === 'object' && item !== null && !Array.isArray(item) ? item[${key}] : undefined;
+        if (next !== undefined && hasOwn(item, ${key})) {`);
+    }
+    code.push(steps.length === 1 ? `v = next; ${hit}` : `v = ${ref(compileSteps(steps.slice(1)))}(next); ${hit}`);
+  });
+  if (group !== undefined) code.push('}');
+  const names = functions.map((_, i) => `f${i}`);
+  return generated<CompiledPaths['find']>(
+    ['hasOwn', 'box', ...names],
+    `return function find(item, decoded) { let next; let v; ${code.join('\n')} box.value = undefined; return -1; };`,
+    [Object.hasOwn, lastFound, ...functions],
+  );
 }
 
 function reader(path: string, decodedPrefix: string | undefined): Reader {
@@ -228,18 +268,11 @@ function reader(path: string, decodedPrefix: string | undefined): Reader {
 }
 
 function compileCondition(condition: Condition): (value: unknown) => boolean {
-  const readers = pathList(condition.path).map(compilePath);
+  const find = finder(pathList(condition.path), undefined);
   const is = condition.is ?? 'present';
   const allowed: readonly unknown[] | undefined = condition.equals === undefined ? undefined : Array.isArray(condition.equals) ? condition.equals : [condition.equals];
   return (value) => {
-    let found: unknown;
-    for (let i = 0; i < readers.length; i++) {
-      const v = (readers[i] as Accessor)(value);
-      if (v !== undefined && v !== null) {
-        found = v;
-        break;
-      }
-    }
+    const found = find(value, undefined) >= 0 ? lastFound.value : undefined;
     if (is === 'absent') return found === undefined;
     if (found === undefined) return false;
     if (is === 'array' && !Array.isArray(found)) return false;
@@ -294,21 +327,12 @@ function compileFormat(dataset: Dataset, format: FormatDeclaration): CompiledFor
   };
 }
 
-/** Set by {@link firstOf}: the value of the path it found. */
-let foundValue: unknown;
+/** Set by a finder: the value of the path it found. */
+const lastFound: { value: unknown } = { value: undefined };
 
-/** The index of the first path that leads to a value (null counts as absent), its value in {@link foundValue}; -1 where none does. */
+/** The index of the first path that leads to a value (null counts as absent), its value in {@link lastFound}; -1 where none does. */
 function firstOf(compiled: CompiledPaths, item: unknown, decoded: Record<string, number> | undefined): number {
-  const { readers } = compiled;
-  for (let i = 0; i < readers.length; i++) {
-    const value = (readers[i] as Reader)(item, decoded);
-    if (value !== undefined && value !== null) {
-      foundValue = value;
-      return i;
-    }
-  }
-  foundValue = undefined;
-  return -1;
+  return compiled.find(item, decoded);
 }
 
 /** A value as a reason shows it: its type, and in a dataset without personal data the value itself. */
@@ -341,7 +365,7 @@ function mapItem(dataset: Dataset, format: CompiledFormat, envelope: MessageEnve
   if (envelope.via !== undefined) {
     if (format.sensorId === undefined) return refusal(messageId, envelope.sensorId, format.id, `format ${format.id} names no sensor, so it cannot arrive through ${envelope.via}`, item);
     const at = firstOf(format.sensorId, item, decoded);
-    const sensor = sensorProblem(foundValue, at >= 0 ? (format.sensorId.paths[at] as string) : format.sensorId.paths.join(' or '), envelope.via);
+    const sensor = sensorProblem(lastFound.value, at >= 0 ? (format.sensorId.paths[at] as string) : format.sensorId.paths.join(' or '), envelope.via);
     if (typeof sensor === 'string') return refusal(messageId, envelope.sensorId, format.id, sensor, item);
     sensorId = sensor.id;
   }
@@ -368,7 +392,7 @@ function mapItem(dataset: Dataset, format: CompiledFormat, envelope: MessageEnve
       if (field.required) (problems ??= []).push(`${field.source.plainest} is missing`);
       continue;
     }
-    let v = foundValue;
+    let v = lastFound.value;
     const path = field.source.paths[at] as string;
     if (field.values !== undefined) {
       const key = typeof v === 'string' || typeof v === 'number' || typeof v === 'boolean' ? String(v) : undefined;
@@ -386,7 +410,7 @@ function mapItem(dataset: Dataset, format: CompiledFormat, envelope: MessageEnve
       v = Number(v);
     }
     const unitAt = field.unitPaths !== undefined ? firstOf(field.unitPaths, item, decoded) : -1;
-    const unit = unitAt >= 0 ? foundValue : field.unit;
+    const unit = unitAt >= 0 ? lastFound.value : field.unit;
     if (unit !== undefined && field.fieldUnit !== undefined && unit !== field.fieldUnit) {
       const unitPath = unitAt >= 0 ? (field.unitPaths?.paths[unitAt] as string) : undefined;
       if (typeof unit !== 'string') {
@@ -448,7 +472,7 @@ function eventTimeOf(format: CompiledFormat, item: unknown, decoded: Record<stri
     if ((time.orArrival ?? false) && arrival !== undefined) return arrival;
     return `${format.time.plainest} is missing`;
   }
-  const value = foundValue;
+  const value = lastFound.value;
   const path = format.time.paths[at] as string;
   let micros: number | undefined;
   if (typeof value === 'number') {

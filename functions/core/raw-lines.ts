@@ -11,8 +11,8 @@ import { StringDecoder } from 'node:string_decoder';
 import { createGzip, createGunzip, type Gzip } from 'node:zlib';
 import type { Dataset } from '../../datasets/index.ts';
 import type { RawRecord } from './envelope.ts';
-import { isNativeShape, mapPayload } from './formats.ts';
-import { decodePayload, readingId, typeName } from './reading.ts';
+import { isNativeShape, mapPayload, type MappedReading } from './formats.ts';
+import { decodePayload, MAX_NESTING, readingId, typeName, type DecodedPayload } from './reading.ts';
 
 /** A JSON-lines file written in batches, waiting for the disk when the stream asks it to. */
 export class JsonLinesWriter {
@@ -433,7 +433,7 @@ async function canonicalLine(out: JsonLinesWriter, n: number, text: string, plai
     out.push({ ...envelope, rejected: `raw line ${n}: its envelope is not valid Unicode (a lone surrogate)`, payloadBase64: lineBytes(text) });
     return;
   }
-  const decoded = decodePayload(record as RawRecord, { personal: options.personal });
+  const decoded = decodeRecord(record as RawRecord, options);
   if (!decoded.ok) {
     out.push({ ...envelope, rejected: decoded.reason, ...(typeof record.payloadBase64 === 'string' ? { payloadBase64: wellFormed(record.payloadBase64) } : {}) });
     return;
@@ -451,9 +451,12 @@ async function canonicalLine(out: JsonLinesWriter, n: number, text: string, plai
   let bodies: Map<string, string> | undefined;
   for (let i = 0; i < values.length; i++) {
     const value = values[i];
-    const mappedReadings = options.dataset !== undefined && (routed || !isNativeShape(value)) ? mapPayload(options.dataset, { ...envelope, messageId: readingId(decoded, i), via, format }, value) : undefined;
+    const mappedReadings =
+      options.dataset !== undefined && (routed || !isNativeShape(value))
+        ? mapPayload(options.dataset, { messageId: readingId(decoded, i), sensorId: envelope.sensorId, receivedAt: envelope.receivedAt, via, format }, value)
+        : undefined;
     // A refusal of a payload holding a lone surrogate says so, as for a native reading.
-    if (mappedReadings !== undefined && !(mappedReadings.some((m) => !m.ok) && illFormedAt(value) !== undefined)) {
+    if (mappedReadings !== undefined && !(anyRefused(mappedReadings) && illFormedAt(value) !== undefined)) {
       for (const mapped of mappedReadings) {
         const head = plainValues
           ? `{"messageId":${JSON.stringify(mapped.messageId)},"sensorId":${JSON.stringify(mapped.sensorId)},"receivedAt":${receivedAtText}`
@@ -481,6 +484,40 @@ async function canonicalLine(out: JsonLinesWriter, n: number, text: string, plai
     out.push(`{"messageId":${JSON.stringify(readingId(decoded, i))}${envelopeText}${body}}`);
     if (out.full) await flushWithin(out, limit);
   }
+}
+
+function anyRefused(readings: readonly MappedReading[]): boolean {
+  for (let i = 0; i < readings.length; i++) if (!(readings[i] as MappedReading).ok) return true;
+  return false;
+}
+
+/**
+ * {@link decodePayload}, with the common case first: a JSON object payload
+ * that nests well within the limit is its one reading as it is.
+ */
+function decodeRecord(record: RawRecord, options: CanonicalOptions): DecodedPayload {
+  if (record.payloadBytes === undefined && record.payloadBase64 === undefined && 'payload' in record) {
+    const value = record.payload;
+    if (typeof value === 'object' && value !== null && !Array.isArray(value) && nestsWithin(value, 0)) return { ok: true, messageId: record.messageId, array: false, values: [value] };
+  }
+  return decodePayload(record, { personal: options.personal });
+}
+
+/** Whether no object or array lies MAX_NESTING or more levels below a value at `depth` (see nestsDeeperThan). */
+function nestsWithin(value: object, depth: number): boolean {
+  if (depth >= MAX_NESTING) return false;
+  if (Array.isArray(value)) {
+    for (let i = 0; i < value.length; i++) {
+      const child: unknown = value[i];
+      if (typeof child === 'object' && child !== null && !nestsWithin(child, depth + 1)) return false;
+    }
+    return true;
+  }
+  for (const key in value) {
+    const child = (value as Record<string, unknown>)[key];
+    if (typeof child === 'object' && child !== null && !nestsWithin(child, depth + 1)) return false;
+  }
+  return true;
 }
 
 /** Flushes, unless the output has outgrown its limit. */
