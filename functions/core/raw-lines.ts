@@ -444,7 +444,6 @@ async function canonicalLine(out: JsonLinesWriter, n: number, text: string, plai
   const via = typeof record.via === 'string' ? record.via : undefined;
   const format = typeof record.format === 'string' ? record.format : undefined;
   const routed = via !== undefined || format !== undefined;
-  const receivedAtText = JSON.stringify(envelope.receivedAt);
   // One message's readings share the envelope text; an array of the same element many times over
   // (the shape of an amplification attempt) costs one serialisation per distinct element.
   let envelopeText: string | undefined;
@@ -458,13 +457,18 @@ async function canonicalLine(out: JsonLinesWriter, n: number, text: string, plai
     // A refusal of a payload holding a lone surrogate says so, as for a native reading.
     if (mappedReadings !== undefined && !(anyRefused(mappedReadings) && illFormedAt(value) !== undefined)) {
       for (const mapped of mappedReadings) {
+        if (plainValues && mapped.ok && isPlainObject(mapped.reading)) {
+          // One serialisation of the whole line: the same text as the pieces below, in a fraction of the time.
+          out.push(JSON.stringify({ messageId: mapped.messageId, sensorId: mapped.sensorId, receivedAt: envelope.receivedAt, format: mapped.format, payload: mapped.reading }));
+          continue;
+        }
         const head = plainValues
-          ? `{"messageId":${JSON.stringify(mapped.messageId)},"sensorId":${JSON.stringify(mapped.sensorId)},"receivedAt":${receivedAtText}`
-          : `{"messageId":${JSON.stringify(wellFormed(mapped.messageId))},"sensorId":${JSON.stringify(wellFormed(mapped.sensorId))},"receivedAt":${receivedAtText}`;
+          ? `{"messageId":${JSON.stringify(mapped.messageId)},"sensorId":${JSON.stringify(mapped.sensorId)},"receivedAt":${JSON.stringify(envelope.receivedAt)}`
+          : `{"messageId":${JSON.stringify(wellFormed(mapped.messageId))},"sensorId":${JSON.stringify(wellFormed(mapped.sensorId))},"receivedAt":${JSON.stringify(envelope.receivedAt)}`;
         const formatText = mapped.format !== undefined ? `,"format":${JSON.stringify(mapped.format)}` : '';
         if (mapped.ok) {
           const json = JSON.stringify(mapped.reading) ?? 'null';
-          out.push(`${head}${formatText},${plainValues && isPlainObject(mapped.reading) ? `"payload":${json}` : readingBody(mapped.reading, json, options)}}`);
+          out.push(`${head}${formatText},${readingBody(mapped.reading, json, options)}}`);
         } else {
           const kept = Buffer.from(JSON.stringify(wellFormedValue(mapped.payload)) ?? 'null').toString('base64');
           out.push(`${head}${formatText},"rejected":${JSON.stringify(wellFormed(mapped.reason))},"payloadBase64":"${kept}"}`);
@@ -473,7 +477,7 @@ async function canonicalLine(out: JsonLinesWriter, n: number, text: string, plai
       if (out.full) await flushWithin(out, limit);
       continue;
     }
-    envelopeText ??= `,"sensorId":${JSON.stringify(envelope.sensorId)},"receivedAt":${receivedAtText},`;
+    envelopeText ??= `,"sensorId":${JSON.stringify(envelope.sensorId)},"receivedAt":${JSON.stringify(envelope.receivedAt)},`;
     bodies ??= new Map<string, string>();
     const json = JSON.stringify(value) ?? 'null';
     let body = bodies.get(json);
