@@ -389,7 +389,9 @@ async function canonicaliseInto(rawFile: string, outFile: string, gzip: boolean,
         n += 1;
         const line = lines[l] as string;
         if (isBlankLine(line)) continue;
-        await canonicalLine(out, n, recordText(line), plain, options, limit);
+        // Only an array payload waits for the disk within its line: no promise for the others.
+        const within = canonicalLine(out, n, recordText(line), plain, options, limit);
+        if (within !== undefined) await within;
         if (out.full) await flushWithin(out, limit);
       }
     }
@@ -410,7 +412,7 @@ function lineBytes(text: string): string {
  * `plain` (see LineBatch), nothing parsed from it holds a lone surrogate,
  * so the checks for one are skipped for the readings it maps.
  */
-async function canonicalLine(out: JsonLinesWriter, n: number, text: string, plain: boolean, options: CanonicalOptions, limit: number | undefined): Promise<void> {
+function canonicalLine(out: JsonLinesWriter, n: number, text: string, plain: boolean, options: CanonicalOptions, limit: number | undefined): Promise<void> | undefined {
   let parsed: unknown;
   try {
     parsed = JSON.parse(text);
@@ -440,54 +442,82 @@ async function canonicalLine(out: JsonLinesWriter, n: number, text: string, plai
   }
   // A payload sent as bytes is decoded from base64: the line's text says nothing of its strings.
   const plainValues = plain && record.payloadBase64 === undefined;
-  const { values } = decoded;
   const via = typeof record.via === 'string' ? record.via : undefined;
   const format = typeof record.format === 'string' ? record.format : undefined;
-  const routed = via !== undefined || format !== undefined;
-  // One message's readings share the envelope text; an array of the same element many times over
-  // (the shape of an amplification attempt) costs one serialisation per distinct element.
-  let envelopeText: string | undefined;
-  let bodies: Map<string, string> | undefined;
-  for (let i = 0; i < values.length; i++) {
-    const value = values[i];
-    const mappedReadings =
-      options.dataset !== undefined && (routed || !isNativeShape(value))
-        ? mapPayload(options.dataset, { messageId: readingId(decoded, i), sensorId: envelope.sensorId, receivedAt: envelope.receivedAt, via, format }, value)
-        : undefined;
-    // A refusal of a payload holding a lone surrogate says so, as for a native reading.
-    if (mappedReadings !== undefined && !(anyRefused(mappedReadings) && illFormedAt(value) !== undefined)) {
-      for (const mapped of mappedReadings) {
-        if (plainValues && mapped.ok && isPlainObject(mapped.reading)) {
-          // One serialisation of the whole line: the same text as the pieces below, in a fraction of the time.
-          out.push(JSON.stringify({ messageId: mapped.messageId, sensorId: mapped.sensorId, receivedAt: envelope.receivedAt, format: mapped.format, payload: mapped.reading }));
-          continue;
-        }
-        const head = plainValues
-          ? `{"messageId":${JSON.stringify(mapped.messageId)},"sensorId":${JSON.stringify(mapped.sensorId)},"receivedAt":${JSON.stringify(envelope.receivedAt)}`
-          : `{"messageId":${JSON.stringify(wellFormed(mapped.messageId))},"sensorId":${JSON.stringify(wellFormed(mapped.sensorId))},"receivedAt":${JSON.stringify(envelope.receivedAt)}`;
-        const formatText = mapped.format !== undefined ? `,"format":${JSON.stringify(mapped.format)}` : '';
-        if (mapped.ok) {
-          const json = JSON.stringify(mapped.reading) ?? 'null';
-          out.push(`${head}${formatText},${readingBody(mapped.reading, json, options)}}`);
-        } else {
-          const kept = Buffer.from(JSON.stringify(wellFormedValue(mapped.payload)) ?? 'null').toString('base64');
-          out.push(`${head}${formatText},"rejected":${JSON.stringify(wellFormed(mapped.reason))},"payloadBase64":"${kept}"}`);
-        }
-      }
-      if (out.full) await flushWithin(out, limit);
-      continue;
-    }
-    envelopeText ??= `,"sensorId":${JSON.stringify(envelope.sensorId)},"receivedAt":${JSON.stringify(envelope.receivedAt)},`;
-    bodies ??= new Map<string, string>();
-    const json = JSON.stringify(value) ?? 'null';
-    let body = bodies.get(json);
-    if (body === undefined) {
-      body = readingBody(value, json, options);
-      if (json.length <= 256 && bodies.size < 1024) bodies.set(json, body);
-    }
-    out.push(`{"messageId":${JSON.stringify(readingId(decoded, i))}${envelopeText}${body}}`);
-    if (out.full) await flushWithin(out, limit);
+  const line: LineReadings = { out, options, decoded, envelope, plainValues, via, format, routed: via !== undefined || format !== undefined, envelopeText: undefined, bodies: undefined };
+  if (decoded.values.length === 1) {
+    emitReading(line, 0);
+    return undefined;
   }
+  return emitReadings(line, limit);
+}
+
+/** One raw line's readings as they are written, with what they share. */
+interface LineReadings {
+  readonly out: JsonLinesWriter;
+  readonly options: CanonicalOptions;
+  readonly decoded: DecodedPayload & { ok: true };
+  readonly envelope: { readonly messageId: string; readonly sensorId: string; readonly receivedAt: string };
+  /** Whether nothing parsed from the line can hold a lone surrogate (see LineBatch). */
+  readonly plainValues: boolean;
+  readonly via: string | undefined;
+  readonly format: string | undefined;
+  readonly routed: boolean;
+  /**
+   * One message's readings share the envelope text; an array of the same element many times over
+   * (the shape of an amplification attempt) costs one serialisation per distinct element.
+   */
+  envelopeText: string | undefined;
+  bodies: Map<string, string> | undefined;
+}
+
+/** The readings of an array payload, handed to the disk as they fill a batch. */
+async function emitReadings(line: LineReadings, limit: number | undefined): Promise<void> {
+  for (let i = 0; i < line.decoded.values.length; i++) {
+    emitReading(line, i);
+    if (line.out.full) await flushWithin(line.out, limit);
+  }
+}
+
+/** The canonical lines of the i-th reading of a raw line. */
+function emitReading(line: LineReadings, i: number): void {
+  const { out, options, decoded, envelope, plainValues } = line;
+  const value = decoded.values[i];
+  const mappedReadings =
+    options.dataset !== undefined && (line.routed || !isNativeShape(value))
+      ? mapPayload(options.dataset, { messageId: readingId(decoded, i), sensorId: envelope.sensorId, receivedAt: envelope.receivedAt, via: line.via, format: line.format }, value)
+      : undefined;
+  // A refusal of a payload holding a lone surrogate says so, as for a native reading.
+  if (mappedReadings !== undefined && !(anyRefused(mappedReadings) && illFormedAt(value) !== undefined)) {
+    for (const mapped of mappedReadings) {
+      if (plainValues && mapped.ok && isPlainObject(mapped.reading)) {
+        // One serialisation of the whole line: the same text as the pieces below, in a fraction of the time.
+        out.push(JSON.stringify({ messageId: mapped.messageId, sensorId: mapped.sensorId, receivedAt: envelope.receivedAt, format: mapped.format, payload: mapped.reading }));
+        continue;
+      }
+      const head = plainValues
+        ? `{"messageId":${JSON.stringify(mapped.messageId)},"sensorId":${JSON.stringify(mapped.sensorId)},"receivedAt":${JSON.stringify(envelope.receivedAt)}`
+        : `{"messageId":${JSON.stringify(wellFormed(mapped.messageId))},"sensorId":${JSON.stringify(wellFormed(mapped.sensorId))},"receivedAt":${JSON.stringify(envelope.receivedAt)}`;
+      const formatText = mapped.format !== undefined ? `,"format":${JSON.stringify(mapped.format)}` : '';
+      if (mapped.ok) {
+        const json = JSON.stringify(mapped.reading) ?? 'null';
+        out.push(`${head}${formatText},${readingBody(mapped.reading, json, options)}}`);
+      } else {
+        const kept = Buffer.from(JSON.stringify(wellFormedValue(mapped.payload)) ?? 'null').toString('base64');
+        out.push(`${head}${formatText},"rejected":${JSON.stringify(wellFormed(mapped.reason))},"payloadBase64":"${kept}"}`);
+      }
+    }
+    return;
+  }
+  line.envelopeText ??= `,"sensorId":${JSON.stringify(envelope.sensorId)},"receivedAt":${JSON.stringify(envelope.receivedAt)},`;
+  line.bodies ??= new Map<string, string>();
+  const json = JSON.stringify(value) ?? 'null';
+  let body = line.bodies.get(json);
+  if (body === undefined) {
+    body = readingBody(value, json, options);
+    if (json.length <= 256 && line.bodies.size < 1024) line.bodies.set(json, body);
+  }
+  out.push(`{"messageId":${JSON.stringify(readingId(decoded, i))}${line.envelopeText}${body}}`);
 }
 
 function anyRefused(readings: readonly MappedReading[]): boolean {
