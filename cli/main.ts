@@ -20,6 +20,8 @@ const COMMANDS: Readonly<Record<string, Command>> = {
   datasets: { summary: 'show the dataset register', run: async (a) => (await import('./commands/datasets.ts')).datasetsCommand(a) },
   schema: { summary: 'the JSON Schema of a dataset\'s readings, for vendors', run: async (a) => (await import('./commands/schema.ts')).schemaCommand(a) },
   sensors: { summary: 'register, list and revoke sensors (AWS IoT Core, or --local)', run: async (a) => (await import('./commands/sensors.ts')).sensorsCommand(a) },
+  integrations: { summary: 'register, list and revoke integrations: HTTP push and gateways (AWS, or --local)', run: async (a) => (await import('./commands/integrations.ts')).integrationsCommand(a) },
+  pull: { summary: 'poll a pull source once into the local platform (Telraam, IRCEL-CELINE, Opendatasoft)', run: async (a) => (await import('./commands/pull.ts')).pullCommand(a) },
   failed: { summary: 'raw objects whose transform failed, and trying them again', run: async (a) => (await import('./commands/failed.ts')).failedCommand(a) },
   compact: { summary: 'rewrite settled partitions into few large Parquet files', run: async (a) => (await import('./commands/compact.ts')).compactCommand(a) },
   cost: { summary: 'the monthly AWS cost of a fleet, line by line', run: async (a) => (await import('./commands/cost.ts')).costCommand(a) },
@@ -42,7 +44,7 @@ const USAGE = `Usage: datastroom <command> [options]
 
 Commands:
 ${Object.entries(COMMANDS)
-  .map(([name, c]) => `  ${name.padEnd(10)} ${c.summary}`)
+  .map(([name, c]) => `  ${name.padEnd(12)} ${c.summary}`)
   .join('\n')}
 
 Every command takes --data-dir DIR (default ${DEFAULT_DATA_DIR}) and --help;

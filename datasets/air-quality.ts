@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { defineDataset, eventTime, type Level, type Thresholds } from './define.ts';
+import { ircelineSos } from './formats/irceline.ts';
 import { smartDataModel } from './formats/fiware.ts';
 import { sensorCommunity, valueTypes } from './formats/sensor-community.ts';
 import { thingsStackUplink } from './formats/things-stack.ts';
@@ -56,6 +57,7 @@ export const airQuality = defineDataset({
     }),
     thingsStackUplink({ fields: { pm25: { key: ['pm2_5', 'pm25', 'PM2.5', 'PM 2.5'] }, pm10: { key: ['pm10', 'PM10', 'PM 10'] }, no2: { key: ['no2', 'NO2'] } } }),
     sensorCommunity({ pm10: valueTypes('P1'), pm25: valueTypes('P2') }),
+    ircelineSos,
   ],
   governance: {
     owner: 'Dienst Milieu en Klimaat',

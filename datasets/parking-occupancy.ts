@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { defineDataset, eventTime, type Thresholds } from './define.ts';
+import { opendatasoftParking } from './formats/opendatasoft.ts';
 import { smartDataModel } from './formats/fiware.ts';
 import { thingsStackUplink } from './formats/things-stack.ts';
 
@@ -43,6 +44,7 @@ export const parkingOccupancy = defineDataset({
       fields: { free_spaces: { attribute: 'status', values: { free: 1, occupied: 0 } }, total_spaces: { constant: 1 } },
     }).map((f) => ({ ...f, id: `${f.id}-spot` })),
     thingsStackUplink({ fields: { free_spaces: { key: ['free_spaces', 'free'] }, total_spaces: { key: ['total_spaces', 'total'] } } }),
+    opendatasoftParking,
   ],
   governance: {
     owner: 'Dienst Mobiliteit',

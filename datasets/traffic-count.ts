@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { defineDataset, eventTime, type Thresholds } from './define.ts';
+import { telraamTraffic } from './formats/telraam.ts';
 import { smartDataModel } from './formats/fiware.ts';
 import { thingsStackUplink } from './formats/things-stack.ts';
 import { trafficFlowCounts } from './formats/traffic-flow.ts';
@@ -49,6 +50,7 @@ export const trafficCount = defineDataset({
         heavy_vehicles: { key: ['heavy_vehicles', 'heavy'] },
       },
     }),
+    telraamTraffic,
   ],
   governance: {
     owner: 'Dienst Mobiliteit',

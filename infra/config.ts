@@ -33,6 +33,12 @@ export interface PlatformConfig {
    * @default - unset: the projection spans the retention windows
    */
   readonly lakeStart: string | undefined;
+  /**
+   * Ids of the registry's pull sources to poll (datasets/pull-sources.ts),
+   * as a list or comma-separated: each gets a schedule of its own.
+   * @default - unset: none is polled
+   */
+  readonly pullSources: readonly string[] | undefined;
 }
 
 export const CONFIG_DEFAULTS: PlatformConfig = Object.freeze({
@@ -44,6 +50,7 @@ export const CONFIG_DEFAULTS: PlatformConfig = Object.freeze({
   quarantineRateThreshold: 0.05,
   lakeFormationTags: false,
   lakeStart: undefined,
+  pullSources: undefined,
 });
 
 /** A context value the platform cannot use. */
@@ -80,6 +87,13 @@ function pastDate(key: string, value: unknown, today: Date): string | undefined 
   return text;
 }
 
+function idList(key: string, value: unknown, fallback: readonly string[] | undefined): readonly string[] | undefined {
+  if (value === undefined) return fallback;
+  const ids = Array.isArray(value) ? value : typeof value === 'string' ? value.split(',') : undefined;
+  if (!ids || !ids.every((id) => typeof id === 'string')) throw new ConfigError(key, `must be a list of ids or a comma-separated text, got ${JSON.stringify(value)}`);
+  return ids.map((id: string) => id.trim()).filter((id) => id !== '');
+}
+
 /** Reads the platform's settings from context; fails fast on a bad value. `today` is the synth's date. */
 export function readConfig(node: Node, today: Date = new Date()): PlatformConfig {
   const get = (key: string): unknown => node.tryGetContext(key);
@@ -98,5 +112,6 @@ export function readConfig(node: Node, today: Date = new Date()): PlatformConfig
     quarantineRateThreshold: rate,
     lakeFormationTags: flag('lakeFormationTags', get('lakeFormationTags'), CONFIG_DEFAULTS.lakeFormationTags),
     lakeStart: pastDate('lakeStart', get('lakeStart'), today),
+    pullSources: idList('pullSources', get('pullSources'), CONFIG_DEFAULTS.pullSources),
   };
 }

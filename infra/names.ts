@@ -15,6 +15,16 @@ export function devicePolicyName(envName: string, dataset: Dataset): string {
   return `datastroom-${envName}-${dataset.id}-device`;
 }
 
+/** Name of a dataset's IoT thing type for integrations (gateways publishing for the sensors behind them). */
+export function integrationThingTypeName(envName: string, dataset: Dataset): string {
+  return `datastroom-${envName}-${dataset.id}-integrations`;
+}
+
+/** Name of a dataset's IoT integration policy. */
+export function integrationPolicyName(envName: string, dataset: Dataset): string {
+  return `datastroom-${envName}-${dataset.id}-integration`;
+}
+
 /** The Glue database of an environment (Glue and Athena want lower case and underscores). */
 export function databaseName(envName: string): string {
   return `datastroom_${envName.replace(/-/g, '_')}`;
@@ -52,6 +62,7 @@ export const STACK_OUTPUTS = {
   alarmTopic: 'AlarmTopic',
   portalUrl: 'PortalUrl',
   portalBucket: 'PortalBucket',
+  pushEndpoint: 'PushEndpoint',
 } as const;
 
 /** Name of the stack of an environment. */

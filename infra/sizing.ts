@@ -77,3 +77,12 @@ export const ACCESS_LOG_RETENTION_DAYS = 365;
  * Parquet written from them.
  */
 export const PUBLISHING_FUNCTION = Object.freeze({ memoryMb: 2048, timeoutSeconds: 900, ephemeralGiB: 2, runsPerHour: 1 });
+
+/**
+ * The HTTP push endpoint and its function. A push is one secret lookup (cached
+ * for minutes) and one Firehose PutRecord: 256 MB and 10 s are ample. The
+ * stage takes 50 requests a second on average and bursts of 100 (a city's
+ * webhooks send far fewer); ten concurrent executions bound what a flood
+ * costs, and the stage answers 429 beyond them.
+ */
+export const PUSH_ENDPOINT = Object.freeze({ memoryMb: 256, timeoutSeconds: 10, concurrency: 10, rateLimit: 50, burstLimit: 100 });

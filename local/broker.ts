@@ -3,6 +3,7 @@ import { createServer, type Server, type Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { Aedes, type AuthenticateError, type Client } from 'aedes';
 import { isDatasetRuleName, MAX_PAYLOAD_BYTES, splitBasicIngestTopic, topicFor } from '../functions/core/envelope.ts';
+import { integrationTopicFor, isIntegrationRuleName } from '../functions/core/integrations.ts';
 import { PasswordChecksBusyError, type Credential, type DeviceRegistry } from './devices.ts';
 import type { Ingest } from './ingest.ts';
 
@@ -233,7 +234,7 @@ class Unauthenticated {
  * client id from the same address. What guessing may cost is bounded by the
  * password checks' queue (see PASSWORD_CHECKS), served in turn per address.
  */
-class AuthBackoff {
+export class AuthBackoff {
   private readonly failures = new Map<string, { count: number; until: number; last: number }>();
   private readonly checking = new Set<string>();
 
@@ -419,12 +420,14 @@ export async function startBroker(options: BrokerOptions): Promise<EmbeddedBroke
     if (registry && enforcing()) {
       const credential = client ? credentials.get(client) : undefined;
       const device = credential && registry.allows(credential) ? credential.device : undefined;
-      const own = device ? topicFor(device.datasetId, device.sensorId) : undefined;
+      // An integration publishes on its integration topic, for the sensors behind it, to its dataset only.
+      const own = device ? (device.integration ? integrationTopicFor : topicFor)(device.datasetId, device.sensorId) : undefined;
       // Its own topic, or the same by Basic Ingest to its dataset's rule, as the device policy allows.
       const basic = splitBasicIngestTopic(packet.topic);
-      const mine = device !== undefined && (basic ? basic.topic === own && isDatasetRuleName(basic.ruleName, device.datasetId) : packet.topic === own);
+      const ruleOf = device?.integration ? isIntegrationRuleName : isDatasetRuleName;
+      const mine = device !== undefined && (basic ? basic.topic === own && ruleOf(basic.ruleName, device.datasetId) : packet.topic === own);
       if (!mine) {
-        log(`refused publish by ${who(client)} to ${packet.topic}: ${own ? `a device publishes only to ${own}` : 'not a device with valid credentials'}`);
+        log(`refused publish by ${who(client)} to ${packet.topic}: ${own ? `${device?.integration ? 'an integration' : 'a device'} publishes only to ${own}` : 'not a device with valid credentials'}`);
         callback(new Error(`not authorized to publish to ${packet.topic}`));
         return;
       }

@@ -5,6 +5,7 @@ import { basename, dirname, join } from 'node:path';
 import { z } from 'zod';
 import { findDataset, getDataset } from '../datasets/index.ts';
 import { topicFor } from '../functions/core/envelope.ts';
+import { integrationTopicFor, pushAuthorization, pushPathFor } from '../functions/core/integrations.ts';
 import { sensorIdProblem } from '../functions/core/reading.ts';
 import type { DataDirLayout } from './data-dir.ts';
 import { stageFile, withStateLock, writeFileAtomic, type StagedFile } from './state-file.ts';
@@ -13,6 +14,19 @@ import { stageFile, withStateLock, writeFileAtomic, type StagedFile } from './st
 export interface Device {
   readonly sensorId: string;
   readonly datasetId: string;
+  /**
+   * Set for an integration (a gateway, a webhook sender): it delivers
+   * payloads for the sensors behind it, over HTTP push or on its
+   * integration topic, and its name stands where a device has its sensor id.
+   * @default - a device publishing its own readings
+   */
+  readonly integration?: IntegrationRoute;
+}
+
+/** What an integration's deliveries declare beside its dataset. */
+export interface IntegrationRoute {
+  /** The format its payloads come in. @default - recognised from each payload */
+  readonly format?: string;
 }
 
 /**
@@ -35,6 +49,7 @@ const StoredDevice = z.object({
   datasetId: z.string(),
   hash: z.string(),
   registeredAt: z.string(),
+  integration: z.object({ format: z.string().optional() }).optional(),
 });
 type StoredDevice = z.infer<typeof StoredDevice>;
 
@@ -214,7 +229,7 @@ function parseDevices(file: string, text: string): DevicesContent {
 }
 
 function serializeDevices(devices: ReadonlyMap<string, Registered>): string {
-  const stored = [...devices.values()].map(({ sensorId, datasetId, hash, registeredAt }) => ({ sensorId, datasetId, hash, registeredAt }));
+  const stored = [...devices.values()].map(({ sensorId, datasetId, hash, registeredAt, integration }) => ({ sensorId, datasetId, hash, registeredAt, ...(integration ? { integration } : {}) }));
   return JSON.stringify({ devices: stored }, null, 2) + '\n';
 }
 
@@ -282,6 +297,12 @@ class FairGate {
   }
 }
 
+/** The device (or integration) a registered entry stands for. */
+function deviceOf(registered: Registered): Device {
+  const { sensorId, datasetId, integration } = registered;
+  return integration ? { sensorId, datasetId, integration } : { sensorId, datasetId };
+}
+
 /** Checks a dataset id and a sensor id the way IoT Core would; throws before anything is written. */
 export function checkDeviceIds(datasetId: string, sensorId: string): Device {
   const dataset = getDataset(datasetId);
@@ -306,6 +327,8 @@ export interface CredentialsTarget {
   readonly host: string;
   /** The broker port written into them. */
   readonly port: number;
+  /** An integration's HTTP push port written into them. @default - none written */
+  readonly httpPort?: number;
 }
 
 /** A device registered: its password (shown once) and where its credentials were written. */
@@ -436,9 +459,13 @@ export class DeviceRegistry {
    * place: if that fails nothing is registered (the device keeps its old
    * password), and if the registry cannot be changed they are removed again.
    * Throws CredentialsWriteError, DeviceRegistrationError, DevicesFileError.
+   * With `integration`, the name registered is an integration's: it does
+   * not switch authentication on (HTTP push always asks for credentials;
+   * the broker's mode is the devices' to choose), and a name may not turn
+   * from a device into an integration or back.
    */
-  async register(datasetId: string, sensorId: string, credentials?: CredentialsTarget): Promise<Registration> {
-    const device = checkDeviceIds(datasetId, sensorId);
+  async register(datasetId: string, sensorId: string, credentials?: CredentialsTarget, integration?: IntegrationRoute): Promise<Registration> {
+    const device: Device = integration ? { ...checkDeviceIds(datasetId, sensorId), integration } : checkDeviceIds(datasetId, sensorId);
     const password = randomBytes(18).toString('base64url');
     // Hashed before the lock is taken: other commands wait for file work only.
     const hash = await hashPassword(password);
@@ -450,10 +477,14 @@ export class DeviceRegistry {
       switchedOn = await this.update((state) => {
         const existing = state.devices.get(sensorId);
         if (existing && existing.datasetId !== device.datasetId) {
-          throw new DeviceRegistrationError(`sensor ${sensorId} is already registered for dataset ${existing.datasetId}`);
+          throw new DeviceRegistrationError(`${existing.integration ? 'integration' : 'sensor'} ${sensorId} is already registered for dataset ${existing.datasetId}`);
+        }
+        if (existing && (existing.integration === undefined) !== (integration === undefined)) {
+          throw new DeviceRegistrationError(`${sensorId} is already registered as ${existing.integration ? 'an integration' : 'a device'}: revoke it first`);
         }
         const devices = new Map(state.devices);
         devices.set(sensorId, { ...device, hash, registeredAt: new Date().toISOString(), parsed });
+        if (integration) return { devices, result: false };
         return { mode: 'on', devices, result: state.authentication === 'off' };
       });
     } catch (error) {
@@ -499,7 +530,7 @@ export class DeviceRegistry {
     const { state } = await this.load();
     return [...state.devices.values()]
       .filter((d) => datasetId === undefined || d.datasetId === datasetId)
-      .map(({ sensorId, datasetId: ds }) => ({ sensorId, datasetId: ds }));
+      .map(({ sensorId, datasetId: ds, integration }) => ({ sensorId, datasetId: ds, ...(integration ? { integration } : {}) }));
   }
 
   /**
@@ -668,7 +699,7 @@ export class DeviceRegistry {
     const known = this.verified.get(username);
     if (!registered || !known || known.proof !== registered.hash || !timingSafeEqual(this.digest(password), known.digest)) return undefined;
     this.recalledChecks += 1;
-    return { device: { sensorId: registered.sensorId, datasetId: registered.datasetId }, proof: registered.hash };
+    return { device: deviceOf(registered), proof: registered.hash };
   }
 
   /**
@@ -694,7 +725,7 @@ export class DeviceRegistry {
     );
     if (!registered || matches !== true) return undefined;
     this.verified.set(username, { proof: registered.hash, digest: this.digest(password) });
-    return { device: { sensorId: registered.sensorId, datasetId: registered.datasetId }, proof: registered.hash };
+    return { device: deviceOf(registered), proof: registered.hash };
   }
 
   /** Whether a credential still holds: its device is not revoked nor registered again since. */
@@ -720,8 +751,15 @@ async function stageCredentials(device: Device, password: string, target: Creden
     password,
     host: target.host,
     port: target.port,
-    topic: topicFor(device.datasetId, device.sensorId),
+    topic: device.integration ? integrationTopicFor(device.datasetId, device.sensorId) : topicFor(device.datasetId, device.sensorId),
     dataset: device.datasetId,
+    ...(device.integration && target.httpPort !== undefined
+      ? {
+          format: device.integration.format,
+          url: `http://${target.host}:${target.httpPort}${pushPathFor(device.datasetId, device.integration.format)}`,
+          authorization: pushAuthorization(device.sensorId, password),
+        }
+      : {}),
   };
   let made: string | undefined;
   const unmake = () => (made === undefined ? Promise.resolve() : rm(made, { recursive: true, force: true }).catch(() => undefined));

@@ -1,6 +1,7 @@
 import { basename, join } from 'node:path';
 import { findDataset, registry } from '../datasets/index.ts';
 import { isDatasetRuleName, messageIdFor, parseTopic, rawLine, splitBasicIngestTopic, TOPIC_ROOT, unroutedLine } from '../functions/core/envelope.ts';
+import { deliveryMessageId, isIntegrationRuleName, mqttVia, parseIntegrationTopic } from '../functions/core/integrations.ts';
 import { UNROUTED } from '../functions/core/keys.ts';
 import {
   BufferHealthLog,
@@ -52,6 +53,16 @@ export class TopicCounts {
     const shown = sorted.slice(0, limit);
     return { topics: shown, others: this.others + sorted.slice(limit).reduce((n, [, c]) => n + c, 0) };
   }
+}
+
+/** Who delivered a payload on behalf of sensors, and in which format. */
+export interface Delivery {
+  /** The integration's or source's name: the envelope's sensor id. */
+  readonly name: string;
+  /** `http:<name>` or `pull:<source>`. */
+  readonly via: string;
+  /** @default - recognised from the payload */
+  readonly format?: string;
 }
 
 /** How the ingest reports trouble and opens its buffer files. */
@@ -124,6 +135,13 @@ export class Ingest {
       }
       return undefined;
     }
+    const integration = parseIntegrationTopic(topic);
+    const integrationDataset = integration ? findDataset(integration.datasetId) : undefined;
+    if (integration && integrationDataset && (!basic || isIntegrationRuleName(basic.ruleName, integrationDataset.id))) {
+      // A gateway publishing for the sensors behind it: the format names each reading's sensor.
+      const route = { via: mqttVia(integration.integration) };
+      return this.bufferOf(integrationDataset.id).append(rawLine(integration.integration, messageIdFor(topic, payload), receivedAt, payload, route));
+    }
     const parsed = parseTopic(topic);
     const dataset = parsed ? findDataset(parsed.datasetId) : undefined;
     if (!parsed || !dataset || (basic && !isDatasetRuleName(basic.ruleName, dataset.id))) {
@@ -137,6 +155,19 @@ export class Ingest {
       return this.bufferOf(UNROUTED).append(unroutedLine(published, messageIdFor(published, payload), receivedAt, payload));
     }
     return this.bufferOf(dataset.id).append(rawLine(parsed.sensorId, messageIdFor(topic, payload), receivedAt, payload));
+  }
+
+  /**
+   * Takes in one payload an integration delivered (HTTP push) or a pull
+   * source fetched, for a dataset the caller has checked: stamped with its
+   * `via` and declared format, appended to the dataset's durable buffer.
+   * As for {@link accept}, the promise settles once the line is on disk, and
+   * only then may the sender hear it arrived.
+   */
+  deliver(datasetId: string, delivery: Delivery, payload: Buffer, receivedAt: Date = new Date()): Promise<void> {
+    const messageId = deliveryMessageId(delivery.via, datasetId, delivery.format, payload);
+    const route = delivery.format === undefined ? { via: delivery.via } : { via: delivery.via, format: delivery.format };
+    return this.bufferOf(datasetId).append(rawLine(delivery.name, messageId, receivedAt, payload, route));
   }
 
   /**

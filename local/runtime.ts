@@ -8,7 +8,12 @@ import { startBroker, type BrokerLimits, type EmbeddedBroker } from './broker.ts
 import { DEFAULT_DATA_DIR, dataDirLayout, ensureDataDir, loadPseudonymKey, type DataDirLayout } from './data-dir.ts';
 import { DeviceRegistry } from './devices.ts';
 import { FailedObjects, RETRY_POLICY, type RetryPolicy } from './failed-objects.ts';
+import { HTTP_PUSH_DEFAULTS, startHttpPush, type HttpPushEndpoint } from './http-push.ts';
 import { Ingest } from './ingest.ts';
+import { LocalPuller } from './pull.ts';
+import { getDataset, type PullSource } from '../datasets/index.ts';
+import { acceptedFormats } from '../functions/core/formats.ts';
+import type { RetryOptions } from '../functions/core/pull.ts';
 import { TransformPipeline, type PipelineFailure } from './pipeline.ts';
 import { BUFFERING_DEFAULTS, type BufferingHints, type OpenBufferFile } from './raw-buffer.ts';
 import { Simulator, type SimulatorOptions } from './simulator.ts';
@@ -49,6 +54,17 @@ export interface LocalPlatformOptions {
    * @default COMPACTION_DEFAULTS, checked every LOCAL_COMPACTION_INTERVAL_MS
    */
   readonly compaction?: false | { readonly policy?: CompactionPolicy; readonly intervalMs?: number };
+  /**
+   * HTTP push for registered integrations, or false for none. Its host is the broker's.
+   * @default - on HTTP_PUSH_DEFAULTS.port, or any free port when that is taken or `port` is 0
+   */
+  readonly http?: false | { readonly port?: number };
+  /**
+   * Pull sources to poll, each on its schedule unless `schedule` is false
+   * (then only `puller.poll(id)` polls).
+   * @default - none
+   */
+  readonly pull?: { readonly sources: readonly PullSource[]; readonly retry?: RetryOptions; readonly schedule?: boolean; readonly now?: () => number };
   /** The city dashboard, or false for none. @default - on DASHBOARD_PORT, for the city's staff */
   readonly dashboard?: false | DashboardOptions;
 }
@@ -86,6 +102,10 @@ export interface LocalPlatform {
   readonly simulator: Simulator | undefined;
   readonly devices: DeviceRegistry;
   readonly broker: EmbeddedBroker;
+  /** The pull sources' poller, when sources were given. */
+  readonly puller: LocalPuller | undefined;
+  /** The HTTP push endpoint, unless switched off. */
+  readonly http: HttpPushEndpoint | undefined;
   /** Background compaction, unless switched off. */
   readonly compactor: LocalCompactor | undefined;
   /** The dashboard's servers and aggregates, unless switched off. */
@@ -213,6 +233,33 @@ export async function startLocalPlatform(options: LocalPlatformOptions): Promise
     duckdb.closeSync();
     throw error;
   }
+  let http: HttpPushEndpoint | undefined;
+  if (options.http !== false) {
+    const asked = options.http?.port;
+    try {
+      http = await startHttpPush({
+        ingest,
+        devices,
+        host: options.host,
+        port: asked ?? (options.port === 0 ? 0 : HTTP_PUSH_DEFAULTS.port),
+        fallback: asked === undefined,
+        formatsOf: (datasetId) => acceptedFormats(getDataset(datasetId)),
+        log,
+      });
+    } catch (error) {
+      await broker.close();
+      devices.close();
+      await compactor?.stop();
+      await pipeline.close();
+      duckdb.closeSync();
+      throw error;
+    }
+  }
+  const puller =
+    options.pull && options.pull.sources.length > 0
+      ? new LocalPuller({ layout, ingest, sources: options.pull.sources, retry: options.pull.retry, now: options.pull.now, log })
+      : undefined;
+  if (options.pull?.schedule ?? true) puller?.start();
   // The hints name the data dir when it is not the default, so they work as printed.
   const dataDirOption = options.dataDir === DEFAULT_DATA_DIR ? '' : ` --data-dir ${options.dataDir}`;
   log(describeAuthentication(devices, dataDirOption));
@@ -280,6 +327,8 @@ export async function startLocalPlatform(options: LocalPlatformOptions): Promise
   let stopping: Promise<RunSummary> | undefined;
   const stop = async (): Promise<RunSummary> => {
     await simulator?.stop();
+    await puller?.stop();
+    await http?.close();
     for (const server of servers) await server.close();
     await broker.close();
     devices.close();
@@ -303,6 +352,8 @@ export async function startLocalPlatform(options: LocalPlatformOptions): Promise
     simulator,
     devices,
     broker,
+    http,
+    puller,
     compactor,
     dashboard,
     stop: () => (stopping ??= stop()),

@@ -1,4 +1,4 @@
-import { registry } from '../../datasets/index.ts';
+import { findPullSource, pullSources, registry } from '../../datasets/index.ts';
 import { topicFor } from '../../functions/core/envelope.ts';
 import { ProgressDisplay } from '../../local/progress.ts';
 import { BUFFERING_DEFAULTS } from '../../local/raw-buffer.ts';
@@ -6,8 +6,14 @@ import { TRANSFORM_DEFAULTS } from '../../functions/core/reading.ts';
 import { DASHBOARD_PORT, startLocalPlatform } from '../../local/runtime.ts';
 import { SIMULATOR_DEFAULTS } from '../../local/simulator.ts';
 import type { RunSummary } from '../../local/stats.ts';
-import { intOption, parse, portOption, UsageError } from '../args.ts';
+import { intOption, parse, portOption, suggestion, UsageError } from '../args.ts';
+import { HTTP_PUSH_DEFAULTS } from '../../local/http-push.ts';
+import { pushPathFor } from '../../functions/core/integrations.ts';
 import { DEFAULT_DATA_DIR } from '../../local/data-dir.ts';
+
+function usage(message: string): never {
+  throw new UsageError(message);
+}
 
 export const DEV_USAGE = `Usage: datastroom dev [options]
 
@@ -16,6 +22,9 @@ quarantine zones under the data dir, the transform, and a demo fleet.
 
   --port P            MQTT port (default 1883)
   --host H            address to listen on (default 127.0.0.1; 0.0.0.0 for the network)
+  --http-port P       HTTP push port for integrations (default ${HTTP_PUSH_DEFAULTS.port}, or a free one if taken)
+  --no-http           no HTTP push
+  --pull IDS          poll these pull sources on their schedules (comma-separated: ${pullSources.map((p) => p.id).join(', ')}; default none)
   --no-simulate       no demo fleet: publish with any MQTT client
   --sensors N         demo sensors, spread over every dataset (default ${SIMULATOR_DEFAULTS.sensors})
   --interval-ms M     ms between two readings of a sensor (default ${SIMULATOR_DEFAULTS.intervalMs})
@@ -67,6 +76,9 @@ export async function devCommand(argv: readonly string[]): Promise<number> {
       port: { type: 'string' },
       host: { type: 'string' },
       'no-simulate': { type: 'boolean', default: false },
+      'http-port': { type: 'string' },
+      'no-http': { type: 'boolean', default: false },
+      pull: { type: 'string' },
       sensors: { type: 'string' },
       'interval-ms': { type: 'string' },
       seed: { type: 'string' },
@@ -90,6 +102,13 @@ export async function devCommand(argv: readonly string[]): Promise<number> {
     return 0;
   }
   const port = portOption(values.port, 1883);
+  if (values['no-http'] && values['http-port'] !== undefined) throw new UsageError('--http-port and --no-http exclude each other');
+  const httpPort = values['http-port'] === undefined ? undefined : intOption('http-port', values['http-port'], 0, 0, 65_535);
+  const pulled = (values.pull ?? '')
+    .split(',')
+    .map((id) => id.trim())
+    .filter((id) => id !== '')
+    .map((id) => findPullSource(id) ?? usage(`--pull: no pull source "${id}"${suggestion(id, pullSources.map((p) => p.id))}; known: ${pullSources.map((p) => p.id).join(', ')}`));
   const duration = values.duration === undefined ? undefined : intOption('duration', values.duration, 0, 1);
   const sensors = intOption('sensors', values.sensors, SIMULATOR_DEFAULTS.sensors, 1);
   const simulator = {
@@ -134,13 +153,37 @@ export async function devCommand(argv: readonly string[]): Promise<number> {
     policy,
     log,
     dashboard,
+    http: values['no-http'] ? false : { port: httpPort },
+    pull: { sources: pulled },
+  });
+  // Listening before the first line is printed: a Ctrl+C as soon as dev says it listens stops it cleanly.
+  const stopRequested = new Promise<void>((resolve) => {
+    const timer = duration ? setTimeout(resolve, duration * 1000) : undefined;
+    let signals = 0;
+    const onSignal = () => {
+      signals += 1;
+      if (signals > 1) {
+        display.stop();
+        process.stderr.write('\nsecond interrupt: exiting now; unsealed buffers are recovered at the next start\n');
+        process.exit(130);
+      }
+      log('stopping: flushing buffers and transforming what is left (Ctrl+C again to exit at once)');
+      clearTimeout(timer);
+      resolve();
+    };
+    process.on('SIGINT', onSignal);
+    process.on('SIGTERM', onSignal);
   });
   const dataDirOption = values['data-dir'] === DEFAULT_DATA_DIR ? '' : ` --data-dir ${shellWord(values['data-dir'])}`;
   const example = registry[0] ? topicFor(registry[0].id, 'sensor-1') : 'datastroom/<dataset>/<sensorId>';
   for (const line of [
     `MQTT broker listening on mqtt://${values.host ?? '127.0.0.1'}:${platform.port}`,
     `  publish JSON readings to datastroom/<dataset>/<sensorId>, e.g. ${example}`,
+    platform.http
+      ? `HTTP push listening on http://${platform.http.host}:${platform.http.port}: POST ${pushPathFor('<dataset>', '<format>').replace('/<format>', '[/<format>]')} with an integration's credentials (npx datastroom integrations register --local ...${dataDirOption})`
+      : '  no HTTP push (--no-http)',
     `  data in ${platform.layout.root} (raw, curated, quarantine)`,
+    ...pulled.map((p) => `  polling ${p.id} (${p.title}) every ${p.schedule} into ${p.datasetId}; its cursor in ${platform.layout.state}/pull/${p.id}.json`),
     platform.simulator ? `  demo fleet of ${sensors} sensors is publishing` : '  no demo fleet (--no-simulate)',
     ...(platform.dashboard
       ? [
@@ -168,26 +211,18 @@ export async function devCommand(argv: readonly string[]): Promise<number> {
     },
   });
 
-  await new Promise<void>((resolve) => {
-    const timer = duration ? setTimeout(resolve, duration * 1000) : undefined;
-    let signals = 0;
-    const onSignal = () => {
-      signals += 1;
-      if (signals > 1) {
-        display.stop();
-        process.stderr.write('\nsecond interrupt: exiting now; unsealed buffers are recovered at the next start\n');
-        process.exit(130);
-      }
-      log('stopping: flushing buffers and transforming what is left (Ctrl+C again to exit at once)');
-      clearTimeout(timer);
-      resolve();
-    };
-    process.on('SIGINT', onSignal);
-    process.on('SIGTERM', onSignal);
-  });
+  await stopRequested;
   const summary = await platform.stop();
   display.stop();
   const ignored = platform.ingest.outside.total;
+  for (const [id, p] of platform.puller?.stats() ?? []) {
+    process.stderr.write(`pull ${id}: ${p.polls} poll${p.polls === 1 ? '' : 's'}, ${p.fresh} new readings in ${p.payloads} payloads, ${p.retries} retries, ${p.failures} failed\n`);
+  }
+  if (platform.http) {
+    const { accepted, refused } = platform.http.stats();
+    const refusals = Object.entries(refused).map(([status, n]) => `${n} × ${status}`);
+    process.stderr.write(`HTTP push: ${accepted} payloads accepted${refusals.length > 0 ? `, refused ${refusals.join(', ')}` : ''}\n`);
+  }
   process.stderr.write(`${describeSummary(summary)}${ignored > 0 ? `; ${ignored} message${ignored === 1 ? '' : 's'} on topics outside datastroom/ ignored` : ''}\n`);
   if (values['summary-json']) process.stdout.write(`${JSON.stringify(summary)}\n`);
   const unsealed = platform.ingest.unsealed;

@@ -208,7 +208,7 @@ export async function sensorsCommand(
       const datasets = datasetId === undefined ? registry : [getDataset(datasetId)];
       let rows: string[][];
       if (values.local) {
-        rows = (await DeviceRegistry.of(layout).list(datasetId)).map((d) => [d.datasetId, d.sensorId, topicFor(d.datasetId, d.sensorId)]);
+        rows = (await DeviceRegistry.of(layout).list(datasetId)).filter((d) => !d.integration).map((d) => [d.datasetId, d.sensorId, topicFor(d.datasetId, d.sensorId)]);
       } else {
         rows = [];
         const client = iot();

@@ -1,6 +1,6 @@
 /** Checks a dataset's format declarations against its fields, when the dataset is defined. */
 import { NATIVE_FORMAT, type FormatDeclaration, type Paths } from './define.ts';
-import { parsePath, pathList, PathSyntaxError } from './paths.ts';
+import { compilePath, pathList, PathSyntaxError } from './paths.ts';
 import { conversionFactor } from './units.ts';
 
 export type { FormatDeclaration } from './define.ts';
@@ -35,10 +35,11 @@ function checkFormat(format: FormatDeclaration, fields: readonly FieldFacts[]): 
   if (format.sensorId !== undefined) paths.push(format.sensorId);
   for (const items of format.items ?? []) paths.push(items.path, ...(items.when ?? []).map((c) => c.path));
   if (format.bytes) paths.push(format.bytes.path, format.bytes.unless);
+  // Compiled here, once, as the dataset is defined: mapping a reading then parses no path.
   try {
-    for (const p of paths) for (const path of pathList(p)) parsePath(path);
+    for (const p of paths) for (const path of pathList(p)) compilePath(path);
     for (const source of Object.values(format.fields)) {
-      if ('path' in source) for (const path of [...pathList(source.path), ...pathList(source.unitPath ?? [])]) parsePath(path);
+      if ('path' in source) for (const path of [...pathList(source.path), ...pathList(source.unitPath ?? [])]) compilePath(path);
     }
   } catch (error) {
     if (error instanceof PathSyntaxError) return error.message;

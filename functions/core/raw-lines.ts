@@ -5,14 +5,14 @@
  * Everything here streams: memory does not grow with the object.
  */
 import { createReadStream, createWriteStream, type WriteStream } from 'node:fs';
-import { open } from 'node:fs/promises';
+import { open, rm } from 'node:fs/promises';
 import { once } from 'node:events';
 import { StringDecoder } from 'node:string_decoder';
 import { createGzip, createGunzip, type Gzip } from 'node:zlib';
 import type { Dataset } from '../../datasets/index.ts';
 import type { RawRecord } from './envelope.ts';
-import { isNativeShape, mapPayload } from './formats.ts';
-import { decodePayload, readingId, typeName } from './reading.ts';
+import { isNativeShape, mapPayload, type MappedReading } from './formats.ts';
+import { decodePayload, MAX_NESTING, readingId, typeName, type DecodedPayload } from './reading.ts';
 
 /** A JSON-lines file written in batches, waiting for the disk when the stream asks it to. */
 export class JsonLinesWriter {
@@ -22,6 +22,8 @@ export class JsonLinesWriter {
   private batchChars = 0;
   /** Lines written so far. */
   count = 0;
+  /** Characters of the lines written so far (line feeds included). */
+  chars = 0;
 
   /** With `gzip`, the file is compressed as it is written (in the thread pool, beside the caller). */
   constructor(
@@ -44,6 +46,7 @@ export class JsonLinesWriter {
     const line = typeof value === 'string' ? value : JSON.stringify(value);
     this.batch.push(line);
     this.batchChars += line.length;
+    this.chars += line.length + 1;
     this.count += 1;
   }
 
@@ -183,32 +186,67 @@ async function* chunksOf(file: string): AsyncGenerator<Buffer> {
  * within the line.
  */
 export async function* numberedLines(file: string): AsyncGenerator<{ n: number; text: string }> {
+  let n = 0;
+  for await (const { lines } of lineBatches(file)) {
+    for (let i = 0; i < lines.length; i++) {
+      n += 1;
+      yield { n, text: lines[i] as string };
+    }
+  }
+}
+
+/** Lines of a file, a chunk's worth at a time (see {@link lineBatches}). */
+export interface LineBatch {
+  readonly lines: readonly string[];
+  /**
+   * Whether no line of the batch holds a `\u` escape or a UTF-16 surrogate:
+   * then nothing parsed from them holds a lone surrogate (text decoded from
+   * UTF-8 holds only whole pairs), nor does any part of it.
+   */
+  readonly plain: boolean;
+}
+
+// A "\u" escape or any surrogate: where a lone surrogate may come from.
+const SURROGATE = /[\uD800-\uDFFF]/;
+const mayHoldLoneSurrogate = (text: string): boolean => text.includes('\\u') || SURROGATE.test(text);
+
+/**
+ * The lines of a text file as {@link numberedLines} reads them, in batches:
+ * a loop over a batch costs no promise per line.
+ */
+export async function* lineBatches(file: string): AsyncGenerator<LineBatch> {
   const bytes = createReadStream(file, { highWaterMark: 256 * 1024 });
   const input = (file.endsWith('.gz') ? bytes.pipe(createGunzip()) : bytes) as AsyncIterable<Buffer>;
   const decoder = new StringDecoder('utf8');
   const withoutCr = (line: string) => (line.endsWith('\r') ? line.slice(0, -1) : line);
   // The start of a line that spans chunks, in pieces: a long line is joined once, not once per chunk.
   let pieces: string[] = [];
-  let n = 0;
   try {
     for await (const chunk of input) {
       const text = decoder.write(chunk);
+      const lines: string[] = [];
+      let plain = !mayHoldLoneSurrogate(text);
       let start = 0;
       for (let nl = text.indexOf('\n'); nl !== -1; nl = text.indexOf('\n', start)) {
         const tail = text.slice(start, nl);
-        const line = pieces.length === 0 ? tail : pieces.join('') + tail;
-        pieces = [];
-        n += 1;
-        yield { n, text: withoutCr(line) };
+        let line = tail;
+        if (pieces.length > 0) {
+          // A "\u" may be split between chunks: the joined line is judged whole.
+          line = pieces.join('') + tail;
+          pieces = [];
+          if (plain && mayHoldLoneSurrogate(line)) plain = false;
+        }
+        lines.push(line.endsWith('\r') ? line.slice(0, -1) : line);
         start = nl + 1;
       }
       if (start < text.length) pieces.push(text.slice(start));
+      if (lines.length > 0) yield { lines, plain };
     }
   } finally {
     bytes.destroy();
   }
   const last = pieces.join('') + decoder.end();
-  if (last !== '') yield { n: n + 1, text: withoutCr(last) };
+  if (last !== '') yield { lines: [withoutCr(last)], plain: !mayHoldLoneSurrogate(last) };
 }
 
 /** The bytes DuckDB's line reader skips around a record: space, tab, vertical tab, form feed, carriage return. */
@@ -301,6 +339,22 @@ export interface CanonicalOptions {
    * @default - every payload is taken as native
    */
   readonly dataset?: Dataset;
+  /**
+   * For an `outFile` not ending in .gz: the most characters it may hold.
+   * Past it (an object of arrays of tiny readings, each line many times its
+   * share of the raw object), the pre-pass starts again and writes
+   * `<outFile>.gz`, compressed, so scratch space stays bounded.
+   * @default - no limit
+   */
+  readonly plainLimit?: number;
+}
+
+/** Thrown inside the pre-pass when its plain output outgrows {@link CanonicalOptions.plainLimit}. */
+class PlainLimitReached extends Error {
+  constructor() {
+    super('the canonical output outgrew its plain limit');
+    this.name = 'PlainLimitReached';
+  }
 }
 
 /**
@@ -309,76 +363,36 @@ export interface CanonicalOptions {
  * base64 payloads decoded, objects re-serialised (duplicate keys resolved as
  * JSON.parse does), and lines that hold no readable reading marked
  * `rejected` with the reason. Every line it writes is well-formed Unicode.
- * An `outFile` ending in .gz is written compressed.
+ * An `outFile` ending in .gz is written compressed; otherwise see
+ * {@link CanonicalOptions.plainLimit}. Returns the file written.
  */
-export async function canonicaliseRawObject(rawFile: string, outFile: string, options: CanonicalOptions): Promise<void> {
-  const out = new JsonLinesWriter(outFile, { gzip: outFile.endsWith('.gz') });
+export async function canonicaliseRawObject(rawFile: string, outFile: string, options: CanonicalOptions): Promise<string> {
+  const compressed = outFile.endsWith('.gz');
+  const limit = compressed ? undefined : options.plainLimit;
   try {
-    for await (const { n, text: line } of numberedLines(rawFile)) {
-      if (isBlankLine(line)) continue;
-      const text = recordText(line);
-      const bytes = () => Buffer.from(wellFormed(text)).toString('base64');
-      let parsed: unknown;
-      try {
-        parsed = JSON.parse(text);
-      } catch {
-        await out.write({ messageId: lineId(options.rawName, n), rejected: `raw line ${n} is not valid JSON`, payloadBase64: bytes() });
-        continue;
-      }
-      const record = (typeof parsed === 'object' && parsed !== null ? parsed : {}) as Partial<Record<keyof RawRecord, unknown>>;
-      const { messageId, sensorId, receivedAt } = record;
-      if (typeof messageId !== 'string' || typeof sensorId !== 'string' || typeof receivedAt !== 'string') {
-        await out.write({
-          messageId: typeof messageId === 'string' && messageId !== '' ? wellFormed(messageId) : lineId(options.rawName, n),
-          rejected: `raw line ${n} lacks its envelope (messageId, sensorId, receivedAt)`,
-          payloadBase64: bytes(),
-        });
-        continue;
-      }
-      const envelope = { messageId: wellFormed(messageId), sensorId: wellFormed(sensorId), receivedAt: wellFormed(receivedAt) };
-      if (envelope.messageId !== messageId || envelope.sensorId !== sensorId || envelope.receivedAt !== receivedAt) {
-        await out.write({ ...envelope, rejected: `raw line ${n}: its envelope is not valid Unicode (a lone surrogate)`, payloadBase64: bytes() });
-        continue;
-      }
-      const decoded = decodePayload(record as RawRecord, { personal: options.personal });
-      if (!decoded.ok) {
-        await out.write({ ...envelope, rejected: decoded.reason, ...(typeof record.payloadBase64 === 'string' ? { payloadBase64: wellFormed(record.payloadBase64) } : {}) });
-        continue;
-      }
-      // One message's readings share the envelope text; an array of the same element many times over
-      // (the shape of an amplification attempt) costs one serialisation per distinct element.
-      const envelopeText = `,"sensorId":${JSON.stringify(envelope.sensorId)},"receivedAt":${JSON.stringify(envelope.receivedAt)},`;
-      const bodies = new Map<string, string>();
-      const { values } = decoded;
-      const via = typeof record.via === 'string' ? record.via : undefined;
-      const format = typeof record.format === 'string' ? record.format : undefined;
-      const routed = via !== undefined || format !== undefined;
-      for (let i = 0; i < values.length; i++) {
-        const value = values[i];
-        const mappedReadings = options.dataset !== undefined && (routed || !isNativeShape(value)) ? mapPayload(options.dataset, { ...envelope, messageId: readingId(decoded, i), via, format }, value) : undefined;
-        // A refusal of a payload holding a lone surrogate says so, as for a native reading.
-        if (mappedReadings !== undefined && !(mappedReadings.some((m) => !m.ok) && illFormedAt(value) !== undefined)) {
-          for (const mapped of mappedReadings) {
-            const head = `{"messageId":${JSON.stringify(wellFormed(mapped.messageId))},"sensorId":${JSON.stringify(wellFormed(mapped.sensorId))},"receivedAt":${JSON.stringify(envelope.receivedAt)}`;
-            const formatText = mapped.format !== undefined ? `,"format":${JSON.stringify(mapped.format)}` : '';
-            if (mapped.ok) {
-              out.push(`${head}${formatText},${readingBody(mapped.reading, JSON.stringify(mapped.reading) ?? 'null', options)}}`);
-            } else {
-              const kept = Buffer.from(JSON.stringify(wellFormedValue(mapped.payload)) ?? 'null').toString('base64');
-              out.push(`${head}${formatText},"rejected":${JSON.stringify(wellFormed(mapped.reason))},"payloadBase64":"${kept}"}`);
-            }
-          }
-          if (out.full) await out.flush();
-          continue;
-        }
-        const json = JSON.stringify(value) ?? 'null';
-        let body = bodies.get(json);
-        if (body === undefined) {
-          body = readingBody(value, json, options);
-          if (json.length <= 256 && bodies.size < 1024) bodies.set(json, body);
-        }
-        out.push(`{"messageId":${JSON.stringify(readingId(decoded, i))}${envelopeText}${body}}`);
-        if (out.full) await out.flush();
+    await canonicaliseInto(rawFile, outFile, compressed, limit, options);
+    return outFile;
+  } catch (error) {
+    if (!(error instanceof PlainLimitReached)) throw error;
+    await rm(outFile, { force: true });
+    await canonicaliseInto(rawFile, `${outFile}.gz`, true, undefined, options);
+    return `${outFile}.gz`;
+  }
+}
+
+async function canonicaliseInto(rawFile: string, outFile: string, gzip: boolean, limit: number | undefined, options: CanonicalOptions): Promise<void> {
+  const out = new JsonLinesWriter(outFile, { gzip });
+  try {
+    let n = 0;
+    for await (const { lines, plain } of lineBatches(rawFile)) {
+      for (let l = 0; l < lines.length; l++) {
+        n += 1;
+        const line = lines[l] as string;
+        if (isBlankLine(line)) continue;
+        // Only an array payload waits for the disk within its line: no promise for the others.
+        const within = canonicalLine(out, n, recordText(line), plain, options, limit);
+        if (within !== undefined) await within;
+        if (out.full) await flushWithin(out, limit);
       }
     }
     await out.close();
@@ -386,4 +400,166 @@ export async function canonicaliseRawObject(rawFile: string, outFile: string, op
     out.destroy();
     throw error;
   }
+}
+
+/** The base64 of a line that cannot be read, made well-formed first. */
+function lineBytes(text: string): string {
+  return Buffer.from(wellFormed(text)).toString('base64');
+}
+
+/**
+ * The canonical lines of one raw line (record `n`). Where the line is
+ * `plain` (see LineBatch), nothing parsed from it holds a lone surrogate,
+ * so the checks for one are skipped for the readings it maps.
+ */
+function canonicalLine(out: JsonLinesWriter, n: number, text: string, plain: boolean, options: CanonicalOptions, limit: number | undefined): Promise<void> | undefined {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(text);
+  } catch {
+    out.push({ messageId: lineId(options.rawName, n), rejected: `raw line ${n} is not valid JSON`, payloadBase64: lineBytes(text) });
+    return;
+  }
+  const record = (typeof parsed === 'object' && parsed !== null ? parsed : {}) as Partial<Record<keyof RawRecord, unknown>>;
+  const { messageId, sensorId, receivedAt } = record;
+  if (typeof messageId !== 'string' || typeof sensorId !== 'string' || typeof receivedAt !== 'string') {
+    out.push({
+      messageId: typeof messageId === 'string' && messageId !== '' ? wellFormed(messageId) : lineId(options.rawName, n),
+      rejected: `raw line ${n} lacks its envelope (messageId, sensorId, receivedAt)`,
+      payloadBase64: lineBytes(text),
+    });
+    return;
+  }
+  const envelope = plain ? { messageId, sensorId, receivedAt } : { messageId: wellFormed(messageId), sensorId: wellFormed(sensorId), receivedAt: wellFormed(receivedAt) };
+  if (envelope.messageId !== messageId || envelope.sensorId !== sensorId || envelope.receivedAt !== receivedAt) {
+    out.push({ ...envelope, rejected: `raw line ${n}: its envelope is not valid Unicode (a lone surrogate)`, payloadBase64: lineBytes(text) });
+    return;
+  }
+  const decoded = decodeRecord(record as RawRecord, options);
+  if (!decoded.ok) {
+    out.push({ ...envelope, rejected: decoded.reason, ...(typeof record.payloadBase64 === 'string' ? { payloadBase64: wellFormed(record.payloadBase64) } : {}) });
+    return;
+  }
+  // A payload sent as bytes is decoded from base64: the line's text says nothing of its strings.
+  const plainValues = plain && record.payloadBase64 === undefined;
+  const via = typeof record.via === 'string' ? record.via : undefined;
+  const format = typeof record.format === 'string' ? record.format : undefined;
+  const line: LineReadings = { out, options, decoded, envelope, plainValues, via, format, routed: via !== undefined || format !== undefined, envelopeText: undefined, bodies: undefined };
+  if (decoded.values.length === 1) {
+    emitReading(line, 0);
+    return undefined;
+  }
+  return emitReadings(line, limit);
+}
+
+/** One raw line's readings as they are written, with what they share. */
+interface LineReadings {
+  readonly out: JsonLinesWriter;
+  readonly options: CanonicalOptions;
+  readonly decoded: DecodedPayload & { ok: true };
+  readonly envelope: { readonly messageId: string; readonly sensorId: string; readonly receivedAt: string };
+  /** Whether nothing parsed from the line can hold a lone surrogate (see LineBatch). */
+  readonly plainValues: boolean;
+  readonly via: string | undefined;
+  readonly format: string | undefined;
+  readonly routed: boolean;
+  /**
+   * One message's readings share the envelope text; an array of the same element many times over
+   * (the shape of an amplification attempt) costs one serialisation per distinct element.
+   */
+  envelopeText: string | undefined;
+  bodies: Map<string, string> | undefined;
+}
+
+/** The readings of an array payload, handed to the disk as they fill a batch. */
+async function emitReadings(line: LineReadings, limit: number | undefined): Promise<void> {
+  for (let i = 0; i < line.decoded.values.length; i++) {
+    emitReading(line, i);
+    if (line.out.full) await flushWithin(line.out, limit);
+  }
+}
+
+/** The canonical lines of the i-th reading of a raw line. */
+function emitReading(line: LineReadings, i: number): void {
+  const { out, options, decoded, envelope, plainValues } = line;
+  const value = decoded.values[i];
+  const mappedReadings =
+    options.dataset !== undefined && (line.routed || !isNativeShape(value))
+      ? mapPayload(options.dataset, { messageId: readingId(decoded, i), sensorId: envelope.sensorId, receivedAt: envelope.receivedAt, via: line.via, format: line.format }, value)
+      : undefined;
+  // A refusal of a payload holding a lone surrogate says so, as for a native reading.
+  if (mappedReadings !== undefined && !(anyRefused(mappedReadings) && illFormedAt(value) !== undefined)) {
+    for (const mapped of mappedReadings) {
+      if (plainValues && mapped.ok && isPlainObject(mapped.reading)) {
+        // One serialisation of the whole line: the same text as the pieces below, in a fraction of the time.
+        out.push(JSON.stringify({ messageId: mapped.messageId, sensorId: mapped.sensorId, receivedAt: envelope.receivedAt, format: mapped.format, payload: mapped.reading }));
+        continue;
+      }
+      const head = plainValues
+        ? `{"messageId":${JSON.stringify(mapped.messageId)},"sensorId":${JSON.stringify(mapped.sensorId)},"receivedAt":${JSON.stringify(envelope.receivedAt)}`
+        : `{"messageId":${JSON.stringify(wellFormed(mapped.messageId))},"sensorId":${JSON.stringify(wellFormed(mapped.sensorId))},"receivedAt":${JSON.stringify(envelope.receivedAt)}`;
+      const formatText = mapped.format !== undefined ? `,"format":${JSON.stringify(mapped.format)}` : '';
+      if (mapped.ok) {
+        const json = JSON.stringify(mapped.reading) ?? 'null';
+        out.push(`${head}${formatText},${readingBody(mapped.reading, json, options)}}`);
+      } else {
+        const kept = Buffer.from(JSON.stringify(wellFormedValue(mapped.payload)) ?? 'null').toString('base64');
+        out.push(`${head}${formatText},"rejected":${JSON.stringify(wellFormed(mapped.reason))},"payloadBase64":"${kept}"}`);
+      }
+    }
+    return;
+  }
+  line.envelopeText ??= `,"sensorId":${JSON.stringify(envelope.sensorId)},"receivedAt":${JSON.stringify(envelope.receivedAt)},`;
+  line.bodies ??= new Map<string, string>();
+  const json = JSON.stringify(value) ?? 'null';
+  let body = line.bodies.get(json);
+  if (body === undefined) {
+    body = readingBody(value, json, options);
+    if (json.length <= 256 && line.bodies.size < 1024) line.bodies.set(json, body);
+  }
+  out.push(`{"messageId":${JSON.stringify(readingId(decoded, i))}${line.envelopeText}${body}}`);
+}
+
+function anyRefused(readings: readonly MappedReading[]): boolean {
+  for (let i = 0; i < readings.length; i++) if (!(readings[i] as MappedReading).ok) return true;
+  return false;
+}
+
+/**
+ * {@link decodePayload}, with the common case first: a JSON object payload
+ * that nests well within the limit is its one reading as it is.
+ */
+function decodeRecord(record: RawRecord, options: CanonicalOptions): DecodedPayload {
+  if (record.payloadBytes === undefined && record.payloadBase64 === undefined && 'payload' in record) {
+    const value = record.payload;
+    if (typeof value === 'object' && value !== null && !Array.isArray(value) && nestsWithin(value, 0)) return { ok: true, messageId: record.messageId, array: false, values: [value] };
+  }
+  return decodePayload(record, { personal: options.personal });
+}
+
+/** Whether no object or array lies MAX_NESTING or more levels below a value at `depth` (see nestsDeeperThan). */
+function nestsWithin(value: object, depth: number): boolean {
+  if (depth >= MAX_NESTING) return false;
+  if (Array.isArray(value)) {
+    for (let i = 0; i < value.length; i++) {
+      const child: unknown = value[i];
+      if (typeof child === 'object' && child !== null && !nestsWithin(child, depth + 1)) return false;
+    }
+    return true;
+  }
+  for (const key in value) {
+    const child = (value as Record<string, unknown>)[key];
+    if (typeof child === 'object' && child !== null && !nestsWithin(child, depth + 1)) return false;
+  }
+  return true;
+}
+
+/** Flushes, unless the output has outgrown its limit. */
+async function flushWithin(out: JsonLinesWriter, limit: number | undefined): Promise<void> {
+  if (limit !== undefined && out.chars > limit) throw new PlainLimitReached();
+  await out.flush();
+}
+
+function isPlainObject(value: unknown): boolean {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
 }

@@ -4,7 +4,7 @@
  * {@link transformRawObject}; they differ only in where the bytes come from
  * and where the outputs go.
  */
-import { rm } from 'node:fs/promises';
+import { rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { isUtf8 } from 'node:buffer';
 import { DuckDBBlobValue, type DuckDBConnection, type DuckDBInstance } from '@duckdb/node-api';
@@ -166,9 +166,11 @@ export async function transformRawObject(request: TransformRequest, env: Transfo
     let source = request.rawFile;
     let canonicalised = false;
     const canonicalise = async () => {
-      // Compressed: scratch holds a few times the raw object, not a hundred times (arrays of tiny readings).
-      source = join(workDir, 'canonical.jsonl.gz');
-      await canonicaliseRawObject(request.rawFile, source, { rawName: raw.name, personal: hasPersonalData(dataset), dataset });
+      // Plain text while it stays within twice the raw object (mapped readings are smaller than what they
+      // came in), which DuckDB reads faster; compressed past that, so scratch holds a few times the raw
+      // object, not a hundred times (arrays of tiny readings).
+      const plainLimit = 2 * (await stat(request.rawFile)).size + CANONICAL_PLAIN_SLACK;
+      source = await canonicaliseRawObject(request.rawFile, join(workDir, 'canonical.jsonl'), { rawName: raw.name, personal: hasPersonalData(dataset), dataset, plainLimit });
       canonicalised = true;
       try {
         await stage(source);
@@ -341,6 +343,9 @@ async function startsNative(file: string): Promise<boolean> {
  * so it bounds memory too.
  */
 const MAX_RAW_LINE_BYTES = 1024 * 1024;
+
+/** What the plain canonical output may hold beyond twice its raw object: a small object's envelopes. */
+const CANONICAL_PLAIN_SLACK = 1024 * 1024;
 
 /** Rows per Parquet row group (DuckDB's default): the unit Athena and DuckDB skip by statistics. */
 const ROW_GROUP_ROWS = 122_880;

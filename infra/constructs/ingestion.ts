@@ -13,7 +13,14 @@ import { acknowledgeObjectPrefixes } from '../governance/nag.ts';
 import { tagComponent, tagDataset } from '../governance/tags.ts';
 import { RAW_ERRORS_PREFIX, rawPrefixes } from './lake-storage.ts';
 import { DeviceCleanup } from './device-cleanup.ts';
-import { devicePolicyName, logGroupPrefix, thingTypeName } from '../names.ts';
+import { devicePolicyName, integrationPolicyName, integrationThingTypeName, logGroupPrefix, thingTypeName } from '../names.ts';
+import {
+  basicIngestIntegrationTopicFor,
+  deliveryStreamNameFor,
+  integrationRuleName,
+  integrationTopicFilter,
+  integrationTopicFor,
+} from '../../functions/core/integrations.ts';
 import { DELIVERY_BUFFERING, LOG_RETENTION_DAYS } from '../sizing.ts';
 
 /** Props of {@link Ingestion}. */
@@ -35,6 +42,10 @@ export interface DatasetIngestion {
   readonly topicRule: iot.CfnTopicRule;
   readonly thingType: iot.CfnThingType;
   readonly devicePolicy: iot.CfnPolicy;
+  /** The rule of the dataset's integrations' topic (datastroom/integrations/<dataset>/+). */
+  readonly integrationRule: iot.CfnTopicRule;
+  readonly integrationThingType: iot.CfnThingType;
+  readonly integrationPolicy: iot.CfnPolicy;
 }
 
 /**
@@ -59,11 +70,33 @@ export function ingestSql(dataset: Dataset): string {
 }
 
 /**
+ * The integrations rule's SQL: the same envelope, but the sensor id is the
+ * integration's name (the fourth topic level) and `via` says the message
+ * came from it (the format then names each reading's sensor). A rule cannot
+ * tell a device from an integration by anything but the topic, hence a
+ * topic shape of their own: datastroom/integrations/<dataset>/<integration>.
+ */
+export function integrationIngestSql(dataset: Dataset): string {
+  return [
+    'SELECT',
+    `  substring(sha256(concat(topic(), encode(*, 'base64'))), 0, 32) AS messageId,`,
+    '  topic(4) AS sensorId,',
+    `  parse_time("yyyy-MM-dd'T'HH:mm:ss.SSS'Z'", timestamp(), "UTC") AS receivedAt,`,
+    `  concat('mqtt:', topic(4)) AS via,`,
+    `  encode(*, 'base64') AS payloadBase64`,
+    `FROM '${integrationTopicFilter(dataset.id)}'`,
+  ].join('\n');
+}
+
+/**
  * IoT Core ingestion, per dataset: a thing type, a device policy that lets a
  * device connect only as its own attached thing and publish only on its own
  * topic (directly to the dataset's rule by Basic Ingest, or through the
  * broker), a topic rule on datastroom/<dataset>/+ with an error action, and a
- * buffered delivery stream writing gzip JSON lines into the raw zone. When
+ * buffered delivery stream writing gzip JSON lines into the raw zone.
+ * Integrations (gateways publishing for the sensors behind them) have a
+ * thing type, policy and rule of their own per dataset: an integration
+ * publishes only on datastroom/integrations/<dataset>/<its name>. When
  * the stack is deleted, the devices registered since are let go of first,
  * so the policies and thing types can be deleted.
  */
@@ -93,7 +126,7 @@ export class Ingestion extends Construct {
     this.datasets = props.datasets.map((dataset) => {
       const scope = new Construct(this, dataset.id);
       tagDataset(scope, dataset);
-      const name = `datastroom-${props.envName}-${dataset.id}`;
+      const name = deliveryStreamNameFor(props.envName, dataset.id);
       const prefixes = rawPrefixes(dataset.id);
       const deliveryStream = new RawDeliveryStream(scope, 'Delivery', {
         name,
@@ -163,14 +196,62 @@ export class Ingestion extends Construct {
           ],
         },
       });
-      return { dataset, deliveryStream, topicRule, thingType, devicePolicy };
+      const integrationRuleNameOf = integrationRuleName(props.envName, dataset.id);
+      const integrationRule = new iot.CfnTopicRule(scope, 'IntegrationRule', {
+        ruleName: integrationRuleNameOf,
+        topicRulePayload: {
+          description: `${dataset.title}: integrations' payloads on ${integrationTopicFilter(dataset.id)} into the raw zone`,
+          sql: integrationIngestSql(dataset),
+          awsIotSqlVersion: '2016-03-23',
+          ruleDisabled: false,
+          actions: [{ firehose: { deliveryStreamName: deliveryStream.name, roleArn: ruleRole.roleArn, separator: '\n' } }],
+          errorAction: {
+            s3: {
+              bucketName: props.rawBucket.bucketName,
+              key: `${prefixes.ruleErrors}\${parse_time("yyyy-MM-dd", timestamp(), "UTC")}/\${newuuid()}.json`,
+              roleArn: ruleRole.roleArn,
+            },
+          },
+        },
+      });
+      if (ruleRolePolicy) integrationRule.node.addDependency(ruleRolePolicy);
+      const integrationThingType = new iot.CfnThingType(scope, 'IntegrationThingType', {
+        thingTypeName: integrationThingTypeName(props.envName, dataset),
+        thingTypeProperties: { thingTypeDescription: `${dataset.title} integrations: gateways publishing for the sensors behind them`.slice(0, 2028) },
+      });
+      const integrationPolicy = new iot.CfnPolicy(scope, 'IntegrationPolicy', {
+        policyName: integrationPolicyName(props.envName, dataset),
+        policyDocument: {
+          Version: '2012-10-17',
+          Statement: [
+            {
+              Effect: 'Allow',
+              Action: ['iot:Connect'],
+              Resource: [stack.formatArn({ service: 'iot', resource: 'client', resourceName: thing })],
+              Condition: {
+                Bool: { 'iot:Connection.Thing.IsAttached': 'true' },
+                StringEquals: { 'iot:Connection.Thing.ThingTypeName': integrationThingTypeName(props.envName, dataset) },
+              },
+            },
+            {
+              // Its own integration topic of its dataset only, through the broker or by Basic Ingest.
+              Effect: 'Allow',
+              Action: ['iot:Publish'],
+              Resource: [integrationTopicFor(dataset.id, thing), basicIngestIntegrationTopicFor(integrationRuleNameOf, dataset.id, thing)].map((topic) =>
+                stack.formatArn({ service: 'iot', resource: 'topic', resourceName: topic }),
+              ),
+            },
+          ],
+        },
+      });
+      return { dataset, deliveryStream, topicRule, thingType, devicePolicy, integrationRule, integrationThingType, integrationPolicy };
     });
 
     new DeviceCleanup(this, 'DeviceCleanup', {
       envName: props.envName,
       key: props.key,
-      devicePolicies: this.datasets.map((d) => d.devicePolicy),
-      thingTypes: this.datasets.map((d) => d.thingType),
+      devicePolicies: this.datasets.flatMap((d) => [d.devicePolicy, d.integrationPolicy]),
+      thingTypes: this.datasets.flatMap((d) => [d.thingType, d.integrationThingType]),
     });
   }
 }

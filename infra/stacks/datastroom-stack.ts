@@ -1,10 +1,11 @@
 import { CfnOutput, Stack, Tags, type StackProps } from 'aws-cdk-lib';
 import type { Construct } from 'constructs';
-import { registry, type Dataset } from '../../datasets/index.ts';
-import { CONFIG_DEFAULTS, type PlatformConfig } from '../config.ts';
+import { findPullSource, pullSources, registry, type Dataset } from '../../datasets/index.ts';
+import { CONFIG_DEFAULTS, ConfigError, type PlatformConfig } from '../config.ts';
 import { Catalog } from '../constructs/catalog.ts';
 import { Compaction } from '../constructs/compaction.ts';
 import { Ingestion } from '../constructs/ingestion.ts';
+import { Integrations } from '../constructs/integrations.ts';
 import { LakeStorage } from '../constructs/lake-storage.ts';
 import { Observability } from '../constructs/observability.ts';
 import { Publishing } from '../constructs/publishing.ts';
@@ -40,6 +41,7 @@ export class DatastroomStack extends Stack {
   readonly observability: Observability;
   readonly compaction: Compaction;
   readonly publishing: Publishing;
+  readonly integrations: Integrations;
 
   constructor(scope: Construct, id: string, props: DatastroomStackProps = {}) {
     super(scope, id, { description: 'Datastroom: sensors over MQTT into a governed data lake, SQL and BI out', ...props });
@@ -59,6 +61,18 @@ export class DatastroomStack extends Stack {
     });
     const { key, rawBucket, curatedBucket, resultsBucket } = this.storage;
     this.ingestion = new Ingestion(this, 'Ingestion', { envName: config.envName, datasets, rawBucket, key });
+    this.integrations = new Integrations(this, 'Integrations', {
+      envName: config.envName,
+      key,
+      ingestion: this.ingestion.datasets,
+      rawBucket,
+      pullSources: (config.pullSources ?? []).map((id) => {
+        const source = findPullSource(id);
+        if (!source) throw new ConfigError('pullSources', `no pull source "${id}": declared are ${pullSources.map((p) => p.id).join(', ')}`);
+        if (!datasets.some((d) => d.id === source.datasetId)) throw new ConfigError('pullSources', `pull source "${id}" feeds ${source.datasetId}, which this stack does not deploy`);
+        return source;
+      }),
+    });
     this.transform = new Transform(this, 'Transform', {
       envName: config.envName,
       datasets,
@@ -139,5 +153,6 @@ export class DatastroomStack extends Stack {
     output(STACK_OUTPUTS.alarmTopic, this.observability.topic.topicArn, 'Subscribe to be alarmed');
     output(STACK_OUTPUTS.portalUrl, this.publishing.url, 'The open-data portal: the open datasets\' files, their catalog (catalog.ttl, catalog.jsonld) and the public dashboard (dashboard/)');
     output(STACK_OUTPUTS.portalBucket, this.publishing.bucket.bucketName, 'The open-data portal\'s bucket, which only CloudFront reads');
+    output(STACK_OUTPUTS.pushEndpoint, this.integrations.url, 'HTTP push: integrations POST to <this>ingest/<dataset>[/<format>]');
   }
 }

@@ -308,7 +308,7 @@ describe('vendor formats in the Lambda', () => {
       await rm(dir, { recursive: true, force: true });
     }
     expect(quarantineRecords(key).map((q) => q.reason)).toEqual([
-      'payload is in no format air_quality accepts: datastroom, ngsi-ld-normalized, ngsi-ld-concise, ngsi-v2-normalized, ngsi-v2-keyvalues, ttn-v3, sensor-community',
+      'payload is in no format air_quality accepts: datastroom, ngsi-ld-normalized, ngsi-ld-concise, ngsi-v2-normalized, ngsi-v2-keyvalues, ttn-v3, sensor-community, irceline-sos',
     ]);
   });
 

@@ -22,8 +22,15 @@ describe('the assets of the transform, compaction and publishing functions', () 
     new DatastroomStack(app, 'Asset');
     app.synth();
     const assets = readdirSync(outdir).filter((d) => d.startsWith('asset.'));
-    expect(assets).toHaveLength(3);
-    for (const name of assets) checkAsset(join(outdir, name));
+    // The transform, compaction and publishing, with DuckDB; the HTTP push function, without (the pull function exists only with pull sources).
+    expect(assets).toHaveLength(4);
+    const withDuckdb = assets.filter((name) => existsSync(join(outdir, name, 'node_modules')));
+    expect(withDuckdb).toHaveLength(3);
+    for (const name of withDuckdb) checkAsset(join(outdir, name));
+    for (const name of assets.filter((a) => !withDuckdb.includes(a))) {
+      expect(readdirSync(join(outdir, name))).toEqual(['index.js']);
+      expect(readFileSync(join(outdir, name, 'index.js'), 'utf8')).not.toContain('sourceMappingURL');
+    }
     // The publishing function ships the dashboard's page, which it copies into the portal.
     const withPage = assets.filter((name) => existsSync(join(outdir, name, 'web', 'index.html')));
     expect(withPage).toHaveLength(1);

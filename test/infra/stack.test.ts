@@ -373,7 +373,8 @@ describe('the platform key', () => {
       },
     });
     const groups = resources('AWS::Logs::LogGroup');
-    expect(groups).toHaveLength(registry.length + 4);
+    // Per dataset its delivery stream's; the transform, compaction, publishing, device clean-up, HTTP push and its access logs.
+    expect(groups).toHaveLength(registry.length + 6);
     for (const [id, g] of groups) {
       expect(g.Properties!.KmsKeyId, id).toBeDefined();
       expect(g.Properties!.LogGroupName, id).toMatch(/^\/datastroom\/test\//);
@@ -487,7 +488,8 @@ describe('deleting the stack', () => {
     const [, cleanup] = resources('Custom::DatastroomDeviceCleanup')[0]!;
     const refs = (type: string) => resources(type).map(([id]) => ({ Ref: id }));
     expect(cleanup.Properties).toMatchObject({ PolicyNames: refs('AWS::IoT::Policy'), ThingTypeNames: refs('AWS::IoT::ThingType') });
-    expect(refs('AWS::IoT::Policy')).toHaveLength(registry.length);
+    // Per dataset a device policy and an integration policy.
+    expect(refs('AWS::IoT::Policy')).toHaveLength(2 * registry.length);
     const [, role] = resources('AWS::IAM::Policy').find(([id]) => id.startsWith('IngestionDeviceCleanupRole'))!;
     const statements = (role.Properties!.PolicyDocument as { Statement: { Action: string | string[]; Resource: unknown }[] }).Statement;
     const actions = statements.flatMap((s) => [s.Action].flat());

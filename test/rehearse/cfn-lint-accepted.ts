@@ -15,7 +15,7 @@ export interface AcceptedWarning {
 export const ACCEPTED_WARNINGS: readonly AcceptedWarning[] = [
   {
     rule: 'W3005',
-    resource: /^(TransformFunction|CompactionFunction|PublishingFunction|IngestionDeviceCleanupFunction)[0-9A-F]{8}$/,
+    resource: /^(TransformFunction|CompactionFunction|PublishingFunction|IngestionDeviceCleanupFunction|IntegrationsPushFunction|IntegrationsPullFunction)[0-9A-F]{8}$/,
     reason:
       'aws-cdk-lib\'s Lambda Function adds DependsOn on the role it is given as well as on the role\'s policy; the policy is the dependency that matters (the function must not run before its permissions exist), the one on the role is redundant and harmless.',
   },

@@ -74,6 +74,8 @@ describe('the AWS Control Tower proactive controls at synth', () => {
         (rule) => `${rule} Test/Publishing/Distribution`,
       ),
       'lambda_inside_vpc_check Test/Publishing/Function',
+      'lambda_inside_vpc_check Test/Integrations/PushFunction',
+      ...['POST--ingest--{dataset}', 'POST--ingest--{dataset}--{format}'].map((route) => `api_gw_v2_authorization_type_configured_check Test/Integrations/Api/${route}`),
     ];
     expect(acknowledged.map((a) => `${a.id.slice(CONTROL_TOWER.length + 2)} ${a.path}`).sort()).toEqual(expected.sort());
     for (const a of acknowledged) expect(a.reason.length, `${a.id} on ${a.path}`).toBeGreaterThan(40);

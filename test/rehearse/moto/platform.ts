@@ -45,7 +45,8 @@ export function streamTopicRule(rehearsal: Rehearsal, streamId: string): { sql: 
       Actions: z.array(z.looseObject({ Firehose: z.looseObject({ DeliveryStreamName: z.object({ Ref: z.string() }), Separator: z.string() }).optional() })),
     }),
   });
-  const rules = resourcesOfType(rehearsal.platform.template, 'AWS::IoT::TopicRule').flatMap(([, r]) => {
+  // The devices' rule: the integrations' rule (Integration*) feeds the same stream from its own topic.
+  const rules = resourcesOfType(rehearsal.platform.template, 'AWS::IoT::TopicRule').filter(([id]) => !/Integration[A-Z]/.test(id)).flatMap(([, r]) => {
     const payload = Rule.parse(r.Properties).TopicRulePayload;
     const action = payload.Actions.find((a) => a.Firehose?.DeliveryStreamName.Ref === streamId)?.Firehose;
     return action ? [{ sql: payload.Sql, separator: action.Separator }] : [];
@@ -97,7 +98,10 @@ export function transformFunction(rehearsal: Rehearsal) {
 export function datasetResourceProperty(rehearsal: Rehearsal, dataset: Dataset, type: string, property: string): string {
   const Tagged = z.looseObject({ Tags: z.array(z.object({ Key: z.string(), Value: z.string() })) });
   const [id] = single(
-    resourcesOfType(rehearsal.platform.template, type).filter(([, r]) => Tagged.parse(r.Properties).Tags.some((t) => t.Key === TAG_KEYS.dataset && t.Value === dataset.id)),
+    // The dataset's device resources: its integrations' thing type, policy and rule are named Integration*.
+    resourcesOfType(rehearsal.platform.template, type).filter(
+      ([id, r]) => !/Integration[A-Z]/.test(id) && Tagged.parse(r.Properties).Tags.some((t) => t.Key === TAG_KEYS.dataset && t.Value === dataset.id),
+    ),
     `${type} of ${dataset.id}`,
   );
   return z.string().parse(rehearsal.properties(id)[property]);
