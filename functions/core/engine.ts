@@ -31,7 +31,7 @@ export async function createTransformEngine(options: EngineOptions = {}): Promis
 }
 
 /** What one transform's process may hold in all unless told otherwise: the platform's 512 MB target, with room to spare. */
-export const TRANSFORM_MEMORY_BUDGET_MB = 480;
+export const TRANSFORM_MEMORY_BUDGET_MB = 448;
 
 /** What DuckDB holds beyond its memory limit (allocations outside its buffer manager), as measured with two threads. */
 const ENGINE_OVERHEAD_MB = 64;
