@@ -1,9 +1,7 @@
 import { join, resolve } from 'node:path';
 import { Duration, RemovalPolicy, Size, Validations } from 'aws-cdk-lib';
 import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
-import * as actions from 'aws-cdk-lib/aws-cloudwatch-actions';
 import * as events from 'aws-cdk-lib/aws-events';
-import * as targets from 'aws-cdk-lib/aws-events-targets';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import type * as kms from 'aws-cdk-lib/aws-kms';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
@@ -21,7 +19,8 @@ import { acknowledgeControl, acknowledgeObjectPrefixes } from '../governance/nag
 import { tagComponent } from '../governance/tags.ts';
 import { alarmNamePrefix, logGroupPrefix } from '../names.ts';
 import { COMPACTION_FUNCTION } from '../sizing.ts';
-import { LAMBDA_ARCHITECTURE, LAMBDA_RUNTIME, NATIVE_PACKAGES } from './transform.ts';
+import { scheduleRuns } from './scheduled-run.ts';
+import { duckdbBundling, LAMBDA_ARCHITECTURE, LAMBDA_RUNTIME } from './transform.ts';
 
 const PROJECT_ROOT = resolve(import.meta.dirname, '../..');
 
@@ -119,22 +118,7 @@ export class Compaction extends Construct {
         [COMPACTION_ENV.maxLatenessDays]: String(props.maxLatenessDays ?? TRANSFORM_DEFAULTS.maxLatenessDays),
         [COMPACTION_ENV.metricsNamespace]: props.metricsNamespace,
       },
-      bundling: {
-        format: nodejs.OutputFormat.CJS,
-        target: 'node22',
-        minify: true,
-        sourceMap: false,
-        forceDockerBundling: false,
-        externalModules: [...NATIVE_PACKAGES],
-        commandHooks: {
-          beforeBundling: () => [],
-          beforeInstall: () => [],
-          afterBundling: (inputDir: string, outputDir: string) => [
-            `mkdir -p "${outputDir}/node_modules/@duckdb"`,
-            ...NATIVE_PACKAGES.map((p) => `cp -R "${inputDir}/node_modules/${p}" "${outputDir}/node_modules/@duckdb/"`),
-          ],
-        },
-      },
+      bundling: duckdbBundling(),
     });
     Validations.of(role).acknowledge({
       id: 'AwsSolutions-IAM5[Resource::*]',
@@ -150,25 +134,14 @@ export class Compaction extends Construct {
       'Compaction calls only AWS APIs (S3, CloudWatch, X-Ray) over TLS with its role; in a VPC it would need an interface endpoint for each, or a NAT gateway, for no traffic that leaves AWS.',
     );
 
-    this.rule = new events.Rule(this, 'Schedule', {
+    ({ rule: this.rule, alarm: this.alarm } = scheduleRuns(this, this.function, {
       description: 'Compacts the settled curated partitions',
-      schedule: props.schedule ?? events.Schedule.rate(Duration.minutes(60 / COMPACTION_FUNCTION.runsPerHour)),
-    });
-    this.rule.addTarget(new targets.LambdaFunction(this.function, { retryAttempts: 0 }));
-    Validations.of(this.rule).acknowledge({
-      id: 'Serverless-EventBusDLQ',
-      reason: 'An hourly schedule: a run that is not delivered is made up by the next one, which takes up whatever is due; a dead-letter queue of missed ticks would hold nothing to act on.',
-    });
-
-    this.alarm = new cloudwatch.Alarm(this, 'Errors', {
+      runsPerHour: COMPACTION_FUNCTION.runsPerHour,
+      schedule: props.schedule,
+      missedRun: 'An hourly schedule: a run that is not delivered is made up by the next one, which takes up whatever is due; a dead-letter queue of missed ticks would hold nothing to act on.',
       alarmName: `${alarmNamePrefix(props.envName)}compaction-errors`,
       alarmDescription: 'Compaction failed: partitions keep their per-object files until a run succeeds (see the function\'s log)',
-      metric: this.function.metricErrors({ period: Duration.hours(1) }),
-      threshold: 1,
-      comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
-      evaluationPeriods: 1,
-      treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
-    });
-    this.alarm.addAlarmAction(new actions.SnsAction(props.alarmTopic));
+      alarmTopic: props.alarmTopic,
+    }));
   }
 }

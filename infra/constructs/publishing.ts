@@ -4,9 +4,7 @@ import type * as acm from 'aws-cdk-lib/aws-certificatemanager';
 import * as cloudfront from 'aws-cdk-lib/aws-cloudfront';
 import * as origins from 'aws-cdk-lib/aws-cloudfront-origins';
 import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
-import * as actions from 'aws-cdk-lib/aws-cloudwatch-actions';
 import * as events from 'aws-cdk-lib/aws-events';
-import * as targets from 'aws-cdk-lib/aws-events-targets';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import type * as kms from 'aws-cdk-lib/aws-kms';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
@@ -24,7 +22,8 @@ import { acknowledgeControl, acknowledgeObjectPrefixes } from '../governance/nag
 import { tagComponent } from '../governance/tags.ts';
 import { alarmNamePrefix, logGroupPrefix } from '../names.ts';
 import { duckdbMemoryMb, LOG_RETENTION_DAYS, PUBLISHING_FUNCTION } from '../sizing.ts';
-import { LAMBDA_ARCHITECTURE, LAMBDA_RUNTIME, NATIVE_PACKAGES } from './transform.ts';
+import { scheduleRuns } from './scheduled-run.ts';
+import { duckdbBundling, LAMBDA_ARCHITECTURE, LAMBDA_RUNTIME } from './transform.ts';
 
 const PROJECT_ROOT = resolve(import.meta.dirname, '../..');
 
@@ -211,24 +210,8 @@ export class Publishing extends Construct {
         [PUBLISHING_ENV.contactEmail]: props.contactEmail ?? PORTAL_DEFAULTS.contactEmail,
         [PUBLISHING_ENV.duckdbMemoryMb]: String(duckdbMemoryMb(memorySize)),
       },
-      bundling: {
-        format: nodejs.OutputFormat.CJS,
-        target: 'node22',
-        minify: true,
-        sourceMap: false,
-        forceDockerBundling: false,
-        externalModules: [...NATIVE_PACKAGES],
-        commandHooks: {
-          beforeBundling: () => [],
-          beforeInstall: () => [],
-          afterBundling: (inputDir: string, outputDir: string) => [
-            `mkdir -p "${outputDir}/node_modules/@duckdb"`,
-            ...NATIVE_PACKAGES.map((p) => `cp -R "${inputDir}/node_modules/${p}" "${outputDir}/node_modules/@duckdb/"`),
-            // The dashboard's page, which the function copies into the portal with the open datasets' data.
-            `node "${inputDir}/bin/build.mjs" --web "${outputDir}/web"`,
-          ],
-        },
-      },
+      // The dashboard's page, which the function copies into the portal with the open datasets' data.
+      bundling: duckdbBundling((inputDir, outputDir) => [`node "${inputDir}/bin/build.mjs" --web "${outputDir}/web"`]),
     });
     Validations.of(this.function).acknowledge({
       id: 'Serverless-LambdaDLQ',
@@ -240,25 +223,14 @@ export class Publishing extends Construct {
       'Publishing calls only AWS APIs (S3, X-Ray) over TLS with its role; in a VPC it would need an endpoint for each, or a NAT gateway, for no traffic that leaves AWS.',
     );
 
-    this.rule = new events.Rule(this, 'Schedule', {
+    ({ rule: this.rule, alarm: this.alarm } = scheduleRuns(this, this.function, {
       description: 'Publishes the open-data portal',
-      schedule: props.schedule ?? events.Schedule.rate(Duration.minutes(60 / PUBLISHING_FUNCTION.runsPerHour)),
-    });
-    this.rule.addTarget(new targets.LambdaFunction(this.function, { retryAttempts: 0 }));
-    Validations.of(this.rule).acknowledge({
-      id: 'Serverless-EventBusDLQ',
-      reason: 'An hourly schedule: a run that is not delivered is made up by the next one, which writes whatever changed; a dead-letter queue of missed ticks would hold nothing to act on.',
-    });
-
-    this.alarm = new cloudwatch.Alarm(this, 'Errors', {
+      runsPerHour: PUBLISHING_FUNCTION.runsPerHour,
+      schedule: props.schedule,
+      missedRun: 'An hourly schedule: a run that is not delivered is made up by the next one, which writes whatever changed; a dead-letter queue of missed ticks would hold nothing to act on.',
       alarmName: `${alarmNamePrefix(props.envName)}publishing-errors`,
       alarmDescription: 'Publishing failed: the open-data portal keeps what the last good run wrote (see the function\'s log)',
-      metric: this.function.metricErrors({ period: Duration.hours(1) }),
-      threshold: 1,
-      comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
-      evaluationPeriods: 1,
-      treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
-    });
-    this.alarm.addAlarmAction(new actions.SnsAction(props.alarmTopic));
+      alarmTopic: props.alarmTopic,
+    }));
   }
 }

@@ -30,6 +30,33 @@ export const LAMBDA_ARCHITECTURE = lambda.Architecture.X86_64;
 /** The native packages the transform loads at run time, shipped beside the bundle. */
 export const NATIVE_PACKAGES = ['@duckdb/node-api', '@duckdb/node-bindings', '@duckdb/node-bindings-linux-x64'] as const;
 
+/**
+ * How a function that runs DuckDB is bundled: esbuild (never Docker), with
+ * the native DuckDB packages for the function's architecture copied from this
+ * install (no network); `after` adds commands run in the bundle's folder.
+ */
+export function duckdbBundling(after: (inputDir: string, outputDir: string) => string[] = () => []): nodejs.BundlingOptions {
+  return {
+    format: nodejs.OutputFormat.CJS,
+    target: 'node22',
+    minify: true,
+    // No source map: Node ignores one unless started with --enable-source-maps, which loads it at cold start and
+    // makes every Error.stack slower; the handler's named errors say what went wrong without it.
+    sourceMap: false,
+    forceDockerBundling: false,
+    externalModules: [...NATIVE_PACKAGES],
+    commandHooks: {
+      beforeBundling: () => [],
+      beforeInstall: () => [],
+      afterBundling: (inputDir: string, outputDir: string) => [
+        `mkdir -p "${outputDir}/node_modules/@duckdb"`,
+        ...NATIVE_PACKAGES.map((p) => `cp -R "${inputDir}/node_modules/${p}" "${outputDir}/node_modules/@duckdb/"`),
+        ...after(inputDir, outputDir),
+      ],
+    },
+  };
+}
+
 const PROJECT_ROOT = resolve(import.meta.dirname, '../..');
 
 /** Props of {@link Transform}. */
@@ -164,25 +191,7 @@ export class Transform extends Construct {
         [TRANSFORM_ENV.futureToleranceSeconds]: String(policy.futureToleranceSeconds),
         [TRANSFORM_ENV.maxLatenessDays]: String(policy.maxLatenessDays),
       },
-      bundling: {
-        format: nodejs.OutputFormat.CJS,
-        target: 'node22',
-        minify: true,
-        // No source map: Node ignores one unless started with --enable-source-maps, which loads it at cold start and
-        // makes every Error.stack slower; the handler's named errors say what went wrong without it.
-        sourceMap: false,
-        forceDockerBundling: false,
-        externalModules: [...NATIVE_PACKAGES],
-        commandHooks: {
-          beforeBundling: () => [],
-          beforeInstall: () => [],
-          // The native DuckDB binary for the function's architecture, copied from this install: no Docker, no network.
-          afterBundling: (inputDir: string, outputDir: string) => [
-            `mkdir -p "${outputDir}/node_modules/@duckdb"`,
-            ...NATIVE_PACKAGES.map((p) => `cp -R "${inputDir}/node_modules/${p}" "${outputDir}/node_modules/@duckdb/"`),
-          ],
-        },
-      },
+      bundling: duckdbBundling(),
     });
     Validations.of(role).acknowledge({
       id: 'AwsSolutions-IAM5[Resource::*]',
