@@ -143,107 +143,84 @@ export class Ingestion extends Construct {
         new iam.PolicyStatement({ actions: ['firehose:PutRecord', 'firehose:PutRecordBatch'], resources: [deliveryStream.arn] }),
       );
 
-      const ruleName = topicRuleName(props.envName, dataset.id);
-      const topicRule = new iot.CfnTopicRule(scope, 'Rule', {
-        ruleName,
-        topicRulePayload: {
-          description: `${dataset.title}: readings on ${datasetTopicFilter(dataset.id)} into the raw zone`,
-          sql: ingestSql(dataset),
-          awsIotSqlVersion: '2016-03-23',
-          ruleDisabled: false,
-          actions: [{ firehose: { deliveryStreamName: deliveryStream.name, roleArn: ruleRole.roleArn, separator: '\n' } }],
-          // A message the stream refused is kept, with IoT's reason, beside the raw zone.
-          errorAction: {
-            s3: {
-              bucketName: props.rawBucket.bucketName,
-              key: `${prefixes.ruleErrors}\${parse_time("yyyy-MM-dd", timestamp(), "UTC")}/\${newuuid()}.json`,
-              roleArn: ruleRole.roleArn,
+      // A rule feeding the dataset's delivery stream; a message the stream refused is kept, with IoT's reason, beside the raw zone.
+      const feed = (id: string, ruleName: string, description: string, sql: string) => {
+        const rule = new iot.CfnTopicRule(scope, id, {
+          ruleName,
+          topicRulePayload: {
+            description,
+            sql,
+            awsIotSqlVersion: '2016-03-23',
+            ruleDisabled: false,
+            actions: [{ firehose: { deliveryStreamName: deliveryStream.name, roleArn: ruleRole.roleArn, separator: '\n' } }],
+            errorAction: {
+              s3: {
+                bucketName: props.rawBucket.bucketName,
+                key: `${prefixes.ruleErrors}\${parse_time("yyyy-MM-dd", timestamp(), "UTC")}/\${newuuid()}.json`,
+                roleArn: ruleRole.roleArn,
+              },
             },
           },
-        },
-      });
-      // The role's policy must exist before the rule first delivers (the role itself is referenced already).
-      if (ruleRolePolicy) topicRule.node.addDependency(ruleRolePolicy);
+        });
+        // The role's policy must exist before the rule first delivers (the role itself is referenced already).
+        if (ruleRolePolicy) rule.node.addDependency(ruleRolePolicy);
+        return rule;
+      };
+      // A thing may connect as itself when its certificate is attached and it is of the given type, and publish on these topics.
+      const thing = '${iot:Connection.Thing.ThingName}';
+      const publishPolicy = (id: string, policyName: string, thingType: string, topics: readonly string[]) =>
+        new iot.CfnPolicy(scope, id, {
+          policyName,
+          policyDocument: {
+            Version: '2012-10-17',
+            Statement: [
+              {
+                Effect: 'Allow',
+                Action: ['iot:Connect'],
+                Resource: [stack.formatArn({ service: 'iot', resource: 'client', resourceName: thing })],
+                Condition: {
+                  Bool: { 'iot:Connection.Thing.IsAttached': 'true' },
+                  StringEquals: { 'iot:Connection.Thing.ThingTypeName': thingType },
+                },
+              },
+              {
+                Effect: 'Allow',
+                Action: ['iot:Publish'],
+                Resource: topics.map((topic) => stack.formatArn({ service: 'iot', resource: 'topic', resourceName: topic })),
+              },
+            ],
+          },
+        });
+
+      const ruleName = topicRuleName(props.envName, dataset.id);
+      const topicRule = feed('Rule', ruleName, `${dataset.title}: readings on ${datasetTopicFilter(dataset.id)} into the raw zone`, ingestSql(dataset));
 
       const thingType = new iot.CfnThingType(scope, 'ThingType', {
         thingTypeName: thingTypeName(props.envName, dataset),
         thingTypeProperties: { thingTypeDescription: `${dataset.title} sensors (${dataset.governance.owner})`.slice(0, 2028) },
       });
 
-      const thing = '${iot:Connection.Thing.ThingName}';
-      const devicePolicy = new iot.CfnPolicy(scope, 'DevicePolicy', {
-        policyName: devicePolicyName(props.envName, dataset),
-        policyDocument: {
-          Version: '2012-10-17',
-          Statement: [
-            {
-              Effect: 'Allow',
-              Action: ['iot:Connect'],
-              Resource: [stack.formatArn({ service: 'iot', resource: 'client', resourceName: thing })],
-              Condition: {
-                Bool: { 'iot:Connection.Thing.IsAttached': 'true' },
-                StringEquals: { 'iot:Connection.Thing.ThingTypeName': thingTypeName(props.envName, dataset) },
-              },
-            },
-            {
-              // Its own topic through the broker, or straight to its dataset's rule (Basic Ingest: no messaging charge).
-              Effect: 'Allow',
-              Action: ['iot:Publish'],
-              Resource: [topicFor(dataset.id, thing), basicIngestTopicFor(ruleName, dataset.id, thing)].map((topic) =>
-                stack.formatArn({ service: 'iot', resource: 'topic', resourceName: topic }),
-              ),
-            },
-          ],
-        },
-      });
+      // Its own topic through the broker, or straight to its dataset's rule (Basic Ingest: no messaging charge).
+      const devicePolicy = publishPolicy('DevicePolicy', devicePolicyName(props.envName, dataset), thingTypeName(props.envName, dataset), [
+        topicFor(dataset.id, thing),
+        basicIngestTopicFor(ruleName, dataset.id, thing),
+      ]);
       const integrationRuleNameOf = integrationRuleName(props.envName, dataset.id);
-      const integrationRule = new iot.CfnTopicRule(scope, 'IntegrationRule', {
-        ruleName: integrationRuleNameOf,
-        topicRulePayload: {
-          description: `${dataset.title}: integrations' payloads on ${integrationTopicFilter(dataset.id)} into the raw zone`,
-          sql: integrationIngestSql(dataset),
-          awsIotSqlVersion: '2016-03-23',
-          ruleDisabled: false,
-          actions: [{ firehose: { deliveryStreamName: deliveryStream.name, roleArn: ruleRole.roleArn, separator: '\n' } }],
-          errorAction: {
-            s3: {
-              bucketName: props.rawBucket.bucketName,
-              key: `${prefixes.ruleErrors}\${parse_time("yyyy-MM-dd", timestamp(), "UTC")}/\${newuuid()}.json`,
-              roleArn: ruleRole.roleArn,
-            },
-          },
-        },
-      });
-      if (ruleRolePolicy) integrationRule.node.addDependency(ruleRolePolicy);
+      const integrationRule = feed(
+        'IntegrationRule',
+        integrationRuleNameOf,
+        `${dataset.title}: integrations' payloads on ${integrationTopicFilter(dataset.id)} into the raw zone`,
+        integrationIngestSql(dataset),
+      );
       const integrationThingType = new iot.CfnThingType(scope, 'IntegrationThingType', {
         thingTypeName: integrationThingTypeName(props.envName, dataset),
         thingTypeProperties: { thingTypeDescription: `${dataset.title} integrations: gateways publishing for the sensors behind them`.slice(0, 2028) },
       });
-      const integrationPolicy = new iot.CfnPolicy(scope, 'IntegrationPolicy', {
-        policyName: integrationPolicyName(props.envName, dataset),
-        policyDocument: {
-          Version: '2012-10-17',
-          Statement: [
-            {
-              Effect: 'Allow',
-              Action: ['iot:Connect'],
-              Resource: [stack.formatArn({ service: 'iot', resource: 'client', resourceName: thing })],
-              Condition: {
-                Bool: { 'iot:Connection.Thing.IsAttached': 'true' },
-                StringEquals: { 'iot:Connection.Thing.ThingTypeName': integrationThingTypeName(props.envName, dataset) },
-              },
-            },
-            {
-              // Its own integration topic of its dataset only, through the broker or by Basic Ingest.
-              Effect: 'Allow',
-              Action: ['iot:Publish'],
-              Resource: [integrationTopicFor(dataset.id, thing), basicIngestIntegrationTopicFor(integrationRuleNameOf, dataset.id, thing)].map((topic) =>
-                stack.formatArn({ service: 'iot', resource: 'topic', resourceName: topic }),
-              ),
-            },
-          ],
-        },
-      });
+      // Its own integration topic of its dataset only, through the broker or by Basic Ingest.
+      const integrationPolicy = publishPolicy('IntegrationPolicy', integrationPolicyName(props.envName, dataset), integrationThingTypeName(props.envName, dataset), [
+        integrationTopicFor(dataset.id, thing),
+        basicIngestIntegrationTopicFor(integrationRuleNameOf, dataset.id, thing),
+      ]);
       return { dataset, deliveryStream, topicRule, thingType, devicePolicy, integrationRule, integrationThingType, integrationPolicy };
     });
 
