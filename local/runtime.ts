@@ -223,17 +223,31 @@ export async function startLocalPlatform(options: LocalPlatformOptions): Promise
   for (const key of await ingest.recoverLeftovers()) log(`recovered ${key} from an unfinished buffer`);
   for (const key of await pipeline.untransformed()) pipeline.enqueue(key);
 
-  let broker: EmbeddedBroker;
-  try {
-    broker = await startBroker({ ...options.brokerLimits, port: options.port, host: options.host, ingest, devices, log });
-  } catch (error) {
+  let broker: EmbeddedBroker | undefined;
+  let http: HttpPushEndpoint | undefined;
+  const puller =
+    options.pull && options.pull.sources.length > 0
+      ? new LocalPuller({ layout, ingest, sources: options.pull.sources, retry: options.pull.retry, now: options.pull.now, log })
+      : undefined;
+  const servers: DashboardServer[] = [];
+  /** Closes what has started, when a later part cannot start. */
+  const abandon = async (error: unknown): Promise<never> => {
+    for (const server of servers) await server.close();
+    await feed?.close();
+    await puller?.stop();
+    await http?.close();
+    await broker?.close();
     devices.close();
     await compactor?.stop();
     await pipeline.close();
     duckdb.closeSync();
     throw error;
+  };
+  try {
+    broker = await startBroker({ ...options.brokerLimits, port: options.port, host: options.host, ingest, devices, log });
+  } catch (error) {
+    return abandon(error);
   }
-  let http: HttpPushEndpoint | undefined;
   if (options.http !== false) {
     const asked = options.http?.port;
     try {
@@ -247,18 +261,9 @@ export async function startLocalPlatform(options: LocalPlatformOptions): Promise
         log,
       });
     } catch (error) {
-      await broker.close();
-      devices.close();
-      await compactor?.stop();
-      await pipeline.close();
-      duckdb.closeSync();
-      throw error;
+      return abandon(error);
     }
   }
-  const puller =
-    options.pull && options.pull.sources.length > 0
-      ? new LocalPuller({ layout, ingest, sources: options.pull.sources, retry: options.pull.retry, now: options.pull.now, log })
-      : undefined;
   if (options.pull?.schedule ?? true) puller?.start();
   // The hints name the data dir when it is not the default, so they work as printed.
   const dataDirOption = options.dataDir === DEFAULT_DATA_DIR ? '' : ` --data-dir ${options.dataDir}`;
@@ -270,7 +275,6 @@ export async function startLocalPlatform(options: LocalPlatformOptions): Promise
     log(describeAuthentication(devices, dataDirOption, 'now '));
   });
   let dashboard: LocalPlatform['dashboard'];
-  const servers: DashboardServer[] = [];
   if (options.dashboard !== false) {
     const settings = options.dashboard ?? {};
     const aggregates = new DashboardAggregates();
@@ -298,14 +302,7 @@ export async function startLocalPlatform(options: LocalPlatformOptions): Promise
       servers.push(first);
       if (settings.publicPort !== undefined) servers.push(await serve('public', settings.publicPort));
     } catch (error) {
-      for (const server of servers) await server.close();
-      await feed.close();
-      await broker.close();
-      devices.close();
-      await compactor?.stop();
-      await pipeline.close();
-      duckdb.closeSync();
-      throw error;
+      return abandon(error);
     }
     dashboard = { url: servers[0]?.url ?? '', publicUrl: servers[1]?.url, aggregates, feed };
     // The last day is read in the background: the platform runs meanwhile, and later readings add up.

@@ -5,11 +5,10 @@
  * local runtime runs too.
  */
 import { mkdirSync } from 'node:fs';
-import type { DuckDBInstance } from '@duckdb/node-api';
 import { registry } from '../../datasets/index.ts';
 import { s3ClientFromEnv } from '../adapters/s3-store.ts';
 import { S3Partitions } from '../adapters/s3-partitions.ts';
-import { createTransformEngine } from '../core/engine.ts';
+import { lazyTransformEngine } from '../core/engine.ts';
 import { readCompactionConfig } from './config.ts';
 import { compactionMetricLine, runCompactionJob, type CompactionRunSummary } from './job.ts';
 
@@ -17,14 +16,7 @@ const SCRATCH = '/tmp/datastroom-compaction';
 const config = readCompactionConfig(process.env);
 const store = new S3Partitions(s3ClientFromEnv(), config.curatedBucket);
 
-let engine: Promise<DuckDBInstance> | undefined;
-function duckdb(): Promise<DuckDBInstance> {
-  engine ??= createTransformEngine({ memoryLimitMb: config.duckdbMemoryMb, tempDirectory: `${SCRATCH}/spill` }).catch((error: unknown) => {
-    engine = undefined;
-    throw error;
-  });
-  return engine;
-}
+const duckdb = lazyTransformEngine({ memoryLimitMb: config.duckdbMemoryMb, tempDirectory: `${SCRATCH}/spill` });
 
 /** A run that left partitions as they were: the invocation fails, so the errors alarm speaks. */
 export class CompactionRunError extends Error {

@@ -30,6 +30,22 @@ export async function createTransformEngine(options: EngineOptions = {}): Promis
   return DuckDBInstance.create(options.path ?? ':memory:', config);
 }
 
+/**
+ * An engine opened on first use and kept for the life of the process (a
+ * warm Lambda's later invocations reuse it); an open that failed is tried
+ * again at the next use.
+ */
+export function lazyTransformEngine(options: EngineOptions): () => Promise<DuckDBInstance> {
+  let engine: Promise<DuckDBInstance> | undefined;
+  return () => {
+    engine ??= createTransformEngine(options).catch((error: unknown) => {
+      engine = undefined;
+      throw error;
+    });
+    return engine;
+  };
+}
+
 /** What one transform's process may hold in all unless told otherwise: the platform's 512 MB target, with room to spare. */
 export const TRANSFORM_MEMORY_BUDGET_MB = 448;
 

@@ -6,11 +6,10 @@
 import { existsSync, mkdirSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { DuckDBInstance } from '@duckdb/node-api';
 import { publishPortal, type PortalSummary } from '../../publish/portal.ts';
 import { s3PortalSink, s3PortalSource } from '../adapters/portal-s3.ts';
 import { s3ClientFromEnv } from '../adapters/s3-store.ts';
-import { createTransformEngine } from '../core/engine.ts';
+import { lazyTransformEngine } from '../core/engine.ts';
 import { readPublishingConfig } from './config.ts';
 
 const SCRATCH = '/tmp/datastroom-publishing';
@@ -19,14 +18,7 @@ const client = s3ClientFromEnv();
 /** The dashboard's page, bundled beside the function's code (see infra/constructs/publishing.ts). */
 const WEB_ASSETS = join(process.env.LAMBDA_TASK_ROOT ?? process.cwd(), 'web');
 
-let engine: Promise<DuckDBInstance> | undefined;
-function duckdb(): Promise<DuckDBInstance> {
-  engine ??= createTransformEngine({ memoryLimitMb: config.duckdbMemoryMb, tempDirectory: `${SCRATCH}/spill` }).catch((error: unknown) => {
-    engine = undefined;
-    throw error;
-  });
-  return engine;
-}
+const duckdb = lazyTransformEngine({ memoryLimitMb: config.duckdbMemoryMb, tempDirectory: `${SCRATCH}/spill` });
 
 export async function handler(): Promise<PortalSummary> {
   const downloads = join(SCRATCH, 'curated');
