@@ -5,7 +5,7 @@
  * files as the pipeline writes them (and once, at start, of the last day),
  * so a page view never scans the lake. Pure: no files, no engine.
  */
-import { durationSeconds, headlineField, registry, type Dataset, type FieldSpec, type Thresholds } from '../datasets/index.ts';
+import { durationSeconds, headlineField, registry, type Dataset, type FieldSpec, type Governance, type Retention, type Thresholds } from '../datasets/index.ts';
 import type { SensorPlace } from '../functions/core/places.ts';
 
 /** Minutes per point of a chart. */
@@ -75,18 +75,8 @@ export interface DatasetView {
   readonly title: { readonly en: string; readonly nl: string };
   readonly description: { readonly en: string; readonly nl: string };
   readonly keywords: readonly string[];
-  readonly governance: {
-    readonly owner: string;
-    readonly steward: string;
-    readonly classification: string;
-    readonly personalData: readonly string[];
-    readonly purpose: string;
-    readonly legalBasis: string;
-    readonly licence: string;
-    readonly standard: string;
-    readonly updateFrequency: string;
-    readonly retention: { readonly rawDays: number; readonly curatedDays: number; readonly quarantineDays: number };
-  };
+  /** The registry's governance record, with the dataset's retention. */
+  readonly governance: Governance & { readonly retention: Retention };
   readonly fields: readonly FieldView[];
   /** The field the map colours and the chart draws. */
   readonly headline: string | null;
