@@ -47,6 +47,10 @@ function checkFormat(format: FormatDeclaration, fields: readonly FieldFacts[]): 
   }
   if (format.time.zone !== undefined && !validZone(format.time.zone)) return `time.zone "${format.time.zone}" is not an IANA time zone`;
   const byName = new Map(fields.map((f) => [f.name, f]));
+  const startOf = format.time.startOf;
+  if (startOf !== undefined && (byName.get(startOf)?.unit !== 's' || (!(startOf in format.fields) && format.compute === undefined))) {
+    return `time.startOf "${startOf}" must be a field in seconds that the format maps`;
+  }
   for (const [name, source] of Object.entries(format.fields)) {
     const field = byName.get(name);
     if (!field || name === 'ts') return `fields.${name} is not a field of the reading (the time comes from time.path)`;

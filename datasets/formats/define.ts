@@ -88,6 +88,13 @@ export interface TimeSource {
    * @default false
    */
   readonly orArrival?: boolean;
+  /**
+   * A field of the reading, in seconds, that the time read is the start of:
+   * the reading's time is then that interval's end (Telraam's `date` opens
+   * the hour its counts cover, while a count's `ts` closes its interval).
+   * @default - the time is taken as read
+   */
+  readonly startOf?: string;
 }
 
 /** The zone a city's sensor that sends local time without an offset is taken to be in. */

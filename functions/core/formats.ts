@@ -432,7 +432,15 @@ function mapItem(dataset: Dataset, format: CompiledFormat, envelope: MessageEnve
     reading[field.name] = v;
   }
   if (problems !== undefined) return { ok: false, messageId, sensorId, format: format.id, reason: problems.join('; '), payload: item };
-  const micros = ts as number;
+  let micros = ts as number;
+  const startOf = format.timeSource.startOf;
+  if (startOf !== undefined) {
+    const length = reading[startOf];
+    if (typeof length !== 'number' || !Number.isFinite(length)) {
+      return { ok: false, messageId, sensorId, format: format.id, reason: `${startOf} is missing, and the time (${format.time.plainest}) is the start of that interval`, payload: item };
+    }
+    micros += Math.round(length * 1_000_000);
+  }
   reading[EVENT_TIME_FIELD] = isoOfMicros(micros);
   return {
     ok: true,

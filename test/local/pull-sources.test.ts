@@ -32,7 +32,12 @@ interface RecordedServer {
 }
 
 async function recordedServer(): Promise<RecordedServer> {
-  const telraam = (await fixture('telraam/traffic.json')) as { report: { date: string }[] };
+  // By segment: 348917 is Telraam's published answer, any other the illustrative six hours.
+  type Traffic = { report: { date: string }[] };
+  const telraam = {
+    recorded: (await fixture('telraam/traffic-348917.json')) as Traffic,
+    illustrative: (await fixture('telraam/traffic.json')) as Traffic,
+  };
   const records = await fixture('opendatasoft/records.json');
   const requests: RecordedServer['requests'] = [];
   const faults: Fault[] = [];
@@ -62,10 +67,11 @@ async function recordedServer(): Promise<RecordedServer> {
             return;
           }
           // Telraam answers the hours in [time_start, time_end).
-          const asked = JSON.parse(body) as { time_start: string; time_end: string };
+          const asked = JSON.parse(body) as { id: string; time_start: string; time_end: string };
           const from = Date.parse(asked.time_start.replace(' ', 'T'));
           const to = Date.parse(asked.time_end.replace(' ', 'T'));
-          answer = { ...telraam, report: telraam.report.filter((r) => Date.parse(r.date) >= from && Date.parse(r.date) < to) };
+          const recorded = asked.id === '348917' ? telraam.recorded : telraam.illustrative;
+          answer = { ...recorded, report: recorded.report.filter((r) => Date.parse(r.date) >= from && Date.parse(r.date) < to) };
         } else if (url.pathname.startsWith('/sos/timeseries/')) {
           const [, , , id, getData] = url.pathname.split('/');
           answer = await fixture(`irceline/${getData ? 'getData' : 'timeseries'}-${id}.json`);
@@ -186,16 +192,50 @@ describe('pull sources, against recorded answers', () => {
       dataDir,
       "SELECT sensor_id, strftime(ts AT TIME ZONE 'UTC', '%H:%M'), interval_s, cars, bikes, pedestrians, heavy_vehicles, format FROM traffic_count ORDER BY ts",
     );
+    // Each hour's counts end up at the hour's end: Telraam's date 08:00 is ts 09:00.
     expect(rows).toEqual([
-      ['9000001463', '08:00', 3600, 106.4, 34.6, 12.8, 4.49, 'telraam-traffic'],
-      ['9000001463', '09:00', 3600, 151.2, 52.1, 20.3, 6.1, 'telraam-traffic'],
-      ['9000001463', '10:00', 3600, 120, 41.7, 18.9, 5.55, 'telraam-traffic'],
-      ['9000001463', '11:00', 3600, 98.6, 38.2, 25.4, 3.2, 'telraam-traffic'],
-      ['9000001463', '12:00', 3600, 134.9, 45, 30.1, 4, 'telraam-traffic'],
-      ['9000001463', '13:00', 3600, 160.3, 60.6, 22.2, 7.9, 'telraam-traffic'],
+      ['9000001463', '09:00', 3600, 106.4, 34.6, 12.8, 4.49, 'telraam-traffic'],
+      ['9000001463', '10:00', 3600, 151.2, 52.1, 20.3, 6.1, 'telraam-traffic'],
+      ['9000001463', '11:00', 3600, 120, 41.7, 18.9, 5.55, 'telraam-traffic'],
+      ['9000001463', '12:00', 3600, 98.6, 38.2, 25.4, 3.2, 'telraam-traffic'],
+      ['9000001463', '13:00', 3600, 134.9, 45, 30.1, 4, 'telraam-traffic'],
+      ['9000001463', '14:00', 3600, 160.3, 60.6, 22.2, 7.9, 'telraam-traffic'],
     ]);
     const cursor = JSON.parse(await readFile(join(dataDir, 'state', 'pull', 'test-telraam.json'), 'utf8'));
     expect(cursor).toMatchObject({ cursor: T8 + 5 * HOUR, polls: 4, failures: 1, payloads: 3, lastError: expect.stringMatching(/answered 500/) });
+  });
+
+  it('curates Telraam\'s published answer field by field: fractional counts, each hour at its end', async () => {
+    const server = await recordedServer();
+    cleanups.push(() => server.close());
+    const telraam = definePullSource({
+      id: 'test-telraam',
+      title: 'Telraam, published answer',
+      datasetId: 'traffic_count',
+      format: 'telraam-traffic',
+      protocol: 'telraam',
+      url: `${server.url}/v1/reports/traffic`,
+      schedule: 'PT1H',
+      overlap: 'PT3H',
+      lookback: 'PT6H',
+      ids: ['348917'],
+      credentials: { header: 'X-Api-Key', secret: 'test-telraam' },
+    });
+    const clock = { now: Date.parse('2020-10-30T10:00:00Z') };
+    const { platform, dataDir } = await platformFor([telraam], clock, []);
+    expect(await platform.puller?.poll('test-telraam')).toMatchObject({ payloads: 1, fresh: 2, known: 0 });
+    expect(JSON.parse(server.requests[0]?.body ?? '{}')).toMatchObject({ id: '348917', time_start: '2020-10-30 04:00:00Z', time_end: '2020-10-30 10:00:00Z' });
+    const summary = await platform.stop();
+    expect(summary.datasets.traffic_count).toEqual({ received: 2, duplicates: 0, curated: 2, quarantined: 0 });
+    const rows = await query(
+      dataDir,
+      "SELECT sensor_id, strftime(ts AT TIME ZONE 'UTC', '%Y-%m-%d %H:%M'), interval_s, cars, bikes, pedestrians, heavy_vehicles, format FROM traffic_count ORDER BY ts",
+    );
+    // date 07:00 and 08:00 (the hours' starts) become ts 08:00 and 09:00; car, bike, pedestrian and heavy as served.
+    expect(rows).toEqual([
+      ['348917', '2020-10-30 08:00', 3600, 619.1780821918, 263.0136986301, 72.602739726, 78.0821917808, 'telraam-traffic'],
+      ['348917', '2020-10-30 09:00', 3600, 462.5987078248, 95.6209619526, 14.2139267767, 64.6087580761, 'telraam-traffic'],
+    ]);
   });
 
   it('joins an IRCEL-CELINE station\'s series into one reading per hour, and quarantines the hour a series has no value', async () => {
