@@ -125,7 +125,8 @@ async function job(mode: 'reference' | 'transform', rawFile: string, rawKey: str
 
 async function partitionPruning(root: string, rawKey: string): Promise<{ filesRead: number; filesTotal: number; bytesRead: number; bytesTotal: number; day: string }> {
   const air = getDataset('air_quality');
-  const duckdb = await createTransformEngine();
+  // A temporary directory to spill to, as every engine of the platform has: this process holds the other measurements too.
+  const duckdb = await createTransformEngine({ tempDirectory: join(root, 'spill') });
   await processRawObject(new LocalObjectStore(root), air, rawKey, { duckdb, pseudonymKey: Buffer.alloc(32, 1) }, root);
   duckdb.closeSync();
   const curated = join(root, 'curated', air.id);
