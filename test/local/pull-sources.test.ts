@@ -130,23 +130,28 @@ async function query(dataDir: string, sql: string): Promise<readonly (readonly u
   }
 }
 
+/** A Telraam pull source for one segment, polling the recorded server hourly with a 3-hour overlap. */
+function recordedTelraam(serverUrl: string, title: string, segment: string) {
+  return definePullSource({
+    id: 'test-telraam',
+    title,
+    datasetId: 'traffic_count',
+    format: 'telraam-traffic',
+    protocol: 'telraam',
+    url: `${serverUrl}/v1/reports/traffic`,
+    schedule: 'PT1H',
+    overlap: 'PT3H',
+    lookback: 'PT6H',
+    ids: [segment],
+    credentials: { header: 'X-Api-Key', secret: 'test-telraam' },
+  });
+}
+
 describe('pull sources, against recorded answers', () => {
   it('curates each Telraam reading once over three overlapping polls, and retries a 500, a timeout and a 429', async () => {
     const server = await recordedServer();
     cleanups.push(() => server.close());
-    const telraam = definePullSource({
-      id: 'test-telraam',
-      title: 'Telraam, recorded',
-      datasetId: 'traffic_count',
-      format: 'telraam-traffic',
-      protocol: 'telraam',
-      url: `${server.url}/v1/reports/traffic`,
-      schedule: 'PT1H',
-      overlap: 'PT3H',
-      lookback: 'PT6H',
-      ids: ['9000001463'],
-      credentials: { header: 'X-Api-Key', secret: 'test-telraam' },
-    });
+    const telraam = recordedTelraam(server.url, 'Telraam, recorded', '9000001463');
     const clock = { now: T8 + 2.5 * HOUR };
     const lines: string[] = [];
     const { platform, dataDir } = await platformFor([telraam], clock, lines);
@@ -208,19 +213,7 @@ describe('pull sources, against recorded answers', () => {
   it('curates Telraam\'s published answer field by field: fractional counts, each hour at its end', async () => {
     const server = await recordedServer();
     cleanups.push(() => server.close());
-    const telraam = definePullSource({
-      id: 'test-telraam',
-      title: 'Telraam, published answer',
-      datasetId: 'traffic_count',
-      format: 'telraam-traffic',
-      protocol: 'telraam',
-      url: `${server.url}/v1/reports/traffic`,
-      schedule: 'PT1H',
-      overlap: 'PT3H',
-      lookback: 'PT6H',
-      ids: ['348917'],
-      credentials: { header: 'X-Api-Key', secret: 'test-telraam' },
-    });
+    const telraam = recordedTelraam(server.url, 'Telraam, published answer', '348917');
     const clock = { now: Date.parse('2020-10-30T10:00:00Z') };
     const { platform, dataDir } = await platformFor([telraam], clock, []);
     expect(await platform.puller?.poll('test-telraam')).toMatchObject({ payloads: 1, fresh: 2, known: 0 });
