@@ -31,6 +31,7 @@ function checkFormat(format: FormatDeclaration, fields: readonly FieldFacts[]): 
   if (!FORMAT_ID.test(format.id)) return 'the id must be lower-case letters, digits and dashes';
   if (format.id === NATIVE_FORMAT) return `the id "${NATIVE_FORMAT}" is the platform's own format`;
   if (format.recognise.length === 0) return 'recognise must hold at least one condition, or every payload would be this format';
+  if (format.sensorIdFrom !== undefined && format.sensorId === undefined) return 'sensorIdFrom says how to read the sensor id, but the format names no sensorId';
   const paths: Paths[] = [format.time.path, ...format.recognise.map((c) => c.path)];
   if (format.sensorId !== undefined) paths.push(format.sensorId);
   for (const items of format.items ?? []) paths.push(items.path, ...(items.when ?? []).map((c) => c.path));

@@ -168,6 +168,15 @@ export interface FormatDeclaration {
    * @default - the format names no sensor: it cannot arrive through an integration
    */
   readonly sensorId?: Paths;
+  /**
+   * How the text at {@link sensorId} becomes an id: as it is, or, for a
+   * source that names its sensors for people (a car park's name), with
+   * accents dropped and every run of other characters (spaces, `+`, `/`)
+   * one dash, so `P+R Bourgoyen` is `P-R-Bourgoyen`. Names differing only
+   * there are one sensor.
+   * @default 'exact'
+   */
+  readonly sensorIdFrom?: 'exact' | 'name';
   readonly time: TimeSource;
   /** The dataset's fields, by name, and where each comes from; a field without a source is left empty. */
   readonly fields: Readonly<Record<string, FieldSource>>;

@@ -14,7 +14,9 @@ export const opendatasoftParking = defineFormat({
     { path: 'results[0].availablecapacity', is: 'number' },
   ],
   items: [{ path: 'results' }],
+  // Gent names its car parks for people ("P+R Bourgoyen"): the name made into an id.
   sensorId: 'name',
+  sensorIdFrom: 'name',
   time: { path: 'lastupdate' },
   fields: {
     free_spaces: { path: 'availablecapacity' },

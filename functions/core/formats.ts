@@ -125,6 +125,23 @@ function itemsOf(format: CompiledFormat, value: unknown): readonly unknown[] | u
   return undefined;
 }
 
+/**
+ * A name for people as a sensor id (see FormatDeclaration.sensorIdFrom):
+ * accents dropped, each run of characters an id cannot hold one dash, no
+ * dash at either end, at most 128 characters. A name with nothing an id can
+ * hold stays as it is, and is refused as an id.
+ */
+export function idOfName(name: string): string {
+  const id = name
+    .normalize('NFKD')
+    .replace(/\p{M}+/gu, '')
+    .replace(/[^A-Za-z0-9:_-]+/g, '-')
+    .replace(/^-+|-+$/g, '')
+    .slice(0, 128)
+    .replace(/-+$/, '');
+  return id === '' ? name : id;
+}
+
 /** Why a value cannot be a sensor id, or the id. */
 function sensorProblem(value: unknown, path: string, via: string): { id: string } | string {
   if (value === undefined || value === null) return `${path} is missing: a reading delivered through ${via} must name its sensor`;
@@ -365,7 +382,8 @@ function mapItem(dataset: Dataset, format: CompiledFormat, envelope: MessageEnve
   if (envelope.via !== undefined) {
     if (format.sensorId === undefined) return refusal(messageId, envelope.sensorId, format.id, `format ${format.id} names no sensor, so it cannot arrive through ${envelope.via}`, item);
     const at = firstOf(format.sensorId, item, decoded);
-    const sensor = sensorProblem(lastFound.value, at >= 0 ? (format.sensorId.paths[at] as string) : format.sensorId.paths.join(' or '), envelope.via);
+    const named = format.declaration.sensorIdFrom === 'name' && typeof lastFound.value === 'string' ? idOfName(lastFound.value) : lastFound.value;
+    const sensor = sensorProblem(named, at >= 0 ? (format.sensorId.paths[at] as string) : format.sensorId.paths.join(' or '), envelope.via);
     if (typeof sensor === 'string') return refusal(messageId, envelope.sensorId, format.id, sensor, item);
     sensorId = sensor.id;
   }
