@@ -18,7 +18,7 @@
 import { link, mkdir, mkdtemp, readdir, rename, rm, rmdir, writeFile } from 'node:fs/promises';
 import { cpus, tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
-import { getDataset } from '../datasets/index.ts';
+import { getDataset, NATIVE_FORMAT } from '../datasets/index.ts';
 import { curatedColumns, quoteIdent, quoteString } from '../functions/core/columns.ts';
 import { createTransformEngine } from '../functions/core/engine.ts';
 import { claimsTableSql, pruneClaimsSql, transformRawObject } from '../functions/core/transform.ts';
@@ -84,6 +84,7 @@ async function generateFragmented(root: string, firstDay: string): Promise<void>
        SELECT 'aq-' || lpad(CAST(s AS VARCHAR), 3, '0') AS sensor_id,
          t + INTERVAL 1500 MILLISECOND AS received_at,
          md5('aq-' || s::VARCHAR || t::VARCHAR) AS message_id,
+         ${quoteString(NATIVE_FORMAT)} AS format,
          t AS ts,
          ((s * 31 + m * 17) % 500) / 10.0 AS pm25, ((s * 31 + m * 17) % 800) / 10.0 AS pm10, ((s * 13 + m) % 600) / 10.0 AS no2
        FROM (SELECT s, m, TIMESTAMP '${firstDay}' + to_seconds(m * 60 + (s * 7) % 60) AS t
