@@ -46,11 +46,14 @@ export function acceptedFormats(dataset: Dataset): readonly string[] {
 
 /**
  * Whether a payload value is surely in the platform's own format: an
- * object that carries the event time. The fast path's SQL applies the same
- * test (a `ts` key), so the two agree on which lines the pre-pass maps.
+ * object that carries the event time (null counts as absent, as for every
+ * path of a format). The fast path's SQL applies the same test, so the two
+ * agree on which lines are mapped.
  */
 export function isNativeShape(value: unknown): boolean {
-  return typeof value === 'object' && value !== null && !Array.isArray(value) && Object.hasOwn(value, EVENT_TIME_FIELD);
+  if (typeof value !== 'object' || value === null || Array.isArray(value) || !Object.hasOwn(value, EVENT_TIME_FIELD)) return false;
+  const ts = (value as Record<string, unknown>)[EVENT_TIME_FIELD];
+  return ts !== null && ts !== undefined;
 }
 
 /**
@@ -445,7 +448,13 @@ function mapItem(dataset: Dataset, format: CompiledFormat, envelope: MessageEnve
         continue;
       }
       // Twelve significant digits: 0.0123 mg/m³ is 12.3 µg/m³, not 12.299999999999999.
-      v = factor === 1 ? v : Number((v * factor).toPrecision(12));
+      const converted = factor === 1 ? v : Number((v * factor).toPrecision(12));
+      // A finite value whose conversion overflows would travel on as JSON null: refused here with what it was.
+      if (!Number.isFinite(converted)) {
+        (problems ??= []).push(`${path} is ${shown(v, personal)} ${unit}, beyond any number once converted to ${field.fieldUnit}`);
+        continue;
+      }
+      v = converted;
     }
     reading[field.name] = v;
   }

@@ -180,6 +180,29 @@ async function* chunksOf(file: string): AsyncGenerator<Buffer> {
 }
 
 /**
+ * Whether a raw object may hold any of the keys: its bytes hold one quoted
+ * (as a key or anywhere else), or a `\u` escape, which may spell one. A key
+ * with a character JSON may escape otherwise (a quote, a backslash, a
+ * slash, anything beyond printable ASCII) may always be there. One pass,
+ * memory bounded by the read buffer.
+ */
+export async function mayHoldKey(file: string, keys: readonly string[]): Promise<boolean> {
+  if (keys.length === 0) return false;
+  if (keys.some((k) => !/^[\x20-\x7e]*$/.test(k) || /["\\/]/.test(k))) return true;
+  // One pass of one expression over each chunk's bytes (ASCII keys: latin1 text keeps them as they are).
+  const needles = new RegExp(`${keys.map((k) => JSON.stringify(k).replace(/[.*+?^${}()|[\]\\]/g, '\\$&')).join('|')}|\\\\u`);
+  const overlap = Math.max(...keys.map((k) => k.length + 2), 2) - 1;
+  let tail = '';
+  for await (const chunk of chunksOf(file)) {
+    const text = chunk.toString('latin1');
+    // A key split between two chunks is found in the tail of the one joined to the head of the next.
+    if (needles.test(text) || needles.test(tail + text.slice(0, overlap))) return true;
+    tail = text.slice(-overlap);
+  }
+  return false;
+}
+
+/**
  * The lines of a text file (gzip or not), numbered from 1, blank ones
  * included. Only a line feed ends a line, as for DuckDB's reader: a carriage
  * return before it is dropped, and one anywhere else is JSON whitespace

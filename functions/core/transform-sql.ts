@@ -12,6 +12,7 @@ import { EVENT_TIME_FIELD, NATIVE_FORMAT, PARTITION_COLUMN, type Dataset, type F
 import { SENSOR_ID_PATTERN } from './envelope.ts';
 import { quoteIdent, quoteString } from './columns.ts';
 import { MAX_NESTING, type TransformPolicy } from './reading.ts';
+import { VENDOR_CHOICE, type VendorReader } from './formats-sql.ts';
 import { END_INSTANT_MICROS, FIRST_INSTANT_MICROS } from './timestamps.ts';
 
 /** Parameters every fast-path statement may use. */
@@ -35,8 +36,8 @@ function payloadStructure(dataset: Dataset): string {
  * map of every key it holds, so keys beyond the dataset's fields are seen
  * (and their depth judged) rather than dropped unseen.
  */
-export function rawColumns(): string {
-  return `{messageId: 'VARCHAR', sensorId: 'VARCHAR', receivedAt: 'VARCHAR', via: 'VARCHAR', format: 'VARCHAR', payload: 'MAP(VARCHAR, JSON)', payloadBase64: 'VARCHAR', payloadBytes: 'BIGINT', rejected: 'VARCHAR'}`;
+export function rawColumns(payloadType = 'MAP(VARCHAR, JSON)'): string {
+  return `{messageId: 'VARCHAR', sensorId: 'VARCHAR', receivedAt: 'VARCHAR', via: 'VARCHAR', format: 'VARCHAR', payload: ${quoteString(payloadType)}, payloadBase64: 'VARCHAR', payloadBytes: 'BIGINT', rejected: 'VARCHAR'}`;
 }
 
 const MAX_SAFE = Number.MAX_SAFE_INTEGER;
@@ -71,10 +72,22 @@ function parsedValue(f: FieldSpec): string {
   }
 }
 
-/** Where the fast path accepts a field's parsed value: never wider than zod. */
-function fieldPredicate(f: FieldSpec): string {
+/** The column telling that an optional field was left out of a mapped reading. */
+const absent = (f: FieldSpec) => quoteIdent(`${f.name}__absent`);
+
+/**
+ * Where the fast path accepts a field's parsed value: never wider than zod.
+ * A reading a format mapped leaves out an optional field it does not carry,
+ * as the format engine does.
+ */
+function fieldPredicate(f: FieldSpec, mapped: boolean): string {
   const v = quoteIdent(f.name);
   const checks: string[] = [`${v} IS NOT NULL`];
+  if (mapped && !f.required) return `(${absent(f)} OR ${fieldChecks(f, v, checks)})`;
+  return fieldChecks(f, v, checks);
+}
+
+function fieldChecks(f: FieldSpec, v: string, checks: string[]): string {
   switch (f.kind) {
     case 'timestamp':
     case 'boolean':
@@ -129,7 +142,7 @@ export function eventTimePattern(dataset: Dataset): string {
  * judge reads the others again from the object. Nothing else is kept: this
  * table is the transform's largest allocation.
  */
-export function stagingSelect(dataset: Dataset, policy: TransformPolicy, source: string): string {
+export function stagingSelect(dataset: Dataset, policy: TransformPolicy, source: string, vendor?: VendorReader): string {
   const maxAheadUs = policy.futureToleranceSeconds * 1_000_000;
   const maxLateUs = policy.maxLatenessDays * 86_400_000_000;
   const ts = `reading.${quoteIdent(EVENT_TIME_FIELD)}`;
@@ -143,8 +156,9 @@ export function stagingSelect(dataset: Dataset, policy: TransformPolicy, source:
     `ts_us < ${END_INSTANT_MICROS}`,
     `ts_us <= recv_us + ${maxAheadUs}`,
     `ts_us >= recv_us - ${maxLateUs}`,
-    ...readingFields.map(fieldPredicate),
+    ...readingFields.map((f) => fieldPredicate(f, vendor !== undefined)),
   ];
+  const absentFlags = vendor !== undefined ? readingFields.filter((f) => !f.required).map((f) => `, reading.${quoteIdent(f.name)} IS NULL AS ${absent(f)}`) : [];
   return `
     SELECT ok, undecoded, message_id, sensor_id, make_timestamp(recv_us) AS received_at, format,
       ${dataset.fields.map((f) => `${curatedValue(f)} AS ${quoteIdent(f.name)}`).join(', ')},
@@ -160,9 +174,9 @@ export function stagingSelect(dataset: Dataset, policy: TransformPolicy, source:
             epoch_us(TRY_CAST(receivedAt AS TIMESTAMPTZ)) AS recv_us,
             -- The event time's text, unescaped once; NULL unless it is a JSON string.
             CASE WHEN starts_with(CAST(${ts} AS VARCHAR), '"') THEN ${ts} ->> '$' END AS ts_text,
-            ${readingFields.map((f) => `${parsedValue(f)} AS ${quoteIdent(f.name)}`).join(', ')},
+            ${readingFields.map((f) => `${parsedValue(f)} AS ${quoteIdent(f.name)}`).join(', ')}${absentFlags.join('')},
             undecoded
-          FROM (${readingsSelect(dataset, source)})
+          FROM (${vendor !== undefined ? mappedReadingsSelect(dataset, vendor, source) : readingsSelect(dataset, source)})
         )
       )
     )`;
@@ -209,8 +223,9 @@ function readingsSelect(dataset: Dataset, source: string): string {
       (b64 AND NOT strict
         AND (b64_bytes IS NULL OR coalesce(json_valid(b64_text), false) OR regexp_matches(b64_text, '\\\\u[dD][89a-fA-F]')))
       -- A payload in another format (one without the event time, or a route that names one) is mapped by the pre-pass.
-      OR CASE WHEN strict THEN NOT list_contains(json_keys(b64_text), ${quoteString(EVENT_TIME_FIELD)}) ELSE false END
-      OR (embedded AND NOT list_contains(map_keys(payload), ${quoteString(EVENT_TIME_FIELD)}))
+      -- (null counts as absent, as in formats.ts: isNativeShape)
+      OR CASE WHEN strict THEN coalesce(CAST(json_extract(b64_text, ${quoteString(`$.${EVENT_TIME_FIELD}`)}) AS VARCHAR), 'null') = 'null' ELSE false END
+      OR (embedded AND payload[${quoteString(EVENT_TIME_FIELD)}] IS NULL)
       OR ((via IS NOT NULL OR format <> ${quoteString(NATIVE_FORMAT)}) AND rejected IS NULL) AS undecoded
     FROM (
       SELECT *, CASE WHEN object THEN
@@ -240,6 +255,19 @@ function readingsSelect(dataset: Dataset, source: string): string {
         )
       )
     )`;
+}
+
+/**
+ * One row per raw line of an object in other formats, with its reading as
+ * the format maps it (formats-sql.ts); NULL where the SQL does not map it,
+ * and `undecoded` where its readings need the pre-pass.
+ */
+function mappedReadingsSelect(dataset: Dataset, vendor: VendorReader, source: string): string {
+  return `
+    -- Through an integration the payload names the sensor; where it names none the SQL reads, the judge decides (an empty id is refused).
+    SELECT messageId, CASE WHEN via IS NULL OR v_choice < 0 THEN sensorId ELSE coalesce(v_sensor, '') END AS sensorId, receivedAt, v_format AS format,
+      v_reading AS reading, v_choice = ${VENDOR_CHOICE.prePass} AS undecoded
+    FROM (${vendor.select(source, readingStructType(dataset))})`;
 }
 
 /** HMAC-SHA256 of the canonical form of a text, from the padded keys passed as parameters. */

@@ -16,10 +16,12 @@ import { EngineBudget, TRANSFORM_MEMORY_BUDGET_MB } from './engine.ts';
 import type { RawRecord } from './envelope.ts';
 import { curatedKey, parseRawKey, quarantineKey } from './keys.ts';
 import { hmacPads } from './pseudonymise.ts';
-import { isNativeShape } from './formats.ts';
+import { isNativeShape, mapPayload } from './formats.ts';
+import { vendorReader, type VendorReader } from './formats-sql.ts';
 import {
   canonicaliseRawObject,
   illFormedAt,
+  mayHoldKey,
   isBlankLine,
   JsonLinesWriter,
   lineId,
@@ -159,9 +161,9 @@ export async function transformRawObject(request: TransformRequest, env: Transfo
     // rows per partition, and keeps enough files open that no partition is split (a year of late data).
     // Insertion order is what maps a staged row to its line in the object (rowid = position): never off here.
     await conn.run(`SET preserve_insertion_order = true; SET partitioned_write_flush_threshold = ${ROW_GROUP_ROWS}; SET partitioned_write_max_open_files = 1000`);
-    const stage = async (file: string) => {
+    const stage = async (file: string, vendor?: VendorReader) => {
       await budget.fit();
-      await conn.run(`CREATE OR REPLACE TEMP TABLE t_in AS ${stagingSelect(dataset, policy, readJson(dataset, file))}`, params);
+      await conn.run(`CREATE OR REPLACE TEMP TABLE t_in AS ${stagingSelect(dataset, policy, readJson(file, vendor?.payloadType), vendor)}`, params);
     };
     let source = request.rawFile;
     let canonicalised = false;
@@ -192,9 +194,22 @@ export async function transformRawObject(request: TransformRequest, env: Transfo
       ).getRowObjectsJS()[0] as { received: number; unread: number };
     let counts: { received: number; unread: number };
     try {
-      // An object whose first reading is in another format is mapped by the pre-pass before the SQL reads it once.
-      if (!(await startsNative(request.rawFile))) await canonicalise();
-      else await stage(source);
+      // An object whose first reading is in another format is mapped by the SQL where the dataset's formats
+      // compile (formats-sql.ts), else by the pre-pass; a read the SQL cannot be sure of fails to the pre-pass.
+      const vendor = vendorOf(dataset);
+      if (await startsNative(request.rawFile)) await stage(source);
+      else if (vendor !== undefined) {
+        // The scan for keys the SQL does not read runs beside the SQL; where one may be there, the pre-pass maps the object.
+        const [held, failed] = await Promise.all([
+          mayHoldKey(request.rawFile, vendor.hiddenKeys),
+          stage(source, vendor).then(
+            () => undefined,
+            (error: unknown) => error,
+          ),
+        ]);
+        if (held) await canonicalise();
+        else if (failed !== undefined) throw failed;
+      } else await canonicalise();
       counts = await staged();
       if (counts.unread > 0 && !canonicalised) {
         await canonicalise();
@@ -254,7 +269,7 @@ export async function transformRawObject(request: TransformRequest, env: Transfo
     const [firstWrite, judged] = await Promise.all([
       writeCurated(false),
       totals.kept > totals.accepted
-        ? judgeRefused(request, env, policy, source, refusedFile, { quarantine: quarantineFile, rescued: rescuedFile })
+        ? judgeRefused(request, env, policy, source, !canonicalised, refusedFile, { quarantine: quarantineFile, rescued: rescuedFile })
         : { rescued: 0, quarantined: 0 },
     ]);
     if (judged.rescued + judged.quarantined !== totals.kept - totals.accepted) {
@@ -350,8 +365,20 @@ const CANONICAL_PLAIN_SLACK = 1024 * 1024;
 /** Rows per Parquet row group (DuckDB's default): the unit Athena and DuckDB skip by statistics. */
 const ROW_GROUP_ROWS = 122_880;
 
-function readJson(dataset: Dataset, file: string): string {
-  return `read_json(${quoteString(file)}, format = 'newline_delimited', columns = ${rawColumns()}, maximum_object_size = ${MAX_RAW_LINE_BYTES})`;
+function readJson(file: string, payloadType?: string): string {
+  return `read_json(${quoteString(file)}, format = 'newline_delimited', columns = ${rawColumns(payloadType)}, maximum_object_size = ${MAX_RAW_LINE_BYTES})`;
+}
+
+const vendorReaders = new WeakMap<Dataset, { reader: VendorReader | undefined }>();
+
+/** A dataset's formats compiled to SQL, once per dataset. */
+function vendorOf(dataset: Dataset): VendorReader | undefined {
+  let known = vendorReaders.get(dataset);
+  if (!known) {
+    known = { reader: vendorReader(dataset) };
+    vendorReaders.set(dataset, known);
+  }
+  return known.reader;
 }
 
 function isInputError(error: unknown): boolean {
@@ -401,6 +428,7 @@ async function judgeRefused(
   env: TransformEnv,
   policy: TransformPolicy,
   source: string,
+  rawSource: boolean,
   refusedFile: string,
   outputs: JudgeOutputs,
 ): Promise<{ rescued: number; quarantined: number }> {
@@ -419,7 +447,7 @@ async function judgeRefused(
         if (decision === undefined) {
           const record = JSON.parse(text) as Partial<Record<keyof RawRecord | 'rejected', unknown>>;
           if (record.messageId !== id) throw new Error(`${request.rawKey}: record ${position} is not message ${id}; the object changed while it was read`);
-          decision = decide(request, env, policy, id, record);
+          decision = decide(request, env, policy, id, record, rawSource);
           if (key !== undefined) {
             if (remembered.size >= REMEMBERED_LINES) remembered.clear();
             remembered.set(key, decision);
@@ -450,6 +478,7 @@ function decide(
   policy: TransformPolicy,
   id: string,
   record: Partial<Record<keyof RawRecord | 'rejected', unknown>>,
+  rawLine: boolean,
 ): Decision {
   const { dataset, rawKey } = request;
   const personal = hasPersonalData(dataset);
@@ -491,6 +520,18 @@ function decide(
     throw new Error(`${rawKey}: message ${id} holds ${decoded.array ? 'an array' : 'a lone surrogate'} the SQL did not send to the pre-pass`);
   }
   if (!decoded.ok) return reject(decoded.reason, raw.payloadBase64 !== undefined ? readableBytes(raw.payloadBase64) : { payload: raw.payload });
+  const via = typeof record.via === 'string' ? wellFormed(record.via) : undefined;
+  if (rawLine && (via !== undefined || raw.format !== undefined || !isNativeShape(decoded.values[0]))) {
+    // A raw line in another format (the SQL mapped and refused it, or left it): mapped as the pre-pass maps it, then judged.
+    const mapped = mapPayload(dataset, { messageId: id, sensorId: raw.sensorId, receivedAt: raw.receivedAt, via, format: raw.format }, decoded.values[0]);
+    const [only] = mapped;
+    if (mapped.length !== 1 || only === undefined || only.messageId !== id) {
+      throw new Error(`${rawKey}: message ${id} holds ${mapped.length} readings or another id, which the SQL did not send to the pre-pass`);
+    }
+    if (!only.ok) return reject(only.reason, { payload: decoded.values[0] });
+    const judged = judgeReading(dataset, { ...raw, sensorId: only.sensorId, format: only.format }, only.reading, { policy, pseudonymKey: env.pseudonymKey });
+    return judged.ok ? { row: judged.row } : reject(judged.reason, { payload: only.reading });
+  }
   const judgement = judgeReading(dataset, raw, decoded.values[0], { policy, pseudonymKey: env.pseudonymKey });
   return judgement.ok ? { row: judgement.row } : reject(judgement.reason, { payload: decoded.values[0] });
 }

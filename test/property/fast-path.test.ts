@@ -10,7 +10,9 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import fc from 'fast-check';
-import { EVENT_TIME_FIELD, registry, type Dataset, type FieldSpec } from '../../datasets/index.ts';
+import { EVENT_TIME_FIELD, registry, type Dataset, type FieldSource, type FieldSpec, type Paths } from '../../datasets/index.ts';
+import { parsePath, pathList } from '../../datasets/formats/paths.ts';
+import { UNITS } from '../../datasets/formats/units.ts';
 import { gzipSync } from 'node:zlib';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -26,7 +28,8 @@ import {
 } from '../../functions/core/reading.ts';
 import { illFormedAt } from '../../functions/core/raw-lines.ts';
 import { isNativeShape, mapPayload } from '../../functions/core/formats.ts';
-import { messageIdFor, topicFor } from '../../functions/core/envelope.ts';
+import { simpleFormat, vendorReader } from '../../functions/core/formats-sql.ts';
+import { messageIdFor, rawLine, topicFor } from '../../functions/core/envelope.ts';
 import { quoteString } from '../../functions/core/columns.ts';
 import { arrivalLine, TEST_KEY, tempDir } from '../helpers/fixtures.ts';
 import { TransformHarness } from '../helpers/transform.ts';
@@ -241,6 +244,28 @@ async function curatedById(files: readonly string[]): Promise<Map<string, Record
   return rows;
 }
 
+/** What a run must have decided for each message: its row curated in its partition, or its reason in quarantine. */
+async function expectDecided(
+  run: Awaited<ReturnType<TransformHarness['run']>>,
+  expected: ReadonlyMap<string, { row?: CuratedRow; reason?: string | RegExp }>,
+): Promise<void> {
+  const curatedFiles = run.result.outputs.filter((o) => o.zone === 'curated');
+  const curated = await curatedById(curatedFiles.map((o) => o.file));
+  const reasons = new Map(run.quarantine.map((q) => [q.messageId, q.reason]));
+  for (const [id, want] of expected) {
+    if (want.row) {
+      const { dt, ...row } = want.row;
+      expect(curated.get(id), `curated ${id}`).toEqual(row);
+      expect(curatedFiles.some((o) => o.key.includes(`/dt=${String(dt)}/`) && curatedDates.get(o.file)?.has(id)), `${id} in dt=${String(dt)}`).toBe(true);
+    } else if (want.reason instanceof RegExp) {
+      expect(reasons.get(id), `quarantined ${id}`).toMatch(want.reason);
+    } else {
+      expect(reasons.get(id), `quarantined ${id}`).toBe(want.reason);
+      expect(curated.has(id), `${id} not curated`).toBe(false);
+    }
+  }
+}
+
 /** A clock policy that lets any event time through, so only the range both engines store exactly decides. */
 const PERMISSIVE: TransformPolicy = { futureToleranceSeconds: 8e12, maxLatenessDays: 5_000_000 };
 
@@ -296,20 +321,7 @@ describe.each(registry.map((d) => [d.id, d] as const))('fast path of %s', (_id, 
           await writeFile(rawFile, gzipSync(lines.map((l) => `${l}\n`).join('')));
         }
         const run = await harness.run(dataset, lines, { policy, rawFile });
-        const curatedFiles = run.result.outputs.filter((o) => o.zone === 'curated');
-        const curated = await curatedById(curatedFiles.map((o) => o.file));
-        const reasons = new Map(run.quarantine.map((q) => [q.messageId, q.reason]));
-        for (const [id, want] of expected) {
-          if (want.row) {
-            const { dt, ...row } = want.row;
-            expect(curated.get(id), `curated ${id}`).toEqual(row);
-            expect(curatedFiles.some((o) => o.key.includes(`/dt=${String(dt)}/`) && curatedDates.get(o.file)?.has(id)), `${id} in dt=${String(dt)}`).toBe(true);
-          } else if (want.reason instanceof RegExp) {
-            expect(reasons.get(id), `quarantined ${id}`).toMatch(want.reason);
-          } else {
-            expect(reasons.get(id), `quarantined ${id}`).toBe(want.reason);
-          }
-        }
+        await expectDecided(run, expected);
         expect(run.result.curated + run.result.quarantined).toBe(batch.length);
         // Bytes the SQL can read as they are, base64 or not, never take the pre-pass, unless a reading lacks
         // its event time (and so may be in another format the pre-pass maps).
@@ -318,6 +330,236 @@ describe.each(registry.map((d) => [d.id, d] as const))('fast path of %s', (_id, 
         }
       }),
       { numRuns },
+    );
+  });
+});
+
+/** A format's key steps of a path, where it is keys only (the compiler reads no other). */
+function keysOf(path: string): string[] {
+  return parsePath(path).flatMap((s) => (s.kind === 0 ? [s.key] : []));
+}
+
+/** The attributes a Smart Data Model format reads: its paths of one key. */
+function attributesOf(paths: Paths): string[] {
+  return [...new Set(pathList(paths).map(keysOf).filter((k) => k.length === 1).map((k) => k[0] as string))];
+}
+
+/** Times vendors send: near the arrival mostly, with Z, an offset or none, up to nanoseconds, or an interval. */
+const vendorTsArb = fc.oneof(
+  {
+    weight: 6,
+    arbitrary: fc
+      .record({
+        secondsBefore: fc.integer({ min: -120, max: 86_400 * 3 }),
+        offset: fc.constantFrom('Z', '+01:00', '-04:30', '+00:00', ''),
+        fraction: fc.constantFrom('', '.5', '.123', '.123456', '.1234567', '.123456789', '.999999999'),
+        interval: fc.boolean(),
+      })
+      .map(({ secondsBefore, offset, fraction, interval }) => {
+        const t = new Date(RECEIVED.getTime() - secondsBefore * 1000);
+        const sign = offset.startsWith('-') ? -1 : 1;
+        const shift = offset === 'Z' || offset === '' ? 0 : sign * (Number(offset.slice(1, 3)) * 60 + Number(offset.slice(4, 6)));
+        const text = `${new Date(t.getTime() + shift * 60_000).toISOString().slice(0, 19)}${fraction}${offset}`;
+        return interval ? `2026-11-28T10:00:00Z/${text}` : text;
+      }),
+  },
+  { weight: 2, arbitrary: tsArb },
+  { weight: 1, arbitrary: fc.constantFrom('2026-11-29T09:00:00Z/bad', '2026-11-29 09:00:00Z', '2026-11-29T09:00:00,5Z', 1764410400, { '@value': '2026-11-29T09:00:00Z' }) },
+);
+
+/** A value for a field, in its unit or another, in the JSON types sensors get wrong. */
+function vendorValueArb(dataset: Dataset, name: string, source: FieldSource | undefined): fc.Arbitrary<unknown> {
+  const spec = dataset.fields.find((f) => f.name === name) as FieldSpec;
+  if (source !== undefined && !('constant' in source) && source.values !== undefined) return fc.constantFrom(...Object.keys(source.values), 'unknown', 1, null);
+  const low = spec.minimum ?? spec.exclusiveMinimum ?? 0;
+  const high = spec.maximum ?? spec.exclusiveMaximum ?? 1000;
+  const valid = spec.kind === 'bigint' ? fc.integer({ min: Math.ceil(low), max: Math.floor(high) }) : fc.double({ min: low, max: high, noNaN: true });
+  return fc.oneof(
+    { weight: 8, arbitrary: valid },
+    { weight: 2, arbitrary: fieldArb(spec) },
+    { weight: 1, arbitrary: fc.constantFrom({ value: 3 }, '5', false, null, [2], 1e21, 2.5) },
+  );
+}
+
+/** The unit codes an entity may name for a field: its quantity's (factor one or not) mostly, or one that does not fit. */
+function unitArb(dataset: Dataset, name: string): fc.Arbitrary<unknown> {
+  const own = UNITS.get(dataset.fields.find((f) => f.name === name)?.unit ?? '');
+  const same = [...UNITS].filter(([, u]) => u.quantity === own?.quantity).map(([code]) => code);
+  return fc.oneof({ weight: 6, arbitrary: same.length > 0 ? fc.constantFrom(...same) : fc.constant('XX') }, { weight: 1, arbitrary: fc.constantFrom('XX', '2N', 12, null) });
+}
+
+/** An NGSI attribute in one of the four shapes, with a unit or not. */
+function attributeArb(shape: string, value: fc.Arbitrary<unknown>, unitCode: fc.Arbitrary<unknown> | undefined): fc.Arbitrary<unknown> {
+  const unitOrNone = unitCode === undefined ? fc.constant(undefined) : fc.option(unitCode, { nil: undefined, freq: 2 });
+  return fc.tuple(value, unitOrNone, fc.boolean()).map(([v, unit, typed]) => {
+    switch (shape) {
+      case 'keyvalues':
+        return v;
+      case 'v2':
+        return { type: 'Number', value: v, ...(unit !== undefined ? { metadata: { unitCode: { type: 'Text', value: unit } } } : {}) };
+      case 'ld':
+        return { type: 'Property', value: typed && typeof v === 'string' ? { '@type': 'DateTime', '@value': v } : v, ...(unit !== undefined ? { unitCode: unit } : {}) };
+      default:
+        return unit !== undefined || typed ? { value: v, ...(unit !== undefined ? { unitCode: unit } : {}) } : v;
+    }
+  });
+}
+
+/** A single entity or uplink in one of a dataset's formats, as vendors send it and as they break it. */
+function vendorPayloadArb(dataset: Dataset, avoid: ReadonlySet<string> = new Set()): fc.Arbitrary<Record<string, unknown>> {
+  const formats = dataset.formats ?? [];
+  const allowed = (keys: readonly string[]) => keys.filter((k) => !avoid.has(k.split('.')[0] as string));
+  const arbs: fc.Arbitrary<Record<string, unknown>>[] = [];
+  const optional = <T,>(a: fc.Arbitrary<T>) => fc.oneof({ weight: 10, arbitrary: a }, { weight: 1, arbitrary: fc.constant(MISSING) });
+  const entries = (pairs: readonly (readonly [string, unknown])[]) => Object.fromEntries(pairs.filter(([, v]) => v !== MISSING));
+  const ttn = formats.find((f) => f.id === 'ttn-v3');
+  if (ttn) {
+    const fields = Object.entries(ttn.fields).map(([name, source]) => {
+      const keys = allowed('constant' in source ? [] : pathList(source.path).map((p) => keysOf(p).slice(2).join('.')));
+      // Alternates: one, both, or none of the keys the formatter may write.
+      const chosenKeys = fc.oneof({ weight: 8, arbitrary: fc.constantFrom(...keys).map((k) => [k]) }, { weight: 2, arbitrary: fc.subarray(keys, { maxLength: Math.min(2, keys.length) }) });
+      return chosenKeys.chain((chosen) => fc.tuple(...chosen.map((k) => vendorValueArb(dataset, name, source).map((v) => [k, v] as const))));
+    });
+    arbs.push(
+      fc
+        .record({
+          device: fc.oneof({ weight: 9, arbitrary: fc.constantFrom('s-1', 'cam:2', 'A_b-3') }, { weight: 1, arbitrary: fc.constantFrom('a b', '', 12) }),
+          decoded: fc.tuple(...fields).map((lists) => Object.fromEntries(lists.flat())),
+          at: fc.constantFrom('uplink', 'top', 'both', 'none'),
+          time: vendorTsArb,
+          bytes: fc.boolean(),
+          extra: fc.boolean(),
+        })
+        .map(({ device, decoded, at, time, bytes, extra }) => ({
+          end_device_ids: { device_id: device, application_ids: { application_id: 'city' } },
+          ...(at === 'top' || at === 'both' ? { received_at: time } : {}),
+          uplink_message: {
+            ...(bytes ? { frm_payload: 'AAEC' } : {}),
+            ...(extra ? { f_port: 1, rx_metadata: [{ gateway_ids: { gateway_id: 'gw' } }] } : {}),
+            decoded_payload: decoded,
+            ...(at === 'uplink' || at === 'both' ? { received_at: at === 'both' ? '2026-11-29T09:59:00Z' : time } : {}),
+          },
+        })),
+    );
+  }
+  for (const format of formats.filter((f) => f.id.startsWith('ngsi-'))) {
+    const type = format.recognise[0]?.equals;
+    const shape = format.id.startsWith('ngsi-v2-keyvalues') ? 'keyvalues' : format.id.startsWith('ngsi-v2') ? 'v2' : format.id.startsWith('ngsi-ld-normalized') ? 'ld' : 'concise';
+    const times = allowed(attributesOf(format.time.path)).length > 0 ? allowed(attributesOf(format.time.path)) : attributesOf(format.time.path);
+    const fields = Object.entries(format.fields).flatMap(([name, source]) =>
+      'constant' in source || allowed(attributesOf(source.path)).length === 0 ? [] : [fc.tuple(fc.constantFrom(...allowed(attributesOf(source.path))), optional(attributeArb(shape, vendorValueArb(dataset, name, source), unitArb(dataset, name))))],
+    );
+    arbs.push(
+      fc
+        .record({
+          id: fc.oneof({ weight: 9, arbitrary: fc.constantFrom('urn:ngsi-ld:X:s-1', 's-1', 'cam:2') }, { weight: 1, arbitrary: fc.constantFrom('a b', 7) }),
+          type: fc.oneof({ weight: 9, arbitrary: fc.constant(type) }, { weight: 1, arbitrary: fc.constant('Other') }),
+          time: fc.tuple(fc.constantFrom(...times), optional(attributeArb(shape, vendorTsArb, undefined))),
+          fields: fc.tuple(...fields),
+          context: fc.boolean(),
+          extra: fc.boolean(),
+        })
+        .map(({ id, type: t, time, fields: fs, context, extra }) => ({
+          id,
+          type: t,
+          ...(shape !== 'keyvalues' && shape !== 'v2' && context ? { '@context': ['https://uri.etsi.org/ngsi-ld/v1/ngsi-ld-core-context.jsonld'] } : {}),
+          ...entries([time, ...fs]),
+          ...(extra ? { address: { streetAddress: 'Kouter 1' }, note: [1, 2] } : {}),
+        })),
+    );
+  }
+  return fc.oneof(...arbs);
+}
+
+/** How a vendor payload travels: embedded as it is, with a duplicate key (top-level or nested), or through an integration. */
+type VendorForm = 'embedded' | 'duplicateTop' | 'duplicateNested' | 'via' | 'base64';
+
+function vendorText(payload: Record<string, unknown>, form: VendorForm): string {
+  if (form === 'duplicateTop') return `{"type":"Other","id":null,${JSON.stringify(payload).slice(1)}`;
+  if (form === 'duplicateNested') return withNestedDuplicate(payload);
+  return JSON.stringify(payload);
+}
+
+/**
+ * The payload's JSON with the first nested member that holds a number (a field's value) written twice, 7 first:
+ * DuckDB reads the 7, JavaScript the value after it.
+ */
+function withNestedDuplicate(payload: Record<string, unknown>): string {
+  let done = false;
+  const write = (value: unknown, depth: number): string => {
+    if (typeof value !== 'object' || value === null) return JSON.stringify(value);
+    if (Array.isArray(value)) return `[${value.map((v) => write(v, depth + 1)).join(',')}]`;
+    const members = Object.entries(value).map(([k, v]) => {
+      const key = JSON.stringify(k);
+      if (!done && depth > 0 && typeof v === 'number') {
+        done = true;
+        return `${key}:7,${key}:${JSON.stringify(v)}`;
+      }
+      return `${key}:${write(v, depth + 1)}`;
+    });
+    return `{${members.join(',')}}`;
+  };
+  return write(payload, 0);
+}
+
+const withFormats = registry.filter((d) => (d.formats ?? []).some((f) => f.id === 'ttn-v3' || f.id.startsWith('ngsi-')));
+
+/**
+ * How a batch is drawn: every form and key (`mixed`: many objects take the
+ * pre-pass, as one base64 line or one key the SQL does not read sends the
+ * whole object there), or only what the SQL maps itself (`sql`: embedded or
+ * delivered through an integration, keys it reads), where the object must
+ * never take the pre-pass.
+ */
+const VENDOR_MODES = ['mixed', 'sql'] as const;
+
+describe.each(withFormats.flatMap((d) => VENDOR_MODES.map((mode) => [d.id, mode, d] as const)))('fast path of %s, vendor formats, %s', (_id, mode, dataset) => {
+  it('decides exactly as the format engine and the reference judge', async () => {
+    const vendorFormArb =
+      mode === 'sql'
+        ? fc.oneof({ weight: 6, arbitrary: fc.constant<VendorForm>('embedded') }, { weight: 1, arbitrary: fc.constant<VendorForm>('via') })
+        : fc.oneof({ weight: 6, arbitrary: fc.constant<VendorForm>('embedded') }, { weight: 1, arbitrary: fc.constantFrom<VendorForm>('duplicateTop', 'duplicateNested', 'via', 'base64') });
+    const avoid = new Set(mode === 'sql' ? (vendorReader(dataset)?.hiddenKeys ?? []) : []);
+    await fc.assert(
+      fc.asyncProperty(fc.array(fc.tuple(vendorPayloadArb(dataset, avoid), vendorFormArb), { minLength: 1, maxLength: 30 }), async (batch) => {
+        const lines: string[] = [];
+        const expected = new Map<string, { row?: CuratedRow; reason?: string }>();
+        const batchFormats: string[] = [];
+        batch.forEach(([entity, form], i) => {
+          const payload = { ...entity, _n: i };
+          const bytes = Buffer.from(vendorText(payload, form));
+          const sensor = form === 'via' ? 'http:city' : 's-1';
+          const via = form === 'via' ? 'http:city' : undefined;
+          const messageId = messageIdFor(topicFor(dataset.id, sensor), bytes);
+          lines.push(
+            form === 'base64' ? JSON.stringify({ messageId, sensorId: sensor, receivedAt: RECEIVED.toISOString(), payloadBase64: bytes.toString('base64') })
+            : rawLine(sensor, messageId, RECEIVED, bytes, via !== undefined ? { via } : {}),
+          );
+          const arrival = { messageId, sensorId: sensor, receivedAt: RECEIVED.toISOString() };
+          const value: unknown = JSON.parse(bytes.toString('utf8'));
+          for (const mapped of isNativeShape(value) ? [] : mapPayload(dataset, { ...arrival, ...(via !== undefined ? { via } : {}) }, value)) {
+            if (mapped.format !== undefined) batchFormats.push(mapped.format);
+            if (!mapped.ok) {
+              expected.set(mapped.messageId, { reason: mapped.reason });
+              continue;
+            }
+            const j = judgeReading(dataset, { ...arrival, messageId: mapped.messageId, sensorId: mapped.sensorId, format: mapped.format }, mapped.reading, { policy: TRANSFORM_DEFAULTS, pseudonymKey: TEST_KEY });
+            expected.set(mapped.messageId, j.ok ? { row: j.row } : { reason: j.reason });
+          }
+        });
+        const run = await harness.run(dataset, lines, { policy: TRANSFORM_DEFAULTS });
+        await expectDecided(run, expected);
+        expect(run.result.curated + run.result.quarantined).toBe(expected.size);
+        // Formats the SQL does not compile are the pre-pass's (see simpleFormat).
+        const compiled = (id: string) => {
+          const format = (dataset.formats ?? []).find((f) => f.id === id);
+          return format === undefined || simpleFormat(format);
+        };
+        if (mode === 'sql' && batchFormats.every(compiled)) {
+          expect(run.result.canonicalised, 'mapped by the SQL, not the pre-pass').toBe(false);
+        }
+      }),
+      { numRuns: Number(process.env.VENDOR_RUNS ?? 12) },
     );
   });
 });
