@@ -31,12 +31,37 @@ export interface DashboardServerOptions {
    * @default 1000
    */
   readonly maxSnapshotAgeMs?: number;
+  /** Event streams open at once; beyond, a new one is answered 503. @default DASHBOARD_SERVER_DEFAULTS.maxStreams */
+  readonly maxStreams?: number;
+  /**
+   * Bytes an event stream may have waiting for a client that does not read;
+   * beyond, the stream is closed (a browser reconnects and starts afresh).
+   * @default DASHBOARD_SERVER_DEFAULTS.maxStreamBacklogBytes
+   */
+  readonly maxStreamBacklogBytes?: number;
+}
+
+/** Limits of the dashboard server, against clients that open many streams or never read them. */
+export const DASHBOARD_SERVER_DEFAULTS = Object.freeze({
+  maxStreams: 200,
+  maxStreamBacklogBytes: 1024 * 1024,
+});
+
+/** What the server's event streams are doing. */
+export interface DashboardServerStats {
+  /** Event streams open now. */
+  readonly streams: number;
+  /** Event streams closed because their client did not read what was sent. */
+  readonly slowStreamsClosed: number;
+  /** Event streams refused because too many were open. */
+  readonly streamsRefused: number;
 }
 
 /** A running dashboard server. */
 export interface DashboardServer {
   readonly port: number;
   readonly url: string;
+  stats(): DashboardServerStats;
   close(): Promise<void>;
 }
 
@@ -97,15 +122,28 @@ export async function startDashboardServer(options: DashboardServerOptions): Pro
     seriesCache.set(datasetId, { version: aggregates.version, at: now, body });
     return body;
   };
+  const maxStreams = options.maxStreams ?? DASHBOARD_SERVER_DEFAULTS.maxStreams;
+  const maxBacklog = options.maxStreamBacklogBytes ?? DASHBOARD_SERVER_DEFAULTS.maxStreamBacklogBytes;
   const streams = new Set<ServerResponse>();
+  let slowStreamsClosed = 0;
+  let streamsRefused = 0;
+  // A client that stops reading would otherwise hold every frame since in memory.
+  const broadcast = (frame: string) => {
+    for (const response of streams) {
+      if (response.writableLength > maxBacklog) {
+        streams.delete(response);
+        slowStreamsClosed += 1;
+        response.destroy();
+      } else {
+        response.write(frame);
+      }
+    }
+  };
   const stopListening = aggregates.onUpdate((update) => {
     if (!visible.has(update.datasetId)) return;
-    const frame = `event: update\ndata: ${JSON.stringify(update)}\n\n`;
-    for (const response of streams) response.write(frame);
+    broadcast(`event: update\ndata: ${JSON.stringify(update)}\n\n`);
   });
-  const heartbeat = setInterval(() => {
-    for (const response of streams) response.write(': keep-alive\n\n');
-  }, 15_000);
+  const heartbeat = setInterval(() => broadcast(': keep-alive\n\n'), 15_000);
   heartbeat.unref();
 
   const send = (response: ServerResponse, status: number, type: string, body: Buffer | string) => {
@@ -131,7 +169,12 @@ export async function startDashboardServer(options: DashboardServerOptions): Pro
       response.end();
       return;
     }
-    const path = new URL(request.url ?? '/', 'http://dashboard').pathname;
+    let path: string;
+    try {
+      path = new URL(request.url ?? '/', 'http://dashboard').pathname;
+    } catch {
+      return send(response, 400, 'text/plain; charset=utf-8', 'bad request: the path is not a URL path\n');
+    }
     if (path === '/' || path === '/index.html') return serveAsset(response, 'index.html');
     if (path === '/api/dashboard.json') return send(response, 200, TYPES['.json'] ?? 'application/json', snapshotBody());
     const series = /^\/api\/series\/([a-z][a-z0-9_]*)\.json$/.exec(path);
@@ -141,10 +184,15 @@ export async function startDashboardServer(options: DashboardServerOptions): Pro
       return body ? send(response, 200, TYPES['.json'] ?? 'application/json', body) : notFound(response);
     }
     if (path === '/api/events') {
+      if (streams.size >= maxStreams) {
+        streamsRefused += 1;
+        response.setHeader('Retry-After', '10');
+        return send(response, 503, 'text/plain; charset=utf-8', `too many event streams open (${maxStreams}): try again shortly\n`);
+      }
       response.writeHead(200, { ...headers, 'Content-Type': 'text/event-stream; charset=utf-8', Connection: 'keep-alive' });
       response.write('retry: 2000\n\n');
       streams.add(response);
-      request.on('close', () => streams.delete(response));
+      response.once('close', () => streams.delete(response));
       return;
     }
     if (path.startsWith('/api/')) return notFound(response);
@@ -169,6 +217,7 @@ export async function startDashboardServer(options: DashboardServerOptions): Pro
   return {
     port,
     url: `http://${host.includes(':') ? `[${host}]` : host}:${port}/`,
+    stats: () => ({ streams: streams.size, slowStreamsClosed, streamsRefused }),
     close: async () => {
       stopListening();
       clearInterval(heartbeat);
