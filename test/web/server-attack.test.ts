@@ -55,7 +55,7 @@ function openStream(port: number): Promise<{ socket: Socket; head: string }> {
 /** A reading of an open dataset's sensor, as the feed adds it. */
 function addReading(aggregates: DashboardAggregates, i: number): void {
   const now = Date.now();
-  aggregates.add({ datasetId: 'air_quality', buckets: [], latest: [{ sensorId: `aq-${i % 20}`, ts: now, receivedAt: now, values: { pm25: i, note: 'x'.repeat(300) } }] });
+  aggregates.add({ datasetId: 'air_quality', buckets: [], latest: [{ sensorId: `aq-${i % 20}-${'x'.repeat(200)}`, ts: now, receivedAt: now, values: { pm25: i } }] });
 }
 
 const closed = registry.filter((d) => d.governance.classification !== 'open').map((d) => d.id);
