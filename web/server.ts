@@ -39,13 +39,36 @@ export interface DashboardServerOptions {
    * @default DASHBOARD_SERVER_DEFAULTS.maxStreamBacklogBytes
    */
   readonly maxStreamBacklogBytes?: number;
+  /** @default DASHBOARD_SERVER_DEFAULTS.headersTimeoutMs */
+  readonly headersTimeoutMs?: number;
+  /** @default DASHBOARD_SERVER_DEFAULTS.requestTimeoutMs */
+  readonly requestTimeoutMs?: number;
+  /** @default DASHBOARD_SERVER_DEFAULTS.maxConnections */
+  readonly maxConnections?: number;
 }
 
 /** Limits of the dashboard server, against clients that open many streams or never read them. */
 export const DASHBOARD_SERVER_DEFAULTS = Object.freeze({
   maxStreams: 200,
   maxStreamBacklogBytes: 1024 * 1024,
+  /** A request must have sent its headers by then (slow-loris). */
+  headersTimeoutMs: 10_000,
+  /** A request must have been received whole by then (an event stream's request is whole once its headers are). */
+  requestTimeoutMs: 30_000,
+  /** Open connections at most, event streams included; beyond, new ones are closed at once. */
+  maxConnections: 512,
 });
+
+/** Whether a listening address only takes connections from this machine. */
+function isLoopback(host: string): boolean {
+  return host === 'localhost' || host === '::1' || /^127\.\d+\.\d+\.\d+$/.test(host);
+}
+
+/** The name a Host header gives (without its port), lower-cased. */
+function hostName(header: string): string {
+  const name = header.startsWith('[') ? header.slice(0, header.indexOf(']') + 1) : (header.split(':')[0] ?? '');
+  return name.toLowerCase();
+}
 
 /** What the server's event streams are doing. */
 export interface DashboardServerStats {
@@ -163,7 +186,16 @@ export async function startDashboardServer(options: DashboardServerOptions): Pro
     createReadStream(file).pipe(response);
   };
 
+  const host = options.host ?? '127.0.0.1';
+  const localOnly = isLoopback(host);
+  let port = options.port ?? 0;
   const handle = async (request: IncomingMessage, response: ServerResponse) => {
+    // A page of another site may point its own name at 127.0.0.1 (DNS rebinding) and read the answers as same-origin:
+    // a server listening on this machine only answers to this machine's names.
+    const asked = request.headers.host;
+    if (localOnly && asked !== undefined && !isLoopback(hostName(asked).replace(/^\[(.*)\]$/, '$1'))) {
+      return send(response, 421, 'text/plain; charset=utf-8', `this dashboard answers to localhost and 127.0.0.1 only, not to "${hostName(asked)}": open http://127.0.0.1:${port}/\n`);
+    }
     if (request.method !== 'GET' && request.method !== 'HEAD') {
       response.writeHead(405, { ...headers, Allow: 'GET, HEAD' });
       response.end();
@@ -199,21 +231,25 @@ export async function startDashboardServer(options: DashboardServerOptions): Pro
     return serveAsset(response, path.slice(1));
   };
 
-  const server: Server = createServer((request, response) => {
+  const headersTimeout = options.headersTimeoutMs ?? DASHBOARD_SERVER_DEFAULTS.headersTimeoutMs;
+  const requestTimeout = options.requestTimeoutMs ?? DASHBOARD_SERVER_DEFAULTS.requestTimeoutMs;
+  // Node checks both timeouts only every connectionsCheckingInterval (30 s by default): a slow client would be held that long whatever they say.
+  const shortest = Math.min(4_000, ...[headersTimeout, requestTimeout].filter((t) => t > 0));
+  const server: Server = createServer({ headersTimeout, requestTimeout, connectionsCheckingInterval: Math.max(10, Math.floor(shortest / 4)) }, (request, response) => {
     handle(request, response).catch(() => {
       if (!response.headersSent) send(response, 500, 'text/plain; charset=utf-8', 'internal error\n');
       else response.destroy();
     });
   });
+  server.maxConnections = options.maxConnections ?? DASHBOARD_SERVER_DEFAULTS.maxConnections;
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
-    server.listen(options.port ?? 0, options.host ?? '127.0.0.1', () => {
+    server.listen(options.port ?? 0, host, () => {
       server.off('error', reject);
       resolve();
     });
   });
-  const port = (server.address() as AddressInfo).port;
-  const host = options.host ?? '127.0.0.1';
+  port = (server.address() as AddressInfo).port;
   return {
     port,
     url: `http://${host.includes(':') ? `[${host}]` : host}:${port}/`,

@@ -13,6 +13,8 @@ import { DashboardAggregates } from '../../web/aggregates.ts';
 import { startDashboardServer, type DashboardServer, type DashboardServerOptions } from '../../web/server.ts';
 import { tempDir } from '../helpers/fixtures.ts';
 
+/** Far beyond the timeouts set here, far below the 30 s a slow client was held before Node's connection check was set. */
+const SAFETY_NET_MS = 15_000;
 const CITY = { name: 'Gent', latitude: 51.0543, longitude: 3.7174 };
 const started: DashboardServer[] = [];
 const sockets: Socket[] = [];
@@ -116,6 +118,46 @@ describe('the dashboard server against misbehaving clients', () => {
     expect(read).toBeGreaterThan(0);
     expect(reader.socket.destroyed).toBe(false);
   });
+
+  it('on this machine only, answers to its own names and refuses any other Host (DNS rebinding) with 421, on every path', async () => {
+    const server = await serve({ aggregates: new DashboardAggregates(), audience: 'internal' });
+    const get = (path: string, host: string) => rawRequest(server.port, `GET ${path} HTTP/1.1\r\nHost: ${host}\r\nConnection: close\r\n\r\n`);
+    const own = await Promise.all(['127.0.0.1', `127.0.0.1:${server.port}`, `localhost:${server.port}`, `LOCALHOST`, `[::1]:${server.port}`].map((h) => get('/api/dashboard.json', h)));
+    expect(own.map((a) => a.slice(0, 15))).toEqual(own.map(() => 'HTTP/1.1 200 OK'));
+    const foreign = await Promise.all([
+      get('/api/dashboard.json', `attacker.example:${server.port}`),
+      get('/api/events', 'attacker.example'),
+      get('/api/series/anpr_passage.json', '127.0.0.1.attacker.example'),
+      get('/', `[2001:db8::1]:${server.port}`),
+    ]);
+    expect(foreign.map((a) => a.slice(0, 13))).toEqual(foreign.map(() => 'HTTP/1.1 421 '));
+    expect(foreign[0]).toMatch(new RegExp(`this dashboard answers to localhost and 127\\.0\\.0\\.1 only, not to "attacker\\.example": open http://127\\.0\\.0\\.1:${server.port}/\n$`));
+    expect(server.stats().streams).toBe(0);
+  });
+
+  it('answers any Host when it listens on the network', async () => {
+    const server = await serve({ aggregates: new DashboardAggregates(), host: '0.0.0.0' });
+    const answer = await rawRequest(server.port, 'GET /api/dashboard.json HTTP/1.1\r\nHost: dashboard.gent.example\r\nConnection: close\r\n\r\n');
+    expect(answer.slice(0, 15)).toBe('HTTP/1.1 200 OK');
+  });
+
+  it('closes a connection whose headers arrive too slowly, answered 408', async () => {
+    const server = await serve({ aggregates: new DashboardAggregates(), headersTimeoutMs: 300, requestTimeoutMs: 600 });
+    const answer = await new Promise<string>((resolve) => {
+      const socket = connect(server.port, '127.0.0.1');
+      sockets.push(socket);
+      let text = '';
+      const timer = setInterval(() => socket.writable && socket.write('a'), 20);
+      socket.on('data', (d: Buffer) => (text += d.toString('latin1')));
+      socket.on('error', () => undefined);
+      socket.on('close', () => {
+        clearInterval(timer);
+        resolve(text);
+      });
+      socket.write('GET /api/dashboard.json HTTP/1.1\r\nX-Pad: ');
+    });
+    expect(answer).toMatch(/^HTTP\/1\.1 408 /);
+  }, SAFETY_NET_MS);
 
   it('refuses event streams beyond its limit with 503 and says why, and takes one again once another closed', async () => {
     const server = await serve({ aggregates: new DashboardAggregates(), maxStreams: 3 });
