@@ -6,6 +6,7 @@
  */
 import { createReadStream } from 'node:fs';
 import { readFile, stat } from 'node:fs/promises';
+import { pipeline } from 'node:stream/promises';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { extname, join } from 'node:path';
 import type { AddressInfo } from 'node:net';
@@ -183,7 +184,8 @@ export async function startDashboardServer(options: DashboardServerOptions): Pro
     if (!info?.isFile()) return name === 'index.html' ? send(response, 200, TYPES['.html'] ?? 'text/html', NOT_BUILT) : notFound(response);
     if (name === 'index.html') return send(response, 200, TYPES['.html'] ?? 'text/html', await readFile(file));
     response.writeHead(200, { ...headers, 'Cache-Control': 'public, max-age=300', 'Content-Type': TYPES[extname(name)] ?? 'application/octet-stream', 'Content-Length': info.size });
-    createReadStream(file).pipe(response);
+    // A file that fails while read (removed by a rebuild meanwhile, a disk error) ends this answer, never the server.
+    pipeline(createReadStream(file), response).catch(() => response.destroy());
   };
 
   const host = options.host ?? '127.0.0.1';
@@ -222,6 +224,8 @@ export async function startDashboardServer(options: DashboardServerOptions): Pro
         return send(response, 503, 'text/plain; charset=utf-8', `too many event streams open (${maxStreams}): try again shortly\n`);
       }
       response.writeHead(200, { ...headers, 'Content-Type': 'text/event-stream; charset=utf-8', Connection: 'keep-alive' });
+      // A HEAD has no body to stream to: it would hold a stream's place until its client left.
+      if (request.method === 'HEAD') return void response.end();
       response.write('retry: 2000\n\n');
       streams.add(response);
       response.once('close', () => streams.delete(response));

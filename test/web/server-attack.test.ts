@@ -5,7 +5,7 @@
  * streams than the server keeps open. Real server, real sockets.
  */
 import { connect, type Socket } from 'node:net';
-import { mkdir, writeFile } from 'node:fs/promises';
+import { mkdir, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { registry } from '../../datasets/index.ts';
@@ -91,6 +91,27 @@ describe('the dashboard server against misbehaving clients', () => {
     expect(new Set(await Promise.all(answers.map((a) => a.text())))).toEqual(new Set(['not found\n']));
     const snapshot = (await (await fetch(`${server.url}api/dashboard.json`)).json()) as { datasets: { id: string }[] };
     expect(snapshot.datasets.filter((d) => closed.includes(d.id))).toEqual([]);
+  });
+
+  it('ends only the answer, never the server, when an asset fails while read', async () => {
+    const assets = await tempDir('datastroom-assets-');
+    await writeFile(join(assets, 'app.js'), 'void 0;');
+    // A regular file by stat whose read fails (EIO): as one removed or broken after it was found.
+    await symlink('/proc/self/mem', join(assets, 'broken.js'));
+    const server = await serve({ aggregates: new DashboardAggregates(), assetsDir: assets });
+    // Its client sees the connection close short of the answer; the process lives on.
+    await rawRequest(server.port, 'GET /broken.js HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n');
+    const app = await fetch(`${server.url}app.js`);
+    expect(app.status).toBe(200);
+    expect(await app.text()).toBe('void 0;');
+  });
+
+  it('answers HEAD of the event stream with its headers alone, and keeps no stream for it', async () => {
+    const server = await serve({ aggregates: new DashboardAggregates() });
+    const answer = await rawRequest(server.port, 'HEAD /api/events HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n');
+    expect(answer).toMatch(/^HTTP\/1\.1 200 /);
+    expect(answer).toMatch(/Content-Type: text\/event-stream; charset=utf-8\r\n/);
+    expect(server.stats().streams).toBe(0);
   });
 
   it('answers a request line that is no URL path with 400, not an internal error', async () => {
