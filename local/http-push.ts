@@ -40,6 +40,14 @@ export interface HttpPushOptions {
   readonly formatsOf?: (datasetId: string) => readonly string[];
   /** Where refusals are reported: the first of each status, then counted. @default - nowhere */
   readonly log?: (line: string) => void;
+  /** @default HTTP_PUSH_DEFAULTS.headersTimeoutMs */
+  readonly headersTimeoutMs?: number;
+  /** @default HTTP_PUSH_DEFAULTS.requestTimeoutMs */
+  readonly requestTimeoutMs?: number;
+  /** @default HTTP_PUSH_DEFAULTS.keepAliveTimeoutMs */
+  readonly keepAliveTimeoutMs?: number;
+  /** @default HTTP_PUSH_DEFAULTS.maxConnections */
+  readonly maxConnections?: number;
 }
 
 /** What the endpoint has taken in and refused so far. */
@@ -156,11 +164,16 @@ export async function startHttpPush(options: HttpPushOptions): Promise<HttpPushE
   const respond = (res: ServerResponse, status: number, body: unknown, headers: Readonly<Record<string, string>> = {}) => {
     if (res.headersSent || res.destroyed) return;
     const text = JSON.stringify(body);
-    res.writeHead(status, { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(text), ...headers });
+    res.writeHead(status, { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(text), 'X-Content-Type-Options': 'nosniff', 'Cache-Control': 'no-store', ...headers });
     res.end(text);
   };
 
-  const server: Server = createServer((req, res) => {
+  const headersTimeout = options.headersTimeoutMs ?? HTTP_PUSH_DEFAULTS.headersTimeoutMs;
+  const requestTimeout = options.requestTimeoutMs ?? HTTP_PUSH_DEFAULTS.requestTimeoutMs;
+  // Node checks both timeouts only every connectionsCheckingInterval (30 s by default): a slow sender would be held that long whatever they say.
+  const shortest = Math.min(4_000, ...[headersTimeout, requestTimeout].filter((t) => t > 0));
+  const connectionsCheckingInterval = Math.max(10, Math.floor(shortest / 4));
+  const server: Server = createServer({ headersTimeout, requestTimeout, connectionsCheckingInterval }, (req, res) => {
     handle(req).then(
       ({ status, body }) => respond(res, status, body),
       (error: unknown) => {
@@ -177,10 +190,8 @@ export async function startHttpPush(options: HttpPushOptions): Promise<HttpPushE
       },
     );
   });
-  server.headersTimeout = HTTP_PUSH_DEFAULTS.headersTimeoutMs;
-  server.requestTimeout = HTTP_PUSH_DEFAULTS.requestTimeoutMs;
-  server.keepAliveTimeout = HTTP_PUSH_DEFAULTS.keepAliveTimeoutMs;
-  server.maxConnections = HTTP_PUSH_DEFAULTS.maxConnections;
+  server.keepAliveTimeout = options.keepAliveTimeoutMs ?? HTTP_PUSH_DEFAULTS.keepAliveTimeoutMs;
+  server.maxConnections = options.maxConnections ?? HTTP_PUSH_DEFAULTS.maxConnections;
   const sockets = new Set<Socket>();
   server.on('connection', (socket) => {
     sockets.add(socket);

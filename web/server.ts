@@ -6,6 +6,7 @@
  */
 import { createReadStream } from 'node:fs';
 import { readFile, stat } from 'node:fs/promises';
+import { pipeline } from 'node:stream/promises';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { extname, join } from 'node:path';
 import type { AddressInfo } from 'node:net';
@@ -31,12 +32,60 @@ export interface DashboardServerOptions {
    * @default 1000
    */
   readonly maxSnapshotAgeMs?: number;
+  /** Event streams open at once; beyond, a new one is answered 503. @default DASHBOARD_SERVER_DEFAULTS.maxStreams */
+  readonly maxStreams?: number;
+  /**
+   * Bytes an event stream may have waiting for a client that does not read;
+   * beyond, the stream is closed (a browser reconnects and starts afresh).
+   * @default DASHBOARD_SERVER_DEFAULTS.maxStreamBacklogBytes
+   */
+  readonly maxStreamBacklogBytes?: number;
+  /** @default DASHBOARD_SERVER_DEFAULTS.headersTimeoutMs */
+  readonly headersTimeoutMs?: number;
+  /** @default DASHBOARD_SERVER_DEFAULTS.requestTimeoutMs */
+  readonly requestTimeoutMs?: number;
+  /** @default DASHBOARD_SERVER_DEFAULTS.maxConnections */
+  readonly maxConnections?: number;
+}
+
+/** Limits of the dashboard server, against clients that open many streams or never read them. */
+export const DASHBOARD_SERVER_DEFAULTS = Object.freeze({
+  maxStreams: 200,
+  maxStreamBacklogBytes: 1024 * 1024,
+  /** A request must have sent its headers by then (slow-loris). */
+  headersTimeoutMs: 10_000,
+  /** A request must have been received whole by then (an event stream's request is whole once its headers are). */
+  requestTimeoutMs: 30_000,
+  /** Open connections at most, event streams included; beyond, new ones are closed at once. */
+  maxConnections: 512,
+});
+
+/** Whether a listening address only takes connections from this machine. */
+function isLoopback(host: string): boolean {
+  return host === 'localhost' || host === '::1' || /^127\.\d+\.\d+\.\d+$/.test(host);
+}
+
+/** The name a Host header gives (without its port), lower-cased. */
+function hostName(header: string): string {
+  const name = header.startsWith('[') ? header.slice(0, header.indexOf(']') + 1) : (header.split(':')[0] ?? '');
+  return name.toLowerCase();
+}
+
+/** What the server's event streams are doing. */
+export interface DashboardServerStats {
+  /** Event streams open now. */
+  readonly streams: number;
+  /** Event streams closed because their client did not read what was sent. */
+  readonly slowStreamsClosed: number;
+  /** Event streams refused because too many were open. */
+  readonly streamsRefused: number;
 }
 
 /** A running dashboard server. */
 export interface DashboardServer {
   readonly port: number;
   readonly url: string;
+  stats(): DashboardServerStats;
   close(): Promise<void>;
 }
 
@@ -97,15 +146,28 @@ export async function startDashboardServer(options: DashboardServerOptions): Pro
     seriesCache.set(datasetId, { version: aggregates.version, at: now, body });
     return body;
   };
+  const maxStreams = options.maxStreams ?? DASHBOARD_SERVER_DEFAULTS.maxStreams;
+  const maxBacklog = options.maxStreamBacklogBytes ?? DASHBOARD_SERVER_DEFAULTS.maxStreamBacklogBytes;
   const streams = new Set<ServerResponse>();
+  let slowStreamsClosed = 0;
+  let streamsRefused = 0;
+  // A client that stops reading would otherwise hold every frame since in memory.
+  const broadcast = (frame: string) => {
+    for (const response of streams) {
+      if (response.writableLength > maxBacklog) {
+        streams.delete(response);
+        slowStreamsClosed += 1;
+        response.destroy();
+      } else {
+        response.write(frame);
+      }
+    }
+  };
   const stopListening = aggregates.onUpdate((update) => {
     if (!visible.has(update.datasetId)) return;
-    const frame = `event: update\ndata: ${JSON.stringify(update)}\n\n`;
-    for (const response of streams) response.write(frame);
+    broadcast(`event: update\ndata: ${JSON.stringify(update)}\n\n`);
   });
-  const heartbeat = setInterval(() => {
-    for (const response of streams) response.write(': keep-alive\n\n');
-  }, 15_000);
+  const heartbeat = setInterval(() => broadcast(': keep-alive\n\n'), 15_000);
   heartbeat.unref();
 
   const send = (response: ServerResponse, status: number, type: string, body: Buffer | string) => {
@@ -122,16 +184,31 @@ export async function startDashboardServer(options: DashboardServerOptions): Pro
     if (!info?.isFile()) return name === 'index.html' ? send(response, 200, TYPES['.html'] ?? 'text/html', NOT_BUILT) : notFound(response);
     if (name === 'index.html') return send(response, 200, TYPES['.html'] ?? 'text/html', await readFile(file));
     response.writeHead(200, { ...headers, 'Cache-Control': 'public, max-age=300', 'Content-Type': TYPES[extname(name)] ?? 'application/octet-stream', 'Content-Length': info.size });
-    createReadStream(file).pipe(response);
+    // A file that fails while read (removed by a rebuild meanwhile, a disk error) ends this answer, never the server.
+    pipeline(createReadStream(file), response).catch(() => response.destroy());
   };
 
+  const host = options.host ?? '127.0.0.1';
+  const localOnly = isLoopback(host);
+  let port = options.port ?? 0;
   const handle = async (request: IncomingMessage, response: ServerResponse) => {
+    // A page of another site may point its own name at 127.0.0.1 (DNS rebinding) and read the answers as same-origin:
+    // a server listening on this machine only answers to this machine's names.
+    const asked = request.headers.host;
+    if (localOnly && asked !== undefined && !isLoopback(hostName(asked).replace(/^\[(.*)\]$/, '$1'))) {
+      return send(response, 421, 'text/plain; charset=utf-8', `this dashboard answers to localhost and 127.0.0.1 only, not to "${hostName(asked)}": open http://127.0.0.1:${port}/\n`);
+    }
     if (request.method !== 'GET' && request.method !== 'HEAD') {
       response.writeHead(405, { ...headers, Allow: 'GET, HEAD' });
       response.end();
       return;
     }
-    const path = new URL(request.url ?? '/', 'http://dashboard').pathname;
+    let path: string;
+    try {
+      path = new URL(request.url ?? '/', 'http://dashboard').pathname;
+    } catch {
+      return send(response, 400, 'text/plain; charset=utf-8', 'bad request: the path is not a URL path\n');
+    }
     if (path === '/' || path === '/index.html') return serveAsset(response, 'index.html');
     if (path === '/api/dashboard.json') return send(response, 200, TYPES['.json'] ?? 'application/json', snapshotBody());
     const series = /^\/api\/series\/([a-z][a-z0-9_]*)\.json$/.exec(path);
@@ -141,34 +218,46 @@ export async function startDashboardServer(options: DashboardServerOptions): Pro
       return body ? send(response, 200, TYPES['.json'] ?? 'application/json', body) : notFound(response);
     }
     if (path === '/api/events') {
+      if (streams.size >= maxStreams) {
+        streamsRefused += 1;
+        response.setHeader('Retry-After', '10');
+        return send(response, 503, 'text/plain; charset=utf-8', `too many event streams open (${maxStreams}): try again shortly\n`);
+      }
       response.writeHead(200, { ...headers, 'Content-Type': 'text/event-stream; charset=utf-8', Connection: 'keep-alive' });
+      // A HEAD has no body to stream to: it would hold a stream's place until its client left.
+      if (request.method === 'HEAD') return void response.end();
       response.write('retry: 2000\n\n');
       streams.add(response);
-      request.on('close', () => streams.delete(response));
+      response.once('close', () => streams.delete(response));
       return;
     }
     if (path.startsWith('/api/')) return notFound(response);
     return serveAsset(response, path.slice(1));
   };
 
-  const server: Server = createServer((request, response) => {
+  const headersTimeout = options.headersTimeoutMs ?? DASHBOARD_SERVER_DEFAULTS.headersTimeoutMs;
+  const requestTimeout = options.requestTimeoutMs ?? DASHBOARD_SERVER_DEFAULTS.requestTimeoutMs;
+  // Node checks both timeouts only every connectionsCheckingInterval (30 s by default): a slow client would be held that long whatever they say.
+  const shortest = Math.min(4_000, ...[headersTimeout, requestTimeout].filter((t) => t > 0));
+  const server: Server = createServer({ headersTimeout, requestTimeout, connectionsCheckingInterval: Math.max(10, Math.floor(shortest / 4)) }, (request, response) => {
     handle(request, response).catch(() => {
       if (!response.headersSent) send(response, 500, 'text/plain; charset=utf-8', 'internal error\n');
       else response.destroy();
     });
   });
+  server.maxConnections = options.maxConnections ?? DASHBOARD_SERVER_DEFAULTS.maxConnections;
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
-    server.listen(options.port ?? 0, options.host ?? '127.0.0.1', () => {
+    server.listen(options.port ?? 0, host, () => {
       server.off('error', reject);
       resolve();
     });
   });
-  const port = (server.address() as AddressInfo).port;
-  const host = options.host ?? '127.0.0.1';
+  port = (server.address() as AddressInfo).port;
   return {
     port,
     url: `http://${host.includes(':') ? `[${host}]` : host}:${port}/`,
+    stats: () => ({ streams: streams.size, slowStreamsClosed, streamsRefused }),
     close: async () => {
       stopListening();
       clearInterval(heartbeat);
