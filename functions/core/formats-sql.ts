@@ -11,7 +11,8 @@
  * (raw-lines.ts), which maps it exactly as the format engine does. Places
  * whose value is read are kept as JSON text, re-written by the reader
  * (strings unescaped, numbers minified); below such a place, keys are read
- * with json_extract and their objects' keys checked distinct. Keys no format
+ * with json_extract and their objects' keys checked distinct (a line whose
+ * keys are not takes the pre-pass too). Keys no format
  * reads are not read at all: an embedded payload nests no deeper than a
  * reading may (rawLine sends a deeper one as bytes), so none hides a depth
  * the reference judge would refuse.
@@ -83,13 +84,14 @@ function keyPrefix(path: string): readonly string[] {
   return keys;
 }
 
-/** Whether the SQL maps a format: paths of keys only, no table of values, no numbers as text, nothing computed. */
+/** Whether the SQL maps a format: paths of keys only, no table of values, no numbers as text, nothing computed, sensor ids as they are. */
 export function simpleFormat(format: FormatDeclaration): boolean {
   const simpleSource = (source: FieldSource): boolean =>
     'constant' in source ||
     (source.values === undefined && !(source.numberText ?? false) && [...pathList(source.path), ...pathList(source.unitPath ?? [])].every((p) => keySteps(p) !== undefined));
   return (
     (format.identity ?? 'message') === 'message' &&
+    (format.sensorIdFrom ?? 'exact') === 'exact' &&
     format.compute === undefined &&
     format.time.startOf === undefined &&
     format.time.epoch === undefined &&
@@ -341,7 +343,8 @@ export function vendorReader(dataset: Dataset): VendorReader | undefined {
       ${same.length > 0 ? `WHEN ${sameUnit} THEN ${numberOnly}` : ''} ELSE ${UNREADABLE} END`;
   }
 
-  // Below JSON text the reader checks nothing: each object a path goes through must have distinct keys.
+  // Below JSON text the reader checks nothing: each object a path goes through must have distinct keys, or the
+  // pre-pass maps the object (not the judge: beside a duplicate may be a list of readings only the pre-pass expands).
   const distinct = extracts.map((e, x) => {
     const objects = [...e.objects];
     return `CASE WHEN ${head(e.json)} = '{' THEN list_bool_and(list_transform(json_keys(${e.json}, [${objects.map(quoteString).join(', ')}]), k -> k IS NULL OR len(k) = list_unique(k))) ELSE true END AS v_d${x}`;
@@ -352,7 +355,7 @@ export function vendorReader(dataset: Dataset): VendorReader | undefined {
   const choice = `CASE
         WHEN payloadBase64 IS NOT NULL AND payloadBytes IS NULL AND rejected IS NULL THEN ${VENDOR_CHOICE.prePass}
         WHEN payload IS NULL OR payloadBytes IS NOT NULL OR rejected IS NOT NULL THEN ${VENDOR_CHOICE.judge}
-        ${distinct.length > 0 ? `WHEN NOT (${distinct.map((_, x) => `v_d${x}`).join(' AND ')}) THEN ${VENDOR_CHOICE.judge}` : ''}
+        ${distinct.length > 0 ? `WHEN NOT (${distinct.map((_, x) => `v_d${x}`).join(' AND ')}) THEN ${VENDOR_CHOICE.prePass}` : ''}
         WHEN format IS NOT NULL AND format <> ${quoteString(NATIVE_FORMAT)} THEN CASE format ${named} ELSE ${VENDOR_CHOICE.judge} END
         WHEN format IS NOT NULL OR ${native} IS NOT NULL THEN ${VENDOR_CHOICE.judge}
         WHEN ${anyOf(multi)} THEN ${VENDOR_CHOICE.prePass}
