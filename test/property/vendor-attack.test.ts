@@ -192,6 +192,8 @@ const CASES: readonly Case[] = [
   ['escaped key', 'water_level', [`{"id":"s-1","\\u0074ype":"WaterObserved","dateObserved":"${AT}","\\u0068eight":1.5}`]],
   ['escaped key in decoded_payload', 'air_quality', [ttn('"pm25":7,"\\u0070m10":8')]],
   ['escaped PM10 in decoded_payload', 'air_quality', [ttn('"pm25":7,"pm10":8,"PM1\\u0030":9')]],
+  ['type and its escape', 'water_level', [`{"id":"s-1","type":"Other","\\u0074ype":"WaterObserved","dateObserved":"${AT}","height":1.5}`]],
+  ['a field and its escape in decoded_payload', 'waste_fill', [ttn('"fill_pct":7,"\\u0066ill_pct":8')]],
   ['escaped type value', 'water_level', [`{"id":"s-1","type":"Water\\u004fbserved","dateObserved":"${AT}","height":1.5}`]],
   ['escaped slash in the time', 'water_level', [`{"id":"s-1","type":"WaterObserved","dateObserved":"2026-11-28T10:00:00Z\\/${AT}","height":1.5}`]],
   ['escaped slash in a device id', 'waste_fill', [{ text: ttn('"fill_pct":7', { device: '"s\\/1"' }), via: 'http:ttn' }]],
