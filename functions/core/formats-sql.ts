@@ -136,8 +136,11 @@ export function vendorReader(dataset: Dataset): VendorReader | undefined {
     }
     if (valued) at.valued = true;
   };
-  /** A place whose value is read, or with no places below it, is JSON text; any other a struct the reader checks. */
-  const isJson = (place: Place) => place.valued || place.children.size === 0;
+  /**
+   * A place whose value is read, or with no places below it, is JSON text;
+   * any other a struct the reader checks (see byCase for the exception).
+   */
+  const isJson = (place: Place) => place.valued || place.children.size === 0 || byCase.has(place);
   // A path with a selector is read as JSON text up to its selector (the SQL maps no format that has one).
   const usePaths = (paths: Paths, valued: boolean) =>
     pathList(paths).forEach((p) => {
@@ -163,12 +166,40 @@ export function vendorReader(dataset: Dataset): VendorReader | undefined {
     }
     if (format.bytes !== undefined) usePaths(format.bytes.unless, false);
   }
-  // DuckDB's struct members are named case-insensitively: of keys differing only by case (pm10, PM10),
-  // the reader reads the first declared, and the SQL cannot tell whether the others are there.
+  // Of keys differing only by case (pm10, PM10) the reader reads the first declared, and the SQL
+  // cannot tell whether the others are there (see hiddenKeys).
   const visible = (place: Place): Place[] => {
     const seen = new Set<string>();
     return [...place.children.values()].filter((c) => !seen.has(c.key.toLowerCase()) && seen.add(c.key.toLowerCase()));
   };
+  /**
+   * Places below the top read as JSON text because of keys differing only by
+   * case. A key the struct cannot read is found by scanning the object's
+   * bytes (see hiddenKeys), which tells nothing where the same key is read
+   * elsewhere (noise's `LAeq` is an NGSI attribute at the top and a
+   * formatter's key in a decoded payload): such a place is JSON text, its
+   * keys read by json_extract, which tells them apart.
+   */
+  const byCase = new Set<Place>();
+  for (let changed = true; changed; ) {
+    changed = false;
+    const readable = new Set<string>();
+    const hiddenBelow: [Place, string[]][] = [];
+    const walk = (place: Place) => {
+      const shown = isJson(place) ? [...place.children.values()] : visible(place);
+      shown.forEach((c) => readable.add(c.key));
+      const hiddenHere = [...place.children.values()].filter((c) => !shown.includes(c)).map((c) => c.key);
+      if (place !== root && hiddenHere.length > 0) hiddenBelow.push([place, hiddenHere]);
+      place.children.forEach(walk);
+    };
+    walk(root);
+    for (const [place, keys] of hiddenBelow) {
+      if (keys.some((k) => readable.has(k))) {
+        byCase.add(place);
+        changed = true;
+      }
+    }
+  }
   const typeOf = (place: Place): string => (isJson(place) ? 'JSON' : `STRUCT(${visible(place).map((c) => `${quoteIdent(c.key)} ${typeOf(c)}`).join(', ')})`);
   const payloadType = typeOf(root);
 
