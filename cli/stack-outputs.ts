@@ -1,6 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import { CloudFormationClient, DescribeStacksCommand } from '@aws-sdk/client-cloudformation';
-import { STACK_OUTPUTS } from '../infra/names.ts';
+import { CLASSIFICATIONS } from '../datasets/index.ts';
+import { STACK_OUTPUTS, WORKGROUP_ROLES, workgroupKey, workgroupOutputKey } from '../infra/names.ts';
 import { UsageError } from './args.ts';
 
 /** Where the deployed platform's names are read from, never retyped. */
@@ -14,7 +15,8 @@ export interface PlatformOutputs {
   readonly curatedBucket: string;
   readonly resultsBucket: string;
   readonly database: string;
-  readonly workgroups: { readonly analysts: string; readonly bi: string };
+  /** Athena workgroup names by their short name (`analysts-closed`): one per purpose and classification tier. */
+  readonly workgroups: ReadonlyMap<string, string>;
 }
 
 function fromOutputs(stackName: string, outputs: Record<string, string>): PlatformOutputs {
@@ -30,7 +32,7 @@ function fromOutputs(stackName: string, outputs: Record<string, string>): Platfo
     curatedBucket: get(STACK_OUTPUTS.curatedBucket),
     resultsBucket: get(STACK_OUTPUTS.resultsBucket),
     database: get(STACK_OUTPUTS.database),
-    workgroups: { analysts: get(STACK_OUTPUTS.analystsWorkgroup), bi: get(STACK_OUTPUTS.biWorkgroup) },
+    workgroups: new Map(WORKGROUP_ROLES.flatMap((role) => CLASSIFICATIONS.map((tier) => [workgroupKey(role, tier), get(workgroupOutputKey(role, tier))] as const))),
   };
 }
 

@@ -3,7 +3,7 @@
  * registry. The CDK constructs create resources under these names and the CLI
  * finds them by them; nothing here imports aws-cdk-lib, so the CLI stays light.
  */
-import type { Dataset } from '../datasets/index.ts';
+import type { Classification, Dataset } from '../datasets/index.ts';
 
 /** Name of a dataset's IoT thing type: its devices are things of this type. */
 export function thingTypeName(envName: string, dataset: Dataset): string {
@@ -35,6 +35,32 @@ export function readPolicyName(envName: string, tier: string): string {
   return `datastroom-${envName}-read-${tier}`;
 }
 
+/** Who runs queries: analysts in SQL, BI tools through ODBC/JDBC. */
+export const WORKGROUP_ROLES = ['analysts', 'bi'] as const;
+export type WorkgroupRole = (typeof WORKGROUP_ROLES)[number];
+
+/** Short name of the workgroup where one purpose's readers of one classification tier query (`analysts-closed`). */
+export function workgroupKey(role: WorkgroupRole, tier: Classification): string {
+  return `${role}-${tier}`;
+}
+
+/** Name of an Athena workgroup: one per purpose and classification tier, so no tier shares results or history with another. */
+export function workgroupName(envName: string, role: WorkgroupRole, tier: Classification): string {
+  return `datastroom-${envName}-${workgroupKey(role, tier)}`;
+}
+
+/** Prefix of the results bucket where a workgroup's results land; only its tier's read policy grants it. */
+export function workgroupResultsPrefix(role: WorkgroupRole, tier: Classification): string {
+  return `${workgroupKey(role, tier)}/`;
+}
+
+const capitalised = (word: string) => `${word.charAt(0).toUpperCase()}${word.slice(1)}`;
+
+/** Key of the stack output naming a workgroup (`WorkgroupAnalystsClosed`). */
+export function workgroupOutputKey(role: WorkgroupRole, tier: Classification): string {
+  return `Workgroup${capitalised(role)}${capitalised(tier)}`;
+}
+
 /** Alias of the platform's KMS key. */
 export function keyAliasName(envName: string): string {
   return `alias/datastroom-${envName}`;
@@ -57,8 +83,6 @@ export const STACK_OUTPUTS = {
   curatedBucket: 'CuratedBucket',
   resultsBucket: 'QueryResultsBucket',
   database: 'GlueDatabase',
-  analystsWorkgroup: 'AnalystsWorkgroup',
-  biWorkgroup: 'BiWorkgroup',
   alarmTopic: 'AlarmTopic',
   portalUrl: 'PortalUrl',
   portalBucket: 'PortalBucket',

@@ -15,7 +15,7 @@ import { CONFIG_DEFAULTS } from '../infra/config.ts';
 import { rawExpirationDays, rawPrefixes, RAW_NONCURRENT_DAYS, S3_ROUNDING_DAYS_PER_STEP } from '../infra/constructs/lake-storage.ts';
 import { openDatasets } from '../infra/constructs/publishing.ts';
 import { ACCESS_TIERS, WORKGROUP_ROLES } from '../infra/constructs/query-access.ts';
-import { keyAliasName, logGroupPrefix, readPolicyName, STACK_OUTPUTS } from '../infra/names.ts';
+import { keyAliasName, logGroupPrefix, readPolicyName, STACK_OUTPUTS, workgroupName, workgroupResultsPrefix } from '../infra/names.ts';
 import { ACCESS_LOG_RETENTION_DAYS, LOG_RETENTION_DAYS, PUBLISHING_FUNCTION } from '../infra/sizing.ts';
 import { DEFAULT_DATA_DIR, OWNER_ONLY_FILE_MODE, PSEUDONYM_KEY_ENV } from '../local/data-dir.ts';
 import { html, markdown, type Block } from './document.ts';
@@ -73,19 +73,20 @@ export function registerBlocks(options: RegisterOptions = {}): Block[] {
     },
     { heading: 'Who may read what', level: 2 },
     {
-      paragraph: `Readers query the curated zone in Athena (workgroups ${WORKGROUP_ROLES.map((w) => `\`datastroom-${env}-${w}\``).join(' and ')}) with one managed policy per classification tier; a tier reads its own classification and every more open one. No read policy grants the raw zone: only the platform's own functions touch it (the delivery streams write it, the transform reads it).`,
+      paragraph: `Readers query the curated zone in Athena with one managed policy per classification tier; a tier reads its own classification and every more open one, and queries in its own workgroups only, one per purpose (${WORKGROUP_ROLES.join(', ')}). No read policy grants the raw zone: only the platform's own functions touch it (the delivery streams write it, the transform reads it).`,
     },
     {
       table: {
-        head: ['managed policy', 'datasets it may read'],
+        head: ['managed policy', 'datasets it may read', 'its workgroups, the only ones it may query in'],
         rows: CLASSIFICATIONS.map((tier) => [
           `\`${readPolicyName(env, tier)}\``,
           `${ACCESS_TIERS[tier].join(', ')}: ${datasets.filter((d) => ACCESS_TIERS[tier].includes(d.governance.classification)).map((d) => `\`${d.id}\``).join(', ')}`,
+          WORKGROUP_ROLES.map((role) => `\`${workgroupName(env, role, tier)}\` (results under \`${workgroupResultsPrefix(role, tier)}\`)`).join(', '),
         ]),
       },
     },
     {
-      paragraph: `Query results are kept ${CONFIG_DEFAULTS.queryResultsDays} days in the query results bucket (stack output ${STACK_OUTPUTS.resultsBucket}) under their workgroup's prefix, where every holder of a read policy who uses that workgroup can read them: a result holds what its query selected, of any tier its author may read.`,
+      paragraph: `Query results are kept ${CONFIG_DEFAULTS.queryResultsDays} days in the query results bucket (stack output ${STACK_OUTPUTS.resultsBucket}) under their workgroup's prefix (in the table above); only the read policy of that workgroup's tier may read them, or run, list and fetch queries there. A result holds what its query selected, of any classification its tier may read: that is why no other tier may read it. A tier's policy also denies starting queries in a more open tier's workgroups: a role holding two policies cannot write results where the more open tier reads them.`,
     },
     { heading: 'How the data is secured', level: 2 },
     {

@@ -1,5 +1,6 @@
 import type { AthenaClient } from '@aws-sdk/client-athena';
-import { registry } from '../../datasets/index.ts';
+import { CLASSIFICATIONS, registry, type Classification } from '../../datasets/index.ts';
+import { readPolicyName, WORKGROUP_ROLES, workgroupKey } from '../../infra/names.ts';
 import { LocalQueryEngine, QueryError, viewCatalog, type Cell, type QueryStream, type ResultColumn } from '../../local/query.ts';
 import { choiceOption, intOption, parse, suggestion, UsageError } from '../args.ts';
 import { CSV_DEFAULT, CSV_EXCEL, DEFAULT_TABLE_ROWS, FORMATS, OutputClosedError, rowWriter, TextOut, writeRows, type CsvStyle, type OutputFormat } from '../output.ts';
@@ -38,7 +39,12 @@ settings and installs no extensions. Exports are written by datastroom itself
   --excel            CSV as Excel in Belgium opens it: --separator ";" --decimal , --bom
   --engine local     DuckDB over the data dir (default)
   --engine athena    the deployed lake; names from the stack outputs
-  --workgroup WG     Athena workgroup: analysts (default), bi, or a name
+  --workgroup WG     Athena workgroup: a purpose, analysts (default) or bi; a
+                     purpose and tier (analysts-closed); or a full name. Each
+                     classification tier has its own workgroups, whose results
+                     only that tier's readers can read
+  --tier T           the tier of your read policy: open, shared or closed
+                     (default: the most closed tier whose workgroup you may use)
   --outputs FILE     stack outputs file (default cdk-outputs.json); --stack NAME to choose
   --data-dir DIR     (default .datastroom)
 
@@ -116,6 +122,7 @@ export async function queryCommand(argv: readonly string[], athena?: () => Athen
       format: { type: 'string', short: 'f' },
       engine: { type: 'string' },
       workgroup: { type: 'string' },
+      tier: { type: 'string' },
       param: { type: 'string', multiple: true },
       outputs: { type: 'string' },
       stack: { type: 'string' },
@@ -167,22 +174,55 @@ export async function queryCommand(argv: readonly string[], athena?: () => Athen
   }
 }
 
+/**
+ * The workgroup a query runs in: one named outright, or the purpose's
+ * workgroup of the tier given, or else of the most closed tier whose
+ * workgroup the caller may use (a tier's policy grants its own workgroups only).
+ */
+async function chooseWorkgroup(
+  platform: { readonly envName: string; readonly workgroups: ReadonlyMap<string, string> },
+  values: { workgroup?: string; tier?: string },
+  usable: (candidates: readonly string[]) => Promise<string | undefined>,
+): Promise<string> {
+  const requested = values.workgroup ?? 'analysts';
+  const role = WORKGROUP_ROLES.find((r) => r === requested);
+  const tier = values.tier === undefined ? undefined : choiceOption<Classification>('tier', values.tier, CLASSIFICATIONS, 'open');
+  if (role === undefined) {
+    if (tier !== undefined) throw new UsageError(`--tier goes with a purpose (--workgroup ${WORKGROUP_ROLES.join(' or ')}), not with --workgroup ${requested}, which names its tier already`);
+    return platform.workgroups.get(requested) ?? requested;
+  }
+  const nameOf = (t: Classification) => {
+    const name = platform.workgroups.get(workgroupKey(role, t));
+    if (name === undefined) throw new UsageError(`the stack outputs name no ${workgroupKey(role, t)} workgroup: is the stack deployed from this version?`);
+    return name;
+  };
+  if (tier !== undefined) return nameOf(tier);
+  const candidates = [...CLASSIFICATIONS].reverse().map(nameOf);
+  const chosen = await usable(candidates);
+  if (chosen === undefined) {
+    throw new UsageError(
+      `you may use none of the ${role} workgroups (${candidates.join(', ')}): query with a role holding one of the ${CLASSIFICATIONS.map((t) => readPolicyName(platform.envName, t)).join(', ')} policies`,
+    );
+  }
+  return chosen;
+}
+
 async function athenaQuery(
   sql: string,
   parameters: readonly string[],
-  values: { outputs?: string; stack?: string; workgroup?: string },
+  values: { outputs?: string; stack?: string; workgroup?: string; tier?: string },
   target: Parameters<typeof deliver>[1],
   athena: (() => AthenaClient) | undefined,
 ): Promise<number> {
   // Loaded only here: the AWS SDK is the slowest part of a start, and local queries never need it.
-  const [{ AthenaClient: Client }, { AthenaQueryError, runAthenaQuery }, { readPlatformOutputs }] = await Promise.all([
+  const [{ AthenaClient: Client }, { AthenaQueryError, firstUsableWorkgroup, runAthenaQuery }, { readPlatformOutputs }] = await Promise.all([
     import('@aws-sdk/client-athena'),
     import('../../functions/adapters/athena-query.ts'),
     import('../stack-outputs.ts'),
   ]);
   const platform = await readPlatformOutputs({ file: values.outputs, stack: values.stack });
-  const role = values.workgroup ?? 'analysts';
-  const workgroup = role === 'analysts' || role === 'bi' ? platform.workgroups[role] : role;
+  const client = athena ? athena() : new Client({});
+  const workgroup = await chooseWorkgroup(platform, values, (candidates) => firstUsableWorkgroup(client, candidates));
   const controller = new AbortController();
   const onInterrupt = () => {
     process.stderr.write('\nstopping the query on Athena...\n');
@@ -190,7 +230,7 @@ async function athenaQuery(
   };
   process.once('SIGINT', onInterrupt);
   try {
-    const result = await runAthenaQuery(athena ? athena() : new Client({}), {
+    const result = await runAthenaQuery(client, {
       sql,
       workgroup,
       database: platform.database,

@@ -4,6 +4,7 @@
  */
 import {
   GetQueryExecutionCommand,
+  GetWorkGroupCommand,
   GetQueryResultsCommand,
   StartQueryExecutionCommand,
   StopQueryExecutionCommand,
@@ -68,6 +69,23 @@ function value(text: string | undefined, column: ColumnInfo | undefined): unknow
 /** Dollars a query costs: scanned bytes (at least the 10 MB minimum) at $5 per TB. */
 export function athenaCost(scannedBytes: number): number {
   return (Math.max(scannedBytes, ATHENA_MIN_BILLED_BYTES) / 1024 ** 4) * ATHENA_USD_PER_TB;
+}
+
+/**
+ * The first of `candidates` (workgroup names) the caller may use, asking
+ * Athena for each in turn: a workgroup the caller's policies do not grant
+ * answers AccessDeniedException. Undefined when none is granted.
+ */
+export async function firstUsableWorkgroup(athena: AthenaClient, candidates: readonly string[]): Promise<string | undefined> {
+  for (const name of candidates) {
+    try {
+      await athena.send(new GetWorkGroupCommand({ WorkGroup: name }));
+      return name;
+    } catch (error) {
+      if (!(error instanceof Error && error.name === 'AccessDeniedException')) throw error;
+    }
+  }
+  return undefined;
 }
 
 /** Runs a query to the end and returns every row. */

@@ -10,11 +10,9 @@ import { zonePrefix } from '../../functions/core/keys.ts';
 import { placesPrefix } from '../../functions/core/places.ts';
 import { acknowledgeObjectPrefixes } from '../governance/nag.ts';
 import { tagComponent } from '../governance/tags.ts';
-import { readPolicyName } from '../names.ts';
+import { readPolicyName, WORKGROUP_ROLES, workgroupName, workgroupResultsPrefix, type WorkgroupRole } from '../names.ts';
 
-/** Who runs queries: analysts in SQL, BI tools through ODBC/JDBC. */
-export const WORKGROUP_ROLES = ['analysts', 'bi'] as const;
-export type WorkgroupRole = (typeof WORKGROUP_ROLES)[number];
+export { WORKGROUP_ROLES, type WorkgroupRole } from '../names.ts';
 
 /**
  * Access tiers by classification: each grants its own classification and
@@ -55,44 +53,55 @@ export const BROWSE_ACTIONS = {
   dataCatalog: ['athena:GetDataCatalog', 'athena:ListDatabases', 'athena:GetDatabase', 'athena:ListTableMetadata', 'athena:GetTableMetadata'],
 } as const;
 
+/** The tiers that read less than `tier`: whose results a reader of `tier`'s data must never write to. */
+export function lowerTiers(tier: Classification): readonly Classification[] {
+  return ACCESS_TIERS[tier].filter((t) => t !== tier);
+}
+
 /**
- * Athena workgroups (configuration enforced, results encrypted, a per-query
- * scan cutoff, metrics on) and one managed policy per classification tier
- * that grants querying, and reading the curated data and tables, of exactly
- * the datasets the tier may see, and browsing the catalog as BI drivers do.
- * Raw tables are in no tier.
+ * Athena workgroups, one per purpose and classification tier (configuration
+ * enforced, results encrypted under the workgroup's own prefix, a per-query
+ * scan cutoff, metrics on), and one managed policy per classification tier
+ * that grants querying in that tier's workgroups only, reading their results
+ * only, reading the curated data and tables of exactly the datasets the tier
+ * may see, and browsing the catalog as BI drivers do. Raw tables are in no tier.
  */
 export class QueryAccess extends Construct {
-  readonly workgroups: Readonly<Record<WorkgroupRole, athena.CfnWorkGroup>>;
+  readonly workgroups: Readonly<Record<WorkgroupRole, Readonly<Record<Classification, athena.CfnWorkGroup>>>>;
   readonly policies: Readonly<Record<Classification, iam.ManagedPolicy>>;
 
   constructor(scope: Construct, id: string, props: QueryAccessProps) {
     super(scope, id);
     tagComponent(this, 'query');
     const stack = Stack.of(this);
-    const workgroup = (role: WorkgroupRole) =>
-      new athena.CfnWorkGroup(this, `Workgroup-${role}`, {
-        name: `datastroom-${props.envName}-${role}`,
-        description: `Datastroom ${props.envName}: ${role === 'bi' ? 'BI tools (Power BI, Tableau, Qlik)' : 'analysts'}`,
+    const workgroup = (role: WorkgroupRole, tier: Classification) =>
+      new athena.CfnWorkGroup(this, `Workgroup-${role}-${tier}`, {
+        name: workgroupName(props.envName, role, tier),
+        description: `Datastroom ${props.envName}: ${role === 'bi' ? 'BI tools (Power BI, Tableau, Qlik)' : 'analysts'} reading ${ACCESS_TIERS[tier].join(', ')} data`,
         state: 'ENABLED',
         // The workgroups go with the stack: Athena refuses to delete one that has run a query unless
         // asked to delete its query history too. The history is not lake data; results stay in their bucket.
         recursiveDeleteOption: true,
         workGroupConfiguration: {
+          // Enforced: a query cannot send its results anywhere but the tier's own prefix.
           enforceWorkGroupConfiguration: true,
           publishCloudWatchMetricsEnabled: true,
           bytesScannedCutoffPerQuery: props.bytesScannedCutoffPerQuery,
           engineVersion: { selectedEngineVersion: 'Athena engine version 3' },
           resultConfiguration: {
-            outputLocation: props.resultsBucket.s3UrlForObject(`${role}/`),
+            outputLocation: props.resultsBucket.s3UrlForObject(workgroupResultsPrefix(role, tier)),
             encryptionConfiguration: { encryptionOption: 'SSE_KMS', kmsKey: props.key.keyArn },
           },
         },
       });
-    this.workgroups = { analysts: workgroup('analysts'), bi: workgroup('bi') };
-    const workgroupArns = WORKGROUP_ROLES.map((r) =>
-      stack.formatArn({ service: 'athena', resource: 'workgroup', resourceName: this.workgroups[r].name }),
-    );
+    const workgroups = {} as Record<WorkgroupRole, Record<Classification, athena.CfnWorkGroup>>;
+    for (const role of WORKGROUP_ROLES) {
+      workgroups[role] = {} as Record<Classification, athena.CfnWorkGroup>;
+      for (const tier of CLASSIFICATIONS) workgroups[role][tier] = workgroup(role, tier);
+    }
+    this.workgroups = workgroups;
+    const workgroupArns = (tier: Classification) =>
+      WORKGROUP_ROLES.map((r) => stack.formatArn({ service: 'athena', resource: 'workgroup', resourceName: workgroupName(props.envName, r, tier) }));
 
     const policies = {} as Record<Classification, iam.ManagedPolicy>;
     for (const tier of CLASSIFICATIONS) {
@@ -100,6 +109,7 @@ export class QueryAccess extends Construct {
       const tables = [...datasets.flatMap((d) => props.readableTables(d)), ...(props.placesTable === undefined ? [] : [props.placesTable])];
       // The curated data, the quarantine records and the sensors' places (same bucket): all the dataset's, at its classification.
       const prefixes = datasets.flatMap((d) => [zonePrefix('curated', d.id), zonePrefix('quarantine', d.id), placesPrefix(d.id)]);
+      const resultPrefixes = WORKGROUP_ROLES.map((r) => workgroupResultsPrefix(r, tier));
       const statements = [
         new iam.PolicyStatement({
           sid: 'QueryInWorkgroups',
@@ -112,8 +122,20 @@ export class QueryAccess extends Construct {
             'athena:ListQueryExecutions',
             'athena:GetWorkGroup',
           ],
-          resources: workgroupArns,
+          resources: workgroupArns(tier),
         }),
+        // A principal holding a lower tier's policy as well could otherwise run a query over this tier's
+        // data in the lower tier's workgroup, and its results would land where that lower tier reads them.
+        ...(lowerTiers(tier).length === 0
+          ? []
+          : [
+              new iam.PolicyStatement({
+                sid: 'NoQueriesInLowerTiers',
+                effect: iam.Effect.DENY,
+                actions: ['athena:StartQueryExecution'],
+                resources: lowerTiers(tier).flatMap(workgroupArns),
+              }),
+            ]),
         new iam.PolicyStatement({ sid: 'BrowseCatalogs', actions: [...BROWSE_ACTIONS.anyResource], resources: ['*'] }),
         new iam.PolicyStatement({
           sid: 'BrowseDataCatalog',
@@ -142,11 +164,19 @@ export class QueryAccess extends Construct {
         }),
         // GetBucketLocation carries no s3:prefix: under the condition above it would always be denied.
         new iam.PolicyStatement({ sid: 'LocateCuratedData', actions: ['s3:GetBucketLocation'], resources: [props.curatedBucket.bucketArn] }),
+        // Athena reads and writes results with the caller's credentials: the tier's own workgroups' prefixes only.
         new iam.PolicyStatement({
           sid: 'QueryResults',
-          actions: ['s3:GetObject', 's3:PutObject', 's3:AbortMultipartUpload', 's3:ListBucket', 's3:GetBucketLocation'],
-          resources: [props.resultsBucket.bucketArn, ...WORKGROUP_ROLES.map((r) => props.resultsBucket.arnForObjects(`${r}/*`))],
+          actions: ['s3:GetObject', 's3:PutObject', 's3:AbortMultipartUpload'],
+          resources: resultPrefixes.map((p) => props.resultsBucket.arnForObjects(`${p}*`)),
         }),
+        new iam.PolicyStatement({
+          sid: 'ListQueryResults',
+          actions: ['s3:ListBucket'],
+          resources: [props.resultsBucket.bucketArn],
+          conditions: { StringLike: { 's3:prefix': resultPrefixes.flatMap((p) => [p, `${p}*`]) } },
+        }),
+        new iam.PolicyStatement({ sid: 'LocateQueryResults', actions: ['s3:GetBucketLocation'], resources: [props.resultsBucket.bucketArn] }),
         new iam.PolicyStatement({
           sid: 'UseLakeKey',
           actions: ['kms:Decrypt', 'kms:GenerateDataKey'],
@@ -166,8 +196,8 @@ export class QueryAccess extends Construct {
       acknowledgeObjectPrefixes(
         policies[tier],
         props.resultsBucket,
-        WORKGROUP_ROLES.map((r) => `${r}/`),
-        'Athena writes each query\'s results under its workgroup\'s prefix; readers fetch them there.',
+        resultPrefixes,
+        `Athena writes each query's results under its workgroup's prefix; readers of ${tier} data fetch those of their own workgroups only.`,
       );
     }
     this.policies = policies;

@@ -9,11 +9,11 @@ import { Integrations } from '../constructs/integrations.ts';
 import { LakeStorage } from '../constructs/lake-storage.ts';
 import { Observability } from '../constructs/observability.ts';
 import { Publishing } from '../constructs/publishing.ts';
-import { QueryAccess, WORKGROUP_ROLES } from '../constructs/query-access.ts';
+import { QueryAccess } from '../constructs/query-access.ts';
 import { Transform } from '../constructs/transform.ts';
 import { GovernanceCheck } from '../governance/check.ts';
 import { TAG_KEYS } from '../governance/tags.ts';
-import { STACK_OUTPUTS } from '../names.ts';
+import { readPolicyName, STACK_OUTPUTS, WORKGROUP_ROLES, workgroupOutputKey } from '../names.ts';
 import { CLASSIFICATIONS } from '../../datasets/index.ts';
 
 /** Props of {@link DatastroomStack}. */
@@ -145,8 +145,11 @@ export class DatastroomStack extends Stack {
     output(STACK_OUTPUTS.curatedBucket, curatedBucket.bucketName, 'Curated and quarantine zone bucket');
     output(STACK_OUTPUTS.resultsBucket, resultsBucket.bucketName, 'Athena query results bucket');
     output(STACK_OUTPUTS.database, this.catalog.databaseName, 'Glue database of the curated tables and views');
-    const workgroupOutputs = { analysts: STACK_OUTPUTS.analystsWorkgroup, bi: STACK_OUTPUTS.biWorkgroup } as const;
-    for (const role of WORKGROUP_ROLES) output(workgroupOutputs[role], this.query.workgroups[role].name, `Athena workgroup for ${role}`);
+    for (const role of WORKGROUP_ROLES) {
+      for (const tier of CLASSIFICATIONS) {
+        output(workgroupOutputKey(role, tier), this.query.workgroups[role][tier].name, `Athena workgroup for ${role} holding the ${readPolicyName(config.envName, tier)} policy`);
+      }
+    }
     for (const tier of CLASSIFICATIONS) {
       output(`ReadPolicy${tier[0]?.toUpperCase()}${tier.slice(1)}`, this.query.policies[tier].managedPolicyArn, `Managed policy: query ${tier} data`);
     }

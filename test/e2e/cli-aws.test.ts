@@ -17,12 +17,12 @@ import {
   IoTClient,
   ListThingsCommand,
 } from '@aws-sdk/client-iot';
-import { AthenaClient, GetQueryExecutionCommand, GetQueryResultsCommand, StartQueryExecutionCommand } from '@aws-sdk/client-athena';
+import { AthenaClient, GetQueryExecutionCommand, GetQueryResultsCommand, GetWorkGroupCommand, StartQueryExecutionCommand } from '@aws-sdk/client-athena';
 import { sensorsCommand } from '../../cli/commands/sensors.ts';
 import { queryCommand } from '../../cli/commands/query.ts';
 import { schemaCommand } from '../../cli/commands/schema.ts';
-import { SCHEMA_DIR } from '../../datasets/index.ts';
-import { STACK_OUTPUTS } from '../../infra/names.ts';
+import { CLASSIFICATIONS, SCHEMA_DIR } from '../../datasets/index.ts';
+import { STACK_OUTPUTS, WORKGROUP_ROLES, workgroupName, workgroupOutputKey } from '../../infra/names.ts';
 import { tempDir } from '../helpers/fixtures.ts';
 
 const iot = mockClient(IoTClient);
@@ -58,8 +58,7 @@ async function outputsFile(): Promise<string> {
         [STACK_OUTPUTS.curatedBucket]: 'datastroom-prod-curated-111122223333-eu-west-1',
         [STACK_OUTPUTS.resultsBucket]: 'datastroom-prod-results-111122223333-eu-west-1',
         [STACK_OUTPUTS.database]: 'datastroom_prod',
-        [STACK_OUTPUTS.analystsWorkgroup]: 'datastroom-prod-analysts',
-        [STACK_OUTPUTS.biWorkgroup]: 'datastroom-prod-bi',
+        ...Object.fromEntries(WORKGROUP_ROLES.flatMap((role) => CLASSIFICATIONS.map((tier) => [workgroupOutputKey(role, tier), workgroupName('prod', role, tier)]))),
       },
       CDKToolkit: {},
     }),
@@ -128,7 +127,15 @@ describe('datastroom sensors register (AWS)', () => {
 });
 
 describe('datastroom query --engine athena', () => {
-  it('runs in the analysts workgroup on the stack’s database, prints rows, then the scan and its cost', async () => {
+  /** Athena as IAM answers a caller whose read policy grants the workgroups of `tier` only. */
+  const grantedTier = (tier: string) =>
+    athena.on(GetWorkGroupCommand).callsFake((input: { WorkGroup?: string }) => {
+      if (input.WorkGroup?.endsWith(`-${tier}`)) return { WorkGroup: { Name: input.WorkGroup } };
+      throw Object.assign(new Error(`not authorized to perform: athena:GetWorkGroup on ${input.WorkGroup}`), { name: 'AccessDeniedException' });
+    });
+
+  it('runs in the analysts workgroup of the caller’s tier on the stack’s database, prints rows, then the scan and its cost', async () => {
+    grantedTier('shared');
     athena.on(StartQueryExecutionCommand).resolves({ QueryExecutionId: 'q-9' });
     athena.on(GetQueryExecutionCommand).resolves({ QueryExecution: { Status: { State: 'SUCCEEDED' }, Statistics: { DataScannedInBytes: 3 * 1024 * 1024 } } });
     athena.on(GetQueryResultsCommand).resolves({
@@ -139,18 +146,56 @@ describe('datastroom query --engine athena', () => {
     });
     const code = await queryCommand(['select count(*) as n from air_quality', '--engine', 'athena', '--format', 'csv', '--outputs', await outputsFile()], () => new AthenaClient({ region: 'eu-west-1' }));
     expect(code).toBe(0);
-    expect(athena.commandCalls(StartQueryExecutionCommand)[0]!.args[0].input).toMatchObject({ WorkGroup: 'datastroom-prod-analysts', QueryExecutionContext: { Database: 'datastroom_prod' } });
+    // The most closed tier first: closed is refused, shared is the caller's.
+    expect(athena.commandCalls(GetWorkGroupCommand).map((c) => c.args[0].input.WorkGroup)).toEqual(['datastroom-prod-analysts-closed', 'datastroom-prod-analysts-shared']);
+    expect(athena.commandCalls(StartQueryExecutionCommand)[0]!.args[0].input).toMatchObject({ WorkGroup: 'datastroom-prod-analysts-shared', QueryExecutionContext: { Database: 'datastroom_prod' } });
     expect(out.join('')).toBe('n\n42\n');
-    expect(err.join('')).toMatch(/scanned 3\.0 MB, cost \$0\.000048 at \$5 per TB \(10 MB minimum\); query q-9 in workgroup datastroom-prod-analysts/);
+    expect(err.join('')).toMatch(/scanned 3\.0 MB, cost \$0\.000048 at \$5 per TB \(10 MB minimum\); query q-9 in workgroup datastroom-prod-analysts-shared/);
   });
 
-  it('uses the BI workgroup when asked', async () => {
+  it('uses the BI workgroup of the tier asked for, without asking Athena which it may use', async () => {
     athena.on(StartQueryExecutionCommand).resolves({ QueryExecutionId: 'q-10' });
     athena.on(GetQueryExecutionCommand).resolves({ QueryExecution: { Status: { State: 'FAILED', StateChangeReason: 'Query exhausted resources' } } });
     await expect(
-      queryCommand(['select 1', '--engine', 'athena', '--workgroup', 'bi', '--outputs', await outputsFile()], () => new AthenaClient({ region: 'eu-west-1' })),
+      queryCommand(['select 1', '--engine', 'athena', '--workgroup', 'bi', '--tier', 'open', '--outputs', await outputsFile()], () => new AthenaClient({ region: 'eu-west-1' })),
     ).rejects.toThrow(/Athena query q-10 failed: Query exhausted resources/);
-    expect(athena.commandCalls(StartQueryExecutionCommand)[0]!.args[0].input.WorkGroup).toBe('datastroom-prod-bi');
+    expect(athena.commandCalls(GetWorkGroupCommand)).toHaveLength(0);
+    expect(athena.commandCalls(StartQueryExecutionCommand)[0]!.args[0].input.WorkGroup).toBe('datastroom-prod-bi-open');
+  });
+
+  it('takes a workgroup by its purpose and tier', async () => {
+    athena.on(StartQueryExecutionCommand).resolves({ QueryExecutionId: 'q-11' });
+    athena.on(GetQueryExecutionCommand).resolves({ QueryExecution: { Status: { State: 'FAILED', StateChangeReason: 'stop here' } } });
+    await expect(queryCommand(['select 1', '--engine', 'athena', '--workgroup', 'bi-closed', '--outputs', await outputsFile()], () => new AthenaClient({ region: 'eu-west-1' }))).rejects.toThrow(/stop here/);
+    expect(athena.commandCalls(StartQueryExecutionCommand)[0]!.args[0].input.WorkGroup).toBe('datastroom-prod-bi-closed');
+  });
+
+  it('refuses, naming the read policies, when the caller may use no workgroup of the purpose, and starts nothing', async () => {
+    grantedTier('nobody');
+    await expect(queryCommand(['select 1', '--engine', 'athena', '--outputs', await outputsFile()], () => new AthenaClient({ region: 'eu-west-1' }))).rejects.toThrow(
+      'you may use none of the analysts workgroups (datastroom-prod-analysts-closed, datastroom-prod-analysts-shared, datastroom-prod-analysts-open): query with a role holding one of the datastroom-prod-read-open, datastroom-prod-read-shared, datastroom-prod-read-closed policies',
+    );
+    expect(athena.commandCalls(GetWorkGroupCommand)).toHaveLength(3);
+    expect(athena.commandCalls(StartQueryExecutionCommand)).toHaveLength(0);
+  });
+
+  it('refuses --tier beside a workgroup that names its tier already', async () => {
+    await expect(
+      queryCommand(['select 1', '--engine', 'athena', '--workgroup', 'analysts-open', '--tier', 'closed', '--outputs', await outputsFile()], () => new AthenaClient({ region: 'eu-west-1' })),
+    ).rejects.toThrow('--tier goes with a purpose (--workgroup analysts or bi), not with --workgroup analysts-open, which names its tier already');
+    expect(athena.commandCalls(StartQueryExecutionCommand)).toHaveLength(0);
+  });
+
+  it('refuses an unknown tier', async () => {
+    await expect(queryCommand(['select 1', '--engine', 'athena', '--tier', 'secret', '--outputs', await outputsFile()], () => new AthenaClient({ region: 'eu-west-1' }))).rejects.toThrow(
+      '--tier must be one of open, shared, closed, got "secret"',
+    );
+  });
+
+  it('passes on an error other than a refusal while looking for a usable workgroup', async () => {
+    athena.on(GetWorkGroupCommand).rejects(Object.assign(new Error('Rate exceeded'), { name: 'TooManyRequestsException' }));
+    await expect(queryCommand(['select 1', '--engine', 'athena', '--outputs', await outputsFile()], () => new AthenaClient({ region: 'eu-west-1' }))).rejects.toThrow('Rate exceeded');
+    expect(athena.commandCalls(StartQueryExecutionCommand)).toHaveLength(0);
   });
 });
 

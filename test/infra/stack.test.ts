@@ -1,12 +1,13 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 import { Match, type Template } from 'aws-cdk-lib/assertions';
-import { registry } from '../../datasets/index.ts';
+import { CLASSIFICATIONS, registry } from '../../datasets/index.ts';
 import { curatedColumns } from '../../functions/core/columns.ts';
 import { datasetTopicFilter } from '../../functions/core/envelope.ts';
 import { GLUE_TYPES } from '../../glue/columns.ts';
 import { hourlyView } from '../../glue/views.ts';
 import { viewsOf } from '../../glue/tables.ts';
 import { DATASET_TAG_KEYS, PLATFORM_TAG_KEYS, TAG_KEYS } from '../../infra/governance/tags.ts';
+import { WORKGROUP_ROLES, workgroupName } from '../../infra/names.ts';
 import { TRANSFORM_DEFAULTS } from '../../functions/core/reading.ts';
 import { platform } from '../helpers/stack.ts';
 
@@ -193,15 +194,16 @@ describe('the lake buckets', () => {
 describe('query access', () => {
   it.each([false, true])('has workgroups cdk destroy can delete after queries ran (destroyData %s): their query history goes with them', (destroyData) => {
     const workgroups = Object.values(platform({ config: { destroyData } }).template.findResources('AWS::Athena::WorkGroup'));
-    expect(workgroups).toHaveLength(2);
+    // One per purpose and classification tier.
+    expect(workgroups).toHaveLength(WORKGROUP_ROLES.length * CLASSIFICATIONS.length);
     // Athena's DeleteWorkGroup refuses a workgroup with query executions unless RecursiveDeleteOption is true.
     for (const wg of workgroups) expect([wg.DeletionPolicy ?? 'Delete', wg.Properties.RecursiveDeleteOption]).toEqual(['Delete', true]);
   });
 
   it('has workgroups that enforce their configuration, encrypt results and cut off large scans', () => {
-    for (const role of ['analysts', 'bi']) {
+    for (const [role, tier] of WORKGROUP_ROLES.flatMap((r) => CLASSIFICATIONS.map((t) => [r, t] as const))) {
       template.hasResourceProperties('AWS::Athena::WorkGroup', {
-        Name: `datastroom-test-${role}`,
+        Name: workgroupName('test', role, tier),
         WorkGroupConfiguration: Match.objectLike({
           EnforceWorkGroupConfiguration: true,
           PublishCloudWatchMetricsEnabled: true,

@@ -46,7 +46,7 @@ import { pseudonym } from '../../functions/core/pseudonymise.ts';
 import { placeKey } from '../../functions/core/places.ts';
 import { TRANSFORM_ENV } from '../../functions/transform/config.ts';
 import { RAW_NONCURRENT_DAYS, rawExpirationDays } from '../../infra/constructs/lake-storage.ts';
-import { STACK_OUTPUTS } from '../../infra/names.ts';
+import { STACK_OUTPUTS, workgroupOutputKey } from '../../infra/names.ts';
 import { tempDir } from '../helpers/fixtures.ts';
 import { startMoto, type MotoServer } from '../helpers/moto.ts';
 import { deployRehearsal, rehearsalClients, type Rehearsal, type RehearsalClients } from './moto/deploy.ts';
@@ -480,12 +480,13 @@ describe('datastroom query --engine athena against Athena (moto)', () => {
     expect(queued.status).toBe(201);
   });
 
-  it('runs in the analysts workgroup on the stack’s database with the value as an execution parameter, prints the rows, then the scan', async () => {
+  it('runs in the most closed analysts workgroup the caller may use on the stack’s database with the value as an execution parameter, prints the rows, then the scan', async () => {
     // A date typed as on the local engine: the command writes Athena's literal for it.
     const { code, stdout, stderr } = await datastroom('query', sql, '--param', '2026-11-29', '--engine', 'athena', '--format', 'csv');
     expect(code, stderr).toBe(0);
     expect(stdout).toBe('sensor_id,n,pm25\naq-1,2,12.5\naq-2,1,8\n');
-    const workgroup = rehearsal.outputs[STACK_OUTPUTS.analystsWorkgroup];
+    // moto enforces no IAM: every workgroup is usable, so the closed tier's is the first found.
+    const workgroup = rehearsal.outputs[workgroupOutputKey('analysts', 'closed')];
     // moto reports no bytes scanned: Athena's 10 MB minimum is what is billed.
     const id = new RegExp(`scanned 0 B, cost \\$0\\.000048 at \\$5 per TB \\(10 MB minimum\\); query ([0-9a-f-]{36}) in workgroup ${workgroup}\\n$`).exec(stderr)?.[1];
     expect(id, stderr).toBeDefined();
@@ -499,11 +500,11 @@ describe('datastroom query --engine athena against Athena (moto)', () => {
     });
   });
 
-  it('uses the BI workgroup the stack created when asked', async () => {
-    const { code, stdout, stderr } = await datastroom('query', 'SELECT 1', '--engine', 'athena', '--workgroup', 'bi', '--format', 'json');
+  it('uses the BI workgroup of the tier asked for, as the stack created it', async () => {
+    const { code, stdout, stderr } = await datastroom('query', 'SELECT 1', '--engine', 'athena', '--workgroup', 'bi', '--tier', 'shared', '--format', 'json');
     expect(code, stderr).toBe(0);
     // Nothing more was queued: moto answers with no rows.
     expect(JSON.parse(stdout)).toEqual([]);
-    expect(stderr).toMatch(new RegExp(`in workgroup ${rehearsal.outputs[STACK_OUTPUTS.biWorkgroup]}\\n$`));
+    expect(stderr).toMatch(new RegExp(`in workgroup ${rehearsal.outputs[workgroupOutputKey('bi', 'shared')]}\\n$`));
   });
 });
