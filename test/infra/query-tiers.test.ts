@@ -66,6 +66,7 @@ const workgroupArn = (role: WorkgroupRole, tier: Classification) => `arn:aws:ath
 const resultObject = (role: WorkgroupRole, tier: Classification) => `arn:aws:s3:::${resultsBucket}/${workgroupResultsPrefix(role, tier)}0f1e2d3c.csv`;
 
 const pairs = CLASSIFICATIONS.flatMap((reader) => CLASSIFICATIONS.map((owner) => [reader, owner] as const));
+// Listed here, not taken from the construct: what a reader could use to see another tier's queries, whatever the construct grants.
 const ATHENA_ACTIONS = [
   'athena:StartQueryExecution',
   'athena:StopQueryExecution',
