@@ -1,10 +1,8 @@
-import { join, resolve } from 'node:path';
 import { Duration, RemovalPolicy, Size, Validations } from 'aws-cdk-lib';
 import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import * as events from 'aws-cdk-lib/aws-events';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import type * as kms from 'aws-cdk-lib/aws-kms';
-import * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as nodejs from 'aws-cdk-lib/aws-lambda-nodejs';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import type * as s3 from 'aws-cdk-lib/aws-s3';
@@ -20,9 +18,8 @@ import { tagComponent } from '../governance/tags.ts';
 import { alarmNamePrefix, logGroupPrefix } from '../names.ts';
 import { COMPACTION_FUNCTION } from '../sizing.ts';
 import { scheduleRuns } from './scheduled-run.ts';
-import { duckdbBundling, LAMBDA_ARCHITECTURE, LAMBDA_RUNTIME } from './transform.ts';
+import { duckdbBundling, platformFunctionProps } from './transform.ts';
 
-const PROJECT_ROOT = resolve(import.meta.dirname, '../..');
 
 /** Props of {@link Compaction}. */
 export interface CompactionProps {
@@ -94,12 +91,7 @@ export class Compaction extends Construct {
     role.addToPolicy(new iam.PolicyStatement({ actions: ['kms:Decrypt', 'kms:GenerateDataKey'], resources: [props.key.keyArn] }));
 
     this.function = new nodejs.NodejsFunction(this, 'Function', {
-      entry: join(PROJECT_ROOT, 'functions/compaction/handler.ts'),
-      handler: 'handler',
-      projectRoot: PROJECT_ROOT,
-      depsLockFilePath: join(PROJECT_ROOT, 'package-lock.json'),
-      runtime: LAMBDA_RUNTIME,
-      architecture: LAMBDA_ARCHITECTURE,
+      ...platformFunctionProps('functions/compaction/handler.ts', duckdbBundling()),
       memorySize,
       timeout,
       ephemeralStorageSize: Size.gibibytes(COMPACTION_FUNCTION.ephemeralGiB),
@@ -107,7 +99,6 @@ export class Compaction extends Construct {
       reservedConcurrentExecutions: 1,
       role,
       logGroup,
-      tracing: lambda.Tracing.ACTIVE,
       description: 'Datastroom compaction: settled curated partitions into few large Parquet files',
       environment: {
         [COMPACTION_ENV.curatedBucket]: props.curatedBucket.bucketName,
@@ -118,7 +109,6 @@ export class Compaction extends Construct {
         [COMPACTION_ENV.maxLatenessDays]: String(props.maxLatenessDays ?? TRANSFORM_DEFAULTS.maxLatenessDays),
         [COMPACTION_ENV.metricsNamespace]: props.metricsNamespace,
       },
-      bundling: duckdbBundling(),
     });
     Validations.of(role).acknowledge({
       id: 'AwsSolutions-IAM5[Resource::*]',

@@ -1,4 +1,3 @@
-import { join, resolve } from 'node:path';
 import { ArnFormat, Duration, RemovalPolicy, Stack, Validations } from 'aws-cdk-lib';
 import * as apigw from 'aws-cdk-lib/aws-apigatewayv2';
 import { HttpLambdaIntegration } from 'aws-cdk-lib/aws-apigatewayv2-integrations';
@@ -6,7 +5,6 @@ import * as events from 'aws-cdk-lib/aws-events';
 import * as targets from 'aws-cdk-lib/aws-events-targets';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import type * as kms from 'aws-cdk-lib/aws-kms';
-import * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as nodejs from 'aws-cdk-lib/aws-lambda-nodejs';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import type * as s3 from 'aws-cdk-lib/aws-s3';
@@ -20,9 +18,8 @@ import { tagComponent } from '../governance/tags.ts';
 import { logGroupPrefix } from '../names.ts';
 import { LOG_RETENTION_DAYS, PUSH_ENDPOINT } from '../sizing.ts';
 import type { DatasetIngestion } from './ingestion.ts';
-import { LAMBDA_ARCHITECTURE, LAMBDA_RUNTIME } from './transform.ts';
+import { platformFunctionProps } from './transform.ts';
 
-const PROJECT_ROOT = resolve(import.meta.dirname, '../..');
 
 /** Props of {@link Integrations}. */
 export interface IntegrationsProps {
@@ -40,17 +37,9 @@ export interface IntegrationsProps {
   readonly burstLimit?: number;
 }
 
-/** How a function of this construct is bundled: no native module, so esbuild alone. */
-function bundled(entry: string): Pick<nodejs.NodejsFunctionProps, 'entry' | 'handler' | 'projectRoot' | 'depsLockFilePath' | 'runtime' | 'architecture' | 'bundling'> {
-  return {
-    entry: join(PROJECT_ROOT, entry),
-    handler: 'handler',
-    projectRoot: PROJECT_ROOT,
-    depsLockFilePath: join(PROJECT_ROOT, 'package-lock.json'),
-    runtime: LAMBDA_RUNTIME,
-    architecture: LAMBDA_ARCHITECTURE,
-    bundling: { format: nodejs.OutputFormat.CJS, target: 'node22', minify: true, sourceMap: false, forceDockerBundling: false },
-  };
+/** A function of this construct: no native module, so bundled by esbuild alone. */
+function bundled(entry: string): ReturnType<typeof platformFunctionProps> {
+  return platformFunctionProps(entry, { format: nodejs.OutputFormat.CJS, target: 'node22', minify: true, sourceMap: false, forceDockerBundling: false });
 }
 
 /**
@@ -111,7 +100,6 @@ export class Integrations extends Construct {
       reservedConcurrentExecutions: PUSH_ENDPOINT.concurrency,
       role: pushRole,
       logGroup: pushLogs,
-      tracing: lambda.Tracing.ACTIVE,
       description: 'Datastroom HTTP push: authenticated payloads of integrations into the raw zone',
       environment: { [PUSH_ENV.envName]: props.envName },
     });
@@ -216,7 +204,6 @@ export class Integrations extends Construct {
       reservedConcurrentExecutions: Math.min(sources.length, 5),
       role: pullRole,
       logGroup: pullLogs,
-      tracing: lambda.Tracing.ACTIVE,
       description: 'Datastroom pull: polls the pull sources into the raw zone',
       environment: { [PULL_ENV.envName]: props.envName, [PULL_ENV.stateBucket]: props.rawBucket.bucketName },
     });

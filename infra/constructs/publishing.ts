@@ -1,4 +1,3 @@
-import { join, resolve } from 'node:path';
 import { Duration, RemovalPolicy, Size, Validations } from 'aws-cdk-lib';
 import type * as acm from 'aws-cdk-lib/aws-certificatemanager';
 import * as cloudfront from 'aws-cdk-lib/aws-cloudfront';
@@ -7,7 +6,6 @@ import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import * as events from 'aws-cdk-lib/aws-events';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import type * as kms from 'aws-cdk-lib/aws-kms';
-import * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as nodejs from 'aws-cdk-lib/aws-lambda-nodejs';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import * as s3 from 'aws-cdk-lib/aws-s3';
@@ -23,9 +21,8 @@ import { tagComponent } from '../governance/tags.ts';
 import { alarmNamePrefix, logGroupPrefix } from '../names.ts';
 import { duckdbMemoryMb, LOG_RETENTION_DAYS, PUBLISHING_FUNCTION } from '../sizing.ts';
 import { scheduleRuns } from './scheduled-run.ts';
-import { duckdbBundling, LAMBDA_ARCHITECTURE, LAMBDA_RUNTIME } from './transform.ts';
+import { duckdbBundling, platformFunctionProps } from './transform.ts';
 
-const PROJECT_ROOT = resolve(import.meta.dirname, '../..');
 
 /** The datasets anyone may read: the portal publishes these and no other. */
 export function openDatasets(datasets: readonly Dataset[]): readonly Dataset[] {
@@ -187,12 +184,7 @@ export class Publishing extends Construct {
     );
 
     this.function = new nodejs.NodejsFunction(this, 'Function', {
-      entry: join(PROJECT_ROOT, 'functions/publish/handler.ts'),
-      handler: 'handler',
-      projectRoot: PROJECT_ROOT,
-      depsLockFilePath: join(PROJECT_ROOT, 'package-lock.json'),
-      runtime: LAMBDA_RUNTIME,
-      architecture: LAMBDA_ARCHITECTURE,
+      ...platformFunctionProps('functions/publish/handler.ts', duckdbBundling((inputDir, outputDir) => [`node "${inputDir}/bin/build.mjs" --web "${outputDir}/web"`])),
       memorySize,
       timeout: Duration.seconds(PUBLISHING_FUNCTION.timeoutSeconds),
       ephemeralStorageSize: Size.gibibytes(PUBLISHING_FUNCTION.ephemeralGiB),
@@ -200,7 +192,6 @@ export class Publishing extends Construct {
       reservedConcurrentExecutions: 1,
       role: this.role,
       logGroup,
-      tracing: lambda.Tracing.ACTIVE,
       description: 'Datastroom publishing: the open-data portal of the open datasets, every hour',
       environment: {
         [PUBLISHING_ENV.curatedBucket]: props.curatedBucket.bucketName,
@@ -211,7 +202,6 @@ export class Publishing extends Construct {
         [PUBLISHING_ENV.duckdbMemoryMb]: String(duckdbMemoryMb(memorySize)),
       },
       // The dashboard's page, which the function copies into the portal with the open datasets' data.
-      bundling: duckdbBundling((inputDir, outputDir) => [`node "${inputDir}/bin/build.mjs" --web "${outputDir}/web"`]),
     });
     Validations.of(this.function).acknowledge({
       id: 'Serverless-LambdaDLQ',

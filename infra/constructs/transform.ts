@@ -35,6 +35,26 @@ export const NATIVE_PACKAGES = ['@duckdb/node-api', '@duckdb/node-bindings', '@d
  * the native DuckDB packages for the function's architecture copied from this
  * install (no network); `after` adds commands run in the bundle's folder.
  */
+/** The project's root: functions are bundled from it, with its lock file. */
+const PROJECT_ROOT = resolve(import.meta.dirname, '../..');
+
+/** What every function of the platform shares: its handler bundled from the project, the runtime and architecture, active tracing. */
+export function platformFunctionProps(
+  entry: string,
+  bundling: nodejs.BundlingOptions,
+): Pick<nodejs.NodejsFunctionProps, 'entry' | 'handler' | 'projectRoot' | 'depsLockFilePath' | 'runtime' | 'architecture' | 'bundling' | 'tracing'> {
+  return {
+    entry: join(PROJECT_ROOT, entry),
+    handler: 'handler',
+    projectRoot: PROJECT_ROOT,
+    depsLockFilePath: join(PROJECT_ROOT, 'package-lock.json'),
+    runtime: LAMBDA_RUNTIME,
+    architecture: LAMBDA_ARCHITECTURE,
+    tracing: lambda.Tracing.ACTIVE,
+    bundling,
+  };
+}
+
 export function duckdbBundling(after: (inputDir: string, outputDir: string) => string[] = () => []): nodejs.BundlingOptions {
   return {
     format: nodejs.OutputFormat.CJS,
@@ -57,7 +77,6 @@ export function duckdbBundling(after: (inputDir: string, outputDir: string) => s
   };
 }
 
-const PROJECT_ROOT = resolve(import.meta.dirname, '../..');
 
 /** Props of {@link Transform}. */
 export interface TransformProps {
@@ -168,18 +187,12 @@ export class Transform extends Construct {
     role.addToPolicy(new iam.PolicyStatement({ actions: ['secretsmanager:GetSecretValue'], resources: [this.secret.secretArn] }));
 
     this.function = new nodejs.NodejsFunction(this, 'Function', {
-      entry: join(PROJECT_ROOT, 'functions/transform/handler.ts'),
-      handler: 'handler',
-      projectRoot: PROJECT_ROOT,
-      depsLockFilePath: join(PROJECT_ROOT, 'package-lock.json'),
-      runtime: LAMBDA_RUNTIME,
-      architecture: LAMBDA_ARCHITECTURE,
+      ...platformFunctionProps('functions/transform/handler.ts', duckdbBundling()),
       memorySize,
       timeout,
       ephemeralStorageSize: Size.gibibytes(4),
       role,
       logGroup,
-      tracing: lambda.Tracing.ACTIVE,
       description: 'Datastroom transform: raw JSON lines to curated Parquet and quarantine',
       environment: {
         [TRANSFORM_ENV.rawBucket]: props.rawBucket.bucketName,
@@ -191,7 +204,6 @@ export class Transform extends Construct {
         [TRANSFORM_ENV.futureToleranceSeconds]: String(policy.futureToleranceSeconds),
         [TRANSFORM_ENV.maxLatenessDays]: String(policy.maxLatenessDays),
       },
-      bundling: duckdbBundling(),
     });
     Validations.of(role).acknowledge({
       id: 'AwsSolutions-IAM5[Resource::*]',
